@@ -1,0 +1,276 @@
+using System.Buffers.Binary;
+using FastSmr.Core;
+using FastSmr.Core.Batching;
+using FastSmr.Core.Protocol;
+using FastSmr.Core.StateMachines;
+
+namespace FastSmr.Engine;
+
+public sealed partial class ReplicaEngine
+{
+    private const uint SnapshotMagic = 0x4E535346; // "FSSN"
+    private const ushort SnapshotVersion = 1;
+    private const int SnapshotHeaderSize = 48;
+    private readonly Lock appliedWaitLock = new();
+    private TaskCompletionSource? appliedSignal;
+
+    /// <inheritdoc />
+    ValueTask IReplicationHost.ApplyAsync(CommittedEntry entry, CancellationToken token)
+    {
+        PendingBatch? matched = null;
+        var span = entry.Bytes.Span;
+        lock (stateLock)
+        {
+            if (entry.Index <= appliedIndex)
+            {
+                // A back-end may replay entries already covered by a restored snapshot; applying twice would diverge.
+                return ValueTask.CompletedTask;
+            }
+
+            if (!span.IsEmpty)
+            {
+                if (!BatchFormat.TryParse(span, out var header, out var error))
+                {
+                    // Every replica sees the same bytes, so skipping is deterministic; it is still a bug to report.
+                    Log.MalformedEntry(logger, entry.Index.Value, error);
+                }
+                else if (header.EntryType == EntryType.Commands)
+                {
+                    matched = header.ProposerId == options.ReplicaId ? FindBatch(header.BatchId, entry.Term) : null;
+                    ApplyCommands(entry, header, span, matched);
+                }
+            }
+
+            appliedIndex = entry.Index;
+            appliedTerm = entry.Term;
+        }
+
+        AfterApply(entry.Index, matched);
+        return ValueTask.CompletedTask;
+    }
+
+    private void ApplyCommands(CommittedEntry entry, in BatchHeader header, ReadOnlySpan<byte> span, PendingBatch? matched)
+    {
+        // The leader's timestamp never goes backwards as the state machine sees it, whatever the leaders' clocks did.
+        var timestamp = Math.Max(header.LeaderTimestampMicros, appliedTimestampMicros);
+        Volatile.Write(ref appliedTimestampMicros, timestamp);
+        var ordinal = 0;
+        foreach (var record in BatchFormat.EnumerateRecords(span))
+        {
+            applyOutput.ResetWrittenCount();
+            var context = new ApplyContext(entry.Index, ordinal, timestamp, record.ClientId, record.Sequence);
+            stateMachine.Apply(context, record.Command, applyOutput);
+            if (matched is not null && ordinal < matched.Commands.Count)
+            {
+                var command = matched.Commands[ordinal];
+                if (!command.IsCompleted)
+                {
+                    command.TryComplete(SubmitResult.FromOutput(applyOutput.WrittenSpan));
+                }
+            }
+
+            ordinal++;
+        }
+    }
+
+    private PendingBatch? FindBatch(ulong batchId, Term term)
+    {
+        lock (pendingLock)
+        {
+            return pendingBatches.TryGetValue(batchId, out var batch) && batch.Term == term ? batch : null;
+        }
+    }
+
+    private void AfterApply(LogIndex index, PendingBatch? matched)
+    {
+        lock (pendingLock)
+        {
+            if (matched is not null && pendingBatches.TryGetValue(matched.BatchId, out var registered) && ReferenceEquals(registered, matched))
+            {
+                RetireLocked(matched);
+            }
+
+            if (pendingBatches.Count > 0)
+            {
+                RetireLostLocked(index);
+            }
+        }
+
+        TaskCompletionSource? signal;
+        lock (appliedWaitLock)
+        {
+            signal = appliedSignal;
+            appliedSignal = null;
+        }
+
+        signal?.TrySetResult();
+        Applied?.Invoke(index);
+    }
+
+    /// <summary>
+    /// A batch appended at an index that is now applied without it can never commit (committed logs never diverge and an
+    /// entry never moves), so its commands were not applied and are answered NotLeader: safe to retry.
+    /// </summary>
+    private void RetireLostLocked(LogIndex applied)
+    {
+        List<PendingBatch>? lost = null;
+        foreach (var batch in pendingBatches.Values)
+        {
+            if (batch.Index.Value != 0 && batch.Index <= applied)
+            {
+                (lost ??= []).Add(batch);
+            }
+        }
+
+        if (lost is null)
+        {
+            return;
+        }
+
+        var view = Leadership;
+        foreach (var batch in lost)
+        {
+            foreach (var command in batch.Commands)
+            {
+                command.TryComplete(SubmitStatus.NotLeader, view.LeaderId);
+            }
+
+            RetireLocked(batch);
+        }
+    }
+
+    /// <summary>Waits until the applied index reaches <paramref name="target"/>.</summary>
+    public async ValueTask WaitForAppliedAsync(LogIndex target, CancellationToken token)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (appliedWaitLock)
+            {
+                if (AppliedIndex >= target)
+                {
+                    return;
+                }
+
+                appliedSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = appliedSignal.Task;
+            }
+
+            await wait.WaitAsync(token).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    (LogIndex Index, Term Term) IReplicationHost.WriteSnapshot(Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        lock (stateLock)
+        {
+            Span<byte> header = stackalloc byte[SnapshotHeaderSize];
+            header.Clear();
+            BinaryPrimitives.WriteUInt32LittleEndian(header, SnapshotMagic);
+            BinaryPrimitives.WriteUInt16LittleEndian(header[4..], SnapshotVersion);
+            BinaryPrimitives.WriteUInt64LittleEndian(header[8..], options.ClusterId);
+            BinaryPrimitives.WriteUInt32LittleEndian(header[16..], options.ReplicaId);
+            BinaryPrimitives.WriteInt64LittleEndian(header[24..], appliedIndex.Value);
+            BinaryPrimitives.WriteInt64LittleEndian(header[32..], appliedTerm.Value);
+            BinaryPrimitives.WriteInt64LittleEndian(header[40..], appliedTimestampMicros);
+            destination.Write(header);
+            stateMachine.WriteSnapshot(destination);
+            return (appliedIndex, appliedTerm);
+        }
+    }
+
+    /// <inheritdoc />
+    void IReplicationHost.RestoreSnapshot(Stream source, LogIndex index, Term term)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        Span<byte> header = stackalloc byte[SnapshotHeaderSize];
+        source.ReadExactly(header);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != SnapshotMagic || BinaryPrimitives.ReadUInt16LittleEndian(header[4..]) != SnapshotVersion)
+        {
+            throw new InvalidDataException("not a FastSmr snapshot, or an unsupported snapshot version");
+        }
+
+        var clusterId = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+        if (clusterId != options.ClusterId)
+        {
+            throw new InvalidDataException("snapshot belongs to cluster " + clusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var snapshotIndex = new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(header[24..]));
+        var snapshotTerm = new Term(BinaryPrimitives.ReadInt64LittleEndian(header[32..]));
+        lock (stateLock)
+        {
+            stateMachine.RestoreSnapshot(source);
+            appliedIndex = snapshotIndex.Value != 0 ? snapshotIndex : index;
+            appliedTerm = snapshotTerm.Value != 0 ? snapshotTerm : term;
+            appliedTimestampMicros = BinaryPrimitives.ReadInt64LittleEndian(header[40..]);
+        }
+
+        Log.SnapshotRestored(logger, options.ReplicaId, appliedIndex.Value);
+        AfterApply(appliedIndex, null);
+    }
+
+    /// <summary>Runs a query against the applied state, under the state machine's concurrency rule.</summary>
+    private SubmitResult QueryLocal(ReadOnlySpan<byte> query)
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>(256);
+        lock (stateLock)
+        {
+            stateMachine.Query(query, output);
+        }
+
+        return SubmitResult.FromOutput(output.WrittenSpan);
+    }
+
+    /// <summary>
+    /// Reads through the state machine's <see cref="IStateMachine.Query"/>. <see cref="ReadConsistency.Linearizable"/>
+    /// needs the leader: it passes the back-end's read barrier, waits until the applied index reaches the barrier's
+    /// commit index, then runs the query.
+    /// </summary>
+    public async ValueTask<SubmitResult> ReadAsync(ReadOnlyMemory<byte> query, ReadConsistency consistency, TimeSpan timeout = default)
+    {
+        if (query.Length > options.CommandBytesMax)
+        {
+            return SubmitResult.FromStatus(SubmitStatus.Rejected);
+        }
+
+        switch (consistency)
+        {
+            case ReadConsistency.Local:
+                return QueryLocal(query.Span);
+            case ReadConsistency.Linearizable:
+                break;
+            default:
+                return SubmitResult.FromStatus(SubmitStatus.Rejected);
+        }
+
+        var view = Leadership;
+        if (view.Role != ReplicaRole.Leader)
+        {
+            return SubmitResult.FromStatus(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
+        deadline.CancelAfter(timeout <= TimeSpan.Zero ? options.DefaultTimeout : (timeout > options.TimeoutMax ? options.TimeoutMax : timeout));
+        try
+        {
+            var barrier = await backend.ReadBarrierAsync(deadline.Token).ConfigureAwait(false);
+            if (barrier is not { } index)
+            {
+                var now = Leadership;
+                return SubmitResult.FromStatus(now.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, now.LeaderId);
+            }
+
+            await WaitForAppliedAsync(index, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // A read changes nothing, so a read that ran out of time can be reported as not done.
+            return SubmitResult.FromStatus(SubmitStatus.Timeout);
+        }
+
+        return QueryLocal(query.Span);
+    }
+}

@@ -1,0 +1,300 @@
+using FastSmr.Core.Batching;
+using FastSmr.Core.Protocol;
+
+namespace FastSmr.Engine;
+
+public sealed partial class ReplicaEngine
+{
+    private ulong lastBatchId;
+    private long lastProposedTimestampMicros;
+
+    /// <summary>
+    /// Group commit: every command that arrived while earlier rounds were in flight goes out together as one entry.
+    /// A batch closes on size, on count, or when the queue is empty — never on a timer — so an idle system sends a
+    /// lone command at once and a loaded one sends large batches.
+    /// </summary>
+    private async Task RunBatcherAsync()
+    {
+        var token = stopping.Token;
+        var reader = queue.Reader;
+        var slots = new SemaphoreSlim(options.ProposalsInFlightMax, options.ProposalsInFlightMax);
+        var writers = new Stack<BatchWriter>();
+        for (var i = 0; i < options.ProposalsInFlightMax; i++)
+        {
+            writers.Push(new BatchWriter(options.BatchBytesMax));
+        }
+
+        PendingCommand? carried = null;
+        try
+        {
+            while (true)
+            {
+                if (carried is null && !await reader.WaitToReadAsync(token).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                await slots.WaitAsync(token).ConfigureAwait(false);
+                BatchWriter writer;
+                lock (writers)
+                {
+                    writer = writers.Pop();
+                }
+
+                writer.Reset();
+                var batch = RentBatch();
+                var now = time.GetTimestamp();
+                if (carried is not null)
+                {
+                    AddToBatch(batch, writer, carried, now);
+                    carried = null;
+                }
+
+                while (batch.Commands.Count < options.BatchCommandsMax && reader.TryRead(out var command))
+                {
+                    Interlocked.Decrement(ref queuedCount);
+                    if (!AddToBatch(batch, writer, command, now))
+                    {
+                        carried = command;
+                        break;
+                    }
+                }
+
+                if (batch.Commands.Count == 0)
+                {
+                    ReturnBatch(batch);
+                    ReturnWriter(writers, writer);
+                    slots.Release();
+                    continue;
+                }
+
+                var view = Leadership;
+                if (view.Role != ReplicaRole.Leader)
+                {
+                    // Nothing was appended: the client may retry safely at the leader.
+                    foreach (var command in batch.Commands)
+                    {
+                        command.TryComplete(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
+                        command.Release();
+                    }
+
+                    ReturnBatch(batch);
+                    ReturnWriter(writers, writer);
+                    slots.Release();
+                    continue;
+                }
+
+                var timestamp = Math.Max(NowMicros(), Math.Max(lastProposedTimestampMicros, Volatile.Read(ref appliedTimestampMicros)));
+                lastProposedTimestampMicros = timestamp;
+                batch.BatchId = ++lastBatchId;
+                batch.Term = view.Term;
+                var bytes = writer.Complete(batch.BatchId, timestamp, options.ReplicaId);
+                lock (pendingLock)
+                {
+                    pendingBatches.Add(batch.BatchId, batch);
+                }
+
+                _ = RunRoundAsync(batch, bytes, writer, writers, slots);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            if (carried is not null)
+            {
+                carried.TryComplete(SubmitStatus.Unavailable);
+                carried.Release();
+            }
+        }
+    }
+
+    /// <returns>False when the record does not fit in the batch (the caller carries it to the next batch).</returns>
+    private static bool AddToBatch(PendingBatch batch, BatchWriter writer, PendingCommand command, long now)
+    {
+        if (command.IsCompleted)
+        {
+            command.Release();
+            return true;
+        }
+
+        if (now > command.DeadlineTimestamp)
+        {
+            // Expired before append: dropped, never proposed.
+            command.TryComplete(SubmitStatus.Timeout);
+            command.Release();
+            return true;
+        }
+
+        if (!writer.TryAppendRecord(command.Record))
+        {
+            return false;
+        }
+
+        batch.Commands.Add(command);
+        return true;
+    }
+
+    private async Task RunRoundAsync(PendingBatch batch, ReadOnlyMemory<byte> bytes, BatchWriter writer, Stack<BatchWriter> writers, SemaphoreSlim slots)
+    {
+        ProposeResult result;
+        try
+        {
+            result = await backend.ProposeAsync(bytes, batch.Term, stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            result = new ProposeResult(ProposeOutcome.Unknown, batch.Term, default);
+        }
+#pragma warning disable CA1031 // A failed round must answer its clients, whatever the back-end threw.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.ProposeFailed(logger, e);
+            result = new ProposeResult(ProposeOutcome.Unknown, batch.Term, default);
+        }
+        finally
+        {
+            ReturnWriter(writers, writer);
+            slots.Release();
+        }
+
+        lock (pendingLock)
+        {
+            if (!pendingBatches.TryGetValue(batch.BatchId, out var registered) || !ReferenceEquals(registered, batch))
+            {
+                return; // already answered by apply
+            }
+
+            switch (result.Outcome)
+            {
+                case ProposeOutcome.NotLeader:
+                    var view = Leadership;
+                    foreach (var command in batch.Commands)
+                    {
+                        command.TryComplete(SubmitStatus.NotLeader, view.LeaderId);
+                    }
+
+                    RetireLocked(batch);
+                    break;
+                default:
+                    // Committed (apply completes it) or unknown (apply or the deadline sweep completes it).
+                    if (result.Term.Value != 0)
+                    {
+                        batch.Term = result.Term;
+                    }
+
+                    if (result.Index.Value != 0)
+                    {
+                        batch.Index = result.Index;
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    private static void ReturnWriter(Stack<BatchWriter> writers, BatchWriter writer)
+    {
+        lock (writers)
+        {
+            writers.Push(writer);
+        }
+    }
+
+    private PendingBatch RentBatch()
+    {
+        lock (pendingLock)
+        {
+            return batchPool.Count > 0 ? batchPool.Pop() : new PendingBatch(Math.Min(options.BatchCommandsMax, 1024));
+        }
+    }
+
+    private void ReturnBatch(PendingBatch batch)
+    {
+        batch.Reset();
+        lock (pendingLock)
+        {
+            if (batchPool.Count < options.ProposalsInFlightMax * 4)
+            {
+                batchPool.Push(batch);
+            }
+        }
+    }
+
+    /// <summary>Removes a batch whose commands are all answered and releases the engine's references. Caller holds <see cref="pendingLock"/>.</summary>
+    private void RetireLocked(PendingBatch batch)
+    {
+        pendingBatches.Remove(batch.BatchId);
+        foreach (var command in batch.Commands)
+        {
+            command.Release();
+        }
+
+        batch.Reset();
+        if (batchPool.Count < options.ProposalsInFlightMax * 4)
+        {
+            batchPool.Push(batch);
+        }
+    }
+
+    /// <summary>Answers appended commands whose deadline passed with Unknown: they were sent and may still commit.</summary>
+    private async Task RunDeadlineSweeperAsync()
+    {
+        var token = stopping.Token;
+        using var timer = new PeriodicTimer(options.DeadlineSweepInterval, time);
+        var retire = new List<PendingBatch>();
+        try
+        {
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+            {
+                var now = time.GetTimestamp();
+                lock (pendingLock)
+                {
+                    foreach (var batch in pendingBatches.Values)
+                    {
+                        foreach (var command in batch.Commands)
+                        {
+                            if (now > command.DeadlineTimestamp)
+                            {
+                                command.TryComplete(SubmitStatus.Unknown);
+                            }
+                        }
+
+                        if (batch.AllCompleted)
+                        {
+                            retire.Add(batch);
+                        }
+                    }
+
+                    foreach (var batch in retire)
+                    {
+                        RetireLocked(batch);
+                    }
+                }
+
+                retire.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void FailAllPending(SubmitStatus status)
+    {
+        lock (pendingLock)
+        {
+            foreach (var batch in pendingBatches.Values.ToArray())
+            {
+                foreach (var command in batch.Commands)
+                {
+                    command.TryComplete(status);
+                }
+
+                RetireLocked(batch);
+            }
+        }
+    }
+}

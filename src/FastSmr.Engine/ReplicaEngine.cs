@@ -1,0 +1,286 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using FastSmr.Core;
+using FastSmr.Core.Batching;
+using FastSmr.Core.Protocol;
+using FastSmr.Core.StateMachines;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FastSmr.Engine;
+
+/// <summary>
+/// The replica runtime: group commit of client commands into log entries, the pending-request table, apply of
+/// committed entries to the state machine, outputs, reads, status and snapshot hooks. It runs on top of any
+/// <see cref="IReplicationBackend"/>.
+/// </summary>
+/// <remarks>
+/// Completion rule: a request completes only from the committed entry that carries its own term and batch id —
+/// never from whatever was committed at "its" index.
+/// Concurrency profile: <see cref="SubmitAsync(ReadOnlySpan{byte}, TimeSpan, CommandOptions, ulong, ulong)"/> and
+/// <see cref="ReadAsync"/> may be called from any thread; one batcher task builds batches; the back-end calls
+/// <see cref="IReplicationHost.ApplyAsync"/> from one thread at a time.
+/// </remarks>
+public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
+{
+    private readonly EngineOptions options;
+    private readonly IStateMachine stateMachine;
+    private readonly IReplicationBackend backend;
+    private readonly ILogger logger;
+    private readonly TimeProvider time;
+    private readonly PendingCommandPool commandPool;
+    private readonly Channel<PendingCommand> queue;
+    private readonly Lock stateLock = new();
+    private readonly Lock pendingLock = new();
+    private readonly Dictionary<ulong, PendingBatch> pendingBatches = [];
+    private readonly Stack<PendingBatch> batchPool = new();
+    private readonly ArrayBufferWriter<byte> applyOutput = new(4096);
+    private readonly CancellationTokenSource stopping = new();
+    private Task? batcherTask;
+    private Task? sweeperTask;
+    private int queuedCount;
+    private LogIndex appliedIndex;
+    private Term appliedTerm;
+    private long appliedTimestampMicros;
+    private StrongBox<LeadershipInfo> leadership;
+    private int started;
+
+    /// <summary>Creates an engine. Call <see cref="StartAsync"/> before submitting.</summary>
+    public ReplicaEngine(EngineOptions options, IStateMachine stateMachine, IReplicationBackend backend, ILogger<ReplicaEngine>? logger = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(stateMachine);
+        ArgumentNullException.ThrowIfNull(backend);
+        options.Validate();
+        this.options = options;
+        this.stateMachine = stateMachine;
+        this.backend = backend;
+        this.logger = (ILogger?)logger ?? NullLogger.Instance;
+        this.time = time ?? TimeProvider.System;
+        commandPool = new PendingCommandPool(Math.Min(options.QueuedCommandsMax, 16_384));
+        queue = Channel.CreateUnbounded<PendingCommand>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Follower, default, 0));
+    }
+
+    /// <summary>This replica's id.</summary>
+    public uint ReplicaId => options.ReplicaId;
+
+    /// <summary>The options the engine runs with.</summary>
+    public EngineOptions Options => options;
+
+    /// <summary>The current leadership view.</summary>
+    public LeadershipInfo Leadership => Volatile.Read(ref leadership).Value;
+
+    /// <summary>The back-end the engine runs on.</summary>
+    public IReplicationBackend Backend => backend;
+
+    /// <inheritdoc />
+    public LogIndex AppliedIndex
+    {
+        get
+        {
+            lock (stateLock)
+            {
+                return appliedIndex;
+            }
+        }
+    }
+
+    /// <summary>Raised after every applied entry, on the apply thread, with the applied index. Keep handlers short.</summary>
+    public event Action<LogIndex>? Applied;
+
+    /// <summary>Starts the back-end, the batcher and the deadline sweeper.</summary>
+    public async Task StartAsync(CancellationToken token = default)
+    {
+        if (Interlocked.Exchange(ref started, 1) != 0)
+        {
+            throw new InvalidOperationException("the engine is already started");
+        }
+
+        await backend.StartAsync(this, token).ConfigureAwait(false);
+        batcherTask = Task.Run(RunBatcherAsync, CancellationToken.None);
+        sweeperTask = Task.Run(RunDeadlineSweeperAsync, CancellationToken.None);
+    }
+
+    /// <summary>Stops accepting work, answers everything still waiting, and stops the back-end.</summary>
+    public async Task StopAsync(CancellationToken token = default)
+    {
+        if (Interlocked.Exchange(ref started, 2) != 1)
+        {
+            return;
+        }
+
+        await stopping.CancelAsync().ConfigureAwait(false);
+        queue.Writer.TryComplete();
+        try
+        {
+            if (batcherTask is not null)
+            {
+                await batcherTask.ConfigureAwait(false);
+            }
+
+            if (sweeperTask is not null)
+            {
+                await sweeperTask.ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        // Queued commands were never appended; proposed ones may still commit elsewhere.
+        while (queue.Reader.TryRead(out var command))
+        {
+            command.TryComplete(SubmitStatus.Unavailable);
+            command.Release();
+        }
+
+        FailAllPending(SubmitStatus.Unknown);
+        await backend.StopAsync(token).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await backend.DisposeAsync().ConfigureAwait(false);
+        stopping.Dispose();
+    }
+
+    /// <summary>
+    /// Submits one command. Completes with <see cref="SubmitStatus.Ok"/> and the output once the command is committed on
+    /// a majority and applied here, or with another status (see <see cref="SubmitStatus"/>).
+    /// </summary>
+    /// <param name="command">The command bytes (copied before the call returns).</param>
+    /// <param name="timeout">The request's deadline, counted from now; <see cref="TimeSpan.Zero"/> means the default. An
+    /// expired request is dropped before append (<see cref="SubmitStatus.Timeout"/>); one that expires after append
+    /// completes <see cref="SubmitStatus.Unknown"/>.</param>
+    /// <param name="commandOptions">Per-command flags (idempotent, ...).</param>
+    /// <param name="clientId">The client session id (reserved for exactly-once sessions; 0 for none).</param>
+    /// <param name="sequence">The client's sequence number (reserved; 0 for none).</param>
+    public ValueTask<SubmitResult> SubmitAsync(ReadOnlySpan<byte> command, TimeSpan timeout, CommandOptions commandOptions = CommandOptions.None, ulong clientId = 0, ulong sequence = 0)
+    {
+        if (command.Length > options.CommandBytesMax)
+        {
+            return new(SubmitResult.FromStatus(SubmitStatus.Rejected));
+        }
+
+        if (!TryAdmit(BatchFormat.RecordHeaderSize + command.Length, timeout, out var pending, out var refused))
+        {
+            return new(refused);
+        }
+
+        var buffer = pending.RecordBuffer;
+        BatchFormat.WriteRecordHeader(buffer, command.Length, commandOptions, clientId, sequence);
+        command.CopyTo(buffer[BatchFormat.RecordHeaderSize..]);
+        return Enqueue(pending);
+    }
+
+    /// <summary>
+    /// Submits one command given as a whole command record (record header and command bytes), exactly as a client's
+    /// Submit frame carries it. The record is copied once, into the batch; it is never re-encoded.
+    /// </summary>
+    public ValueTask<SubmitResult> SubmitRecordAsync(ReadOnlySequence<byte> record, TimeSpan timeout)
+    {
+        if (record.Length < BatchFormat.RecordHeaderSize || record.Length > BatchFormat.RecordHeaderSize + options.CommandBytesMax)
+        {
+            return new(SubmitResult.FromStatus(SubmitStatus.Rejected));
+        }
+
+        Span<byte> header = stackalloc byte[BatchFormat.RecordHeaderSize];
+        record.Slice(0, BatchFormat.RecordHeaderSize).CopyTo(header);
+        if (System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(header) != record.Length - BatchFormat.RecordHeaderSize)
+        {
+            return new(SubmitResult.FromStatus(SubmitStatus.Rejected));
+        }
+
+        if (!TryAdmit((int)record.Length, timeout, out var pending, out var refused))
+        {
+            return new(refused);
+        }
+
+        record.CopyTo(pending.RecordBuffer);
+        return Enqueue(pending);
+    }
+
+    /// <summary>The status frame's content: id, role, term, commit and applied index, digest at the applied index.</summary>
+    public StatusReport GetStatus()
+    {
+        var view = Leadership;
+        var commit = backend.CommitIndex;
+        lock (stateLock)
+        {
+            return new StatusReport(options.ReplicaId, view.Role, view.Term, commit < appliedIndex ? appliedIndex : commit, appliedIndex, stateMachine.GetDigest(), view.LeaderId);
+        }
+    }
+
+    /// <inheritdoc />
+    void IReplicationHost.OnLeadershipChanged(LeadershipInfo info)
+    {
+        var previous = Leadership;
+        Volatile.Write(ref leadership, new StrongBox<LeadershipInfo>(info));
+        if (previous.Role != info.Role || previous.Term != info.Term || previous.LeaderId != info.LeaderId)
+        {
+            Log.LeadershipChanged(logger, options.ReplicaId, info.Role, info.Term.Value, info.LeaderId);
+        }
+    }
+
+    private bool TryAdmit(int recordLength, TimeSpan timeout, out PendingCommand pending, out SubmitResult refused)
+    {
+        pending = null!;
+        if (Volatile.Read(ref started) != 1)
+        {
+            refused = SubmitResult.FromStatus(SubmitStatus.Unavailable);
+            return false;
+        }
+
+        var view = Leadership;
+        if (view.Role != ReplicaRole.Leader)
+        {
+            refused = SubmitResult.FromStatus(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
+            return false;
+        }
+
+        if (Interlocked.Increment(ref queuedCount) > options.QueuedCommandsMax)
+        {
+            Interlocked.Decrement(ref queuedCount);
+            refused = SubmitResult.FromStatus(SubmitStatus.Busy);
+            return false;
+        }
+
+        pending = commandPool.Rent();
+        pending.Initialize(recordLength, DeadlineFrom(timeout));
+        refused = default;
+        return true;
+    }
+
+    private ValueTask<SubmitResult> Enqueue(PendingCommand pending)
+    {
+        var task = new ValueTask<SubmitResult>(pending, pending.Version);
+        if (!queue.Writer.TryWrite(pending))
+        {
+            Interlocked.Decrement(ref queuedCount);
+            pending.TryComplete(SubmitStatus.Unavailable);
+            pending.Release();
+        }
+
+        return task;
+    }
+
+    private long DeadlineFrom(TimeSpan timeout)
+    {
+        if (timeout <= TimeSpan.Zero)
+        {
+            timeout = options.DefaultTimeout;
+        }
+        else if (timeout > options.TimeoutMax)
+        {
+            timeout = options.TimeoutMax;
+        }
+
+        return time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency);
+    }
+
+    private long NowMicros() => (time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
+}
