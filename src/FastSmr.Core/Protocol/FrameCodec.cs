@@ -198,6 +198,7 @@ public static class FrameCodec
         BinaryPrimitives.WriteUInt64LittleEndian(destination[32..], status.Digest.High);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[40..], status.Digest.Low);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[48..], status.LeaderId);
+        BinaryPrimitives.WriteInt64LittleEndian(destination[56..], status.ProcessAllocatedBytes);
     }
 
     /// <summary>Reads a StatusReply body.</summary>
@@ -215,6 +216,7 @@ public static class FrameCodec
             new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[16..])),
             new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[24..])),
             new StateDigest(BinaryPrimitives.ReadUInt64LittleEndian(body[32..]), BinaryPrimitives.ReadUInt64LittleEndian(body[40..])),
-            BinaryPrimitives.ReadUInt32LittleEndian(body[48..]));
+            BinaryPrimitives.ReadUInt32LittleEndian(body[48..]),
+            BinaryPrimitives.ReadInt64LittleEndian(body[56..]));
     }
 }

@@ -1,0 +1,244 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using FastSmr.Client;
+using FastSmr.Core.Kv;
+using FastSmr.Core.Protocol;
+using HdrHistogram;
+
+namespace FastSmr.Cli;
+
+/// <summary>
+/// Drives key-value puts against a cluster: C connections, each with P requests in flight (closed loop), or an offered
+/// rate (open loop) whose latency is measured from each request's intended send time, so a stall is charged to every
+/// request it delayed (coordinated omission corrected).
+/// </summary>
+internal sealed class LoadGenerator
+{
+    private const long HighestTrackableMicros = 120_000_000;
+    private readonly LoadSettings settings;
+    private readonly IReadOnlyList<string> endPoints;
+    private readonly TextWriter progress;
+    private readonly Dictionary<SubmitStatus, long> errorsByStatus = [];
+    private long ops;
+    private long errors;
+    private long measureFrom;
+    private long measureUntil;
+
+    public LoadGenerator(LoadSettings settings, IReadOnlyList<string> endPoints, TextWriter progress)
+    {
+        settings.Validate();
+        this.settings = settings;
+        this.endPoints = endPoints;
+        this.progress = progress;
+    }
+
+    public async Task<LoadReport> RunAsync(TimeSpan warmup, CancellationToken token)
+    {
+        var clients = new FastSmrClient[settings.Clients];
+        var histograms = new LongHistogram[settings.Clients];
+        for (var i = 0; i < clients.Length; i++)
+        {
+            clients[i] = new FastSmrClient(new FastSmrClientOptions
+            {
+                EndPoints = endPoints,
+                ClusterId = settings.ClusterId,
+                DefaultTimeout = settings.Timeout,
+                InFlightMax = settings.Pipeline,
+                ClientId = (ulong)(i + 1),
+            });
+            histograms[i] = new LongHistogram(HighestTrackableMicros, 3);
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        measureFrom = start + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+        measureUntil = measureFrom + settings.Seconds * Stopwatch.Frequency;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
+        var reporter = ReportProgressAsync(stop.Token);
+        try
+        {
+            var workers = new List<Task>();
+            for (var i = 0; i < clients.Length; i++)
+            {
+                workers.Add(settings.Rate > 0
+                    ? RunOpenLoopAsync(clients[i], histograms[i], i, token)
+                    : RunClosedLoopAsync(clients[i], histograms[i], i, token));
+            }
+
+            await Task.WhenAll(workers).ConfigureAwait(false);
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            await reporter.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            foreach (var client in clients)
+            {
+                await client.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        var total = new LongHistogram(HighestTrackableMicros, 3);
+        foreach (var histogram in histograms)
+        {
+            total.Add(histogram);
+        }
+
+        var byStatus = new Dictionary<string, long>();
+        lock (errorsByStatus)
+        {
+            foreach (var (status, count) in errorsByStatus)
+            {
+                byStatus[status.ToString()] = count;
+            }
+        }
+
+        return new LoadReport
+        {
+            Ops = Interlocked.Read(ref ops),
+            Errors = Interlocked.Read(ref errors),
+            ErrorsByStatus = byStatus,
+            Seconds = settings.Seconds,
+            P50Us = total.TotalCount == 0 ? 0 : total.GetValueAtPercentile(50),
+            P90Us = total.TotalCount == 0 ? 0 : total.GetValueAtPercentile(90),
+            P99Us = total.TotalCount == 0 ? 0 : total.GetValueAtPercentile(99),
+            P999Us = total.TotalCount == 0 ? 0 : total.GetValueAtPercentile(99.9),
+            MaxUs = total.TotalCount == 0 ? 0 : total.GetMaxValue(),
+        };
+    }
+
+    private async Task RunClosedLoopAsync(FastSmrClient client, LongHistogram histogram, int clientIndex, CancellationToken token)
+    {
+        var lanes = new Task[settings.Pipeline];
+        for (var lane = 0; lane < lanes.Length; lane++)
+        {
+            var seed = (clientIndex * 65_537) + lane;
+            lanes[lane] = Task.Run(
+                async () =>
+                {
+                    var random = new Random(seed);
+                    var command = new byte[KvCommand.PutSize(8, settings.PayloadBytes)];
+                    while (!token.IsCancellationRequested && Stopwatch.GetTimestamp() < measureUntil)
+                    {
+                        var length = FillPut(command, random);
+                        var sent = Stopwatch.GetTimestamp();
+                        var result = await client.SubmitAsync(command.AsMemory(0, length), idempotent: false, settings.Timeout).ConfigureAwait(false);
+                        Record(histogram, sent, result.Status);
+                    }
+                },
+                CancellationToken.None);
+        }
+
+        await Task.WhenAll(lanes).ConfigureAwait(false);
+    }
+
+    private async Task RunOpenLoopAsync(FastSmrClient client, LongHistogram histogram, int clientIndex, CancellationToken token)
+    {
+        var random = new Random(clientIndex);
+        var interval = Stopwatch.Frequency / (settings.Rate / settings.Clients);
+        using var window = new SemaphoreSlim(settings.Pipeline, settings.Pipeline);
+        var outstanding = new List<Task>();
+        // Spread the clients' schedules over one interval so they do not fire in lockstep.
+        var intended = (double)Stopwatch.GetTimestamp() + (interval * clientIndex / settings.Clients);
+        while (!token.IsCancellationRequested && intended < measureUntil)
+        {
+            var wait = ((long)intended - Stopwatch.GetTimestamp()) * 1000 / Stopwatch.Frequency;
+            if (wait > 1)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(wait - 1), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            while (Stopwatch.GetTimestamp() < (long)intended)
+            {
+                Thread.SpinWait(20);
+            }
+
+            // A full window delays the send; the delay is charged to this request because latency counts from `intended`.
+            await window.WaitAsync(token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            var command = new byte[KvCommand.PutSize(8, settings.PayloadBytes)];
+            var length = FillPut(command, random);
+            outstanding.Add(SendOneAsync(client, histogram, command.AsMemory(0, length), (long)intended, window));
+            if (outstanding.Count > 4 * settings.Pipeline)
+            {
+                outstanding.RemoveAll(t => t.IsCompleted);
+            }
+
+            intended += interval;
+        }
+
+        await Task.WhenAll(outstanding).ConfigureAwait(false);
+    }
+
+    private async Task SendOneAsync(FastSmrClient client, LongHistogram histogram, ReadOnlyMemory<byte> command, long intended, SemaphoreSlim window)
+    {
+        try
+        {
+            var result = await client.SubmitAsync(command, idempotent: false, settings.Timeout).ConfigureAwait(false);
+            Record(histogram, intended, result.Status);
+        }
+        finally
+        {
+            window.Release();
+        }
+    }
+
+    private int FillPut(byte[] command, Random random)
+    {
+        Span<byte> key = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(key, random.Next(settings.Keys));
+        var value = command.AsSpan(KvCommand.PutSize(8, 0), settings.PayloadBytes);
+        random.NextBytes(value);
+        // The value is written in place after the header, so only the header is encoded.
+        return KvCommand.WritePut(command, key, value);
+    }
+
+    private void Record(LongHistogram histogram, long started, SubmitStatus status)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (started < measureFrom || started >= measureUntil)
+        {
+            return; // warm-up or drain
+        }
+
+        if (status != SubmitStatus.Ok)
+        {
+            Interlocked.Increment(ref errors);
+            lock (errorsByStatus)
+            {
+                errorsByStatus[status] = errorsByStatus.GetValueOrDefault(status) + 1;
+            }
+
+            return;
+        }
+
+        Interlocked.Increment(ref ops);
+        var micros = Math.Clamp((now - started) * 1_000_000 / Stopwatch.Frequency, 1, HighestTrackableMicros);
+        lock (histogram)
+        {
+            histogram.RecordValue(micros);
+        }
+    }
+
+    private async Task ReportProgressAsync(CancellationToken token)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        long lastOps = 0;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                await timer.WaitForNextTickAsync(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            var current = Interlocked.Read(ref ops);
+            var phase = now < measureFrom ? "warm-up" : "measuring";
+            var elapsed = Math.Max(0, (now - measureFrom) / (double)Stopwatch.Frequency);
+            await progress.WriteLineAsync(FormattableString.Invariant(
+                $"  [{phase}] t={elapsed,5:F1}s  ops={current,9}  rate={current - lastOps,8}/s  errors={Interlocked.Read(ref errors)}")).ConfigureAwait(false);
+            lastOps = current;
+        }
+    }
+}

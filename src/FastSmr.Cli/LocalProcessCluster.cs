@@ -1,0 +1,322 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using FastSmr.Core.Protocol;
+
+namespace FastSmr.Cli;
+
+/// <summary>
+/// Replicas as child processes on 127.0.0.1 with free ports and a temporary data directory. Used by
+/// <c>fastsmr demo</c> and by the tests. Every process it starts is stopped by its id; the directory is deleted.
+/// </summary>
+public sealed partial class LocalProcessCluster : IAsyncDisposable
+{
+    private readonly string executable;
+    private readonly string[] prefixArguments;
+    private readonly List<Member> members = [];
+    private readonly bool keepDirectory;
+
+    /// <summary>Creates (but does not start) a cluster of <paramref name="replicas"/> replicas.</summary>
+    /// <param name="replicas">How many replicas.</param>
+    /// <param name="backend">The back-end name.</param>
+    /// <param name="durability">"durable" or "memory".</param>
+    /// <param name="clusterId">The cluster id.</param>
+    /// <param name="launcher">The program and leading arguments that run <c>fastsmr</c>; null runs this process's own program.</param>
+    /// <param name="extraServeArguments">Extra arguments for every <c>serve</c> (for example election timeouts).</param>
+    /// <param name="keepDirectory">Keep the data directory after disposal (for inspection).</param>
+    public LocalProcessCluster(int replicas, string backend = "dotnext", string durability = "durable", ulong clusterId = 1, (string Executable, string[] Arguments)? launcher = null, IReadOnlyList<string>? extraServeArguments = null, bool keepDirectory = false)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(replicas, 9);
+        (executable, prefixArguments) = launcher ?? SelfLauncher();
+        Backend = backend;
+        Durability = durability;
+        ClusterId = clusterId;
+        ExtraServeArguments = extraServeArguments ?? [];
+        this.keepDirectory = keepDirectory;
+        Directory = Path.Combine(Path.GetTempPath(), "fastsmr-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]);
+        System.IO.Directory.CreateDirectory(Directory);
+        for (var i = 1; i <= replicas; i++)
+        {
+            members.Add(new Member((uint)i, "127.0.0.1:" + FreePort().ToString(CultureInfo.InvariantCulture), "127.0.0.1:" + FreePort().ToString(CultureInfo.InvariantCulture)));
+        }
+
+        MembersArgument = string.Join(',', members.Select(m => m.Id.ToString(CultureInfo.InvariantCulture) + "=" + m.Raft + "/" + m.Client));
+    }
+
+    /// <summary>The temporary directory holding every replica's data and log file.</summary>
+    public string Directory { get; }
+
+    /// <summary>The back-end name.</summary>
+    public string Backend { get; }
+
+    /// <summary>The durability mode.</summary>
+    public string Durability { get; }
+
+    /// <summary>The cluster id.</summary>
+    public ulong ClusterId { get; }
+
+    /// <summary>Extra <c>serve</c> arguments.</summary>
+    public IReadOnlyList<string> ExtraServeArguments { get; }
+
+    /// <summary>The <c>--members</c> value every replica gets.</summary>
+    public string MembersArgument { get; }
+
+    /// <summary>The replicas' client endpoints, in id order.</summary>
+    public IReadOnlyList<string> ClientEndPoints => members.Select(m => m.Client).ToArray();
+
+    /// <summary>The replica ids.</summary>
+    public IEnumerable<uint> Ids => members.Select(m => m.Id);
+
+    /// <summary>The process of a replica (null when not running).</summary>
+    public Process? ProcessOf(uint id) => Find(id).Process;
+
+    /// <summary>Starts every replica.</summary>
+    public void StartAll()
+    {
+        foreach (var member in members)
+        {
+            Start(member.Id);
+        }
+    }
+
+    /// <summary>Starts (or restarts) one replica; its data directory is kept across restarts.</summary>
+    public void Start(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false })
+        {
+            throw new InvalidOperationException("replica " + id.ToString(CultureInfo.InvariantCulture) + " is running");
+        }
+
+        var info = new ProcessStartInfo(executable)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = false,
+        };
+        foreach (var argument in prefixArguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var argument in new[]
+        {
+            "serve", "--id", id.ToString(CultureInfo.InvariantCulture), "--members", MembersArgument,
+            "--data", Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture)),
+            "--cluster-id", ClusterId.ToString(CultureInfo.InvariantCulture), "--backend", Backend, "--durability", Durability,
+        })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var argument in ExtraServeArguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start " + executable);
+        var log = new StreamWriter(Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"), append: true, Encoding.UTF8) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => WriteLog(log, e.Data);
+        process.ErrorDataReceived += (_, e) => WriteLog(log, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        member.Process = process;
+        member.Log = log;
+    }
+
+    /// <summary>Kills a replica with SIGKILL (no chance to flush or clean up).</summary>
+    public void Kill(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+
+        CloseLog(member);
+    }
+
+    /// <summary>Stops a replica with SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
+    public async Task StopAsync(uint id, TimeSpan grace)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process)
+        {
+            _ = SendSignal(process.Id, 15);
+            using var cts = new CancellationTokenSource(grace);
+            try
+            {
+                await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+
+        CloseLog(member);
+    }
+
+    /// <summary>The client endpoints of the replicas whose process is running.</summary>
+    public IReadOnlyList<string> RunningClientEndPoints => members.Where(m => m.Process is { HasExited: false }).Select(m => m.Client).ToArray();
+
+    /// <summary>Asks every running replica for its status; unreachable replicas are left out.</summary>
+    public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) => ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout);
+
+    /// <summary>Waits until one running replica leads and every running replica knows it; returns the leader's status.</summary>
+    public async Task<StatusReport> WaitForLeaderAsync(TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            var running = members.Count(m => m.Process is { HasExited: false });
+            var reports = await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            var leaders = reports.Where(r => r.Role == ReplicaRole.Leader).ToList();
+            if (leaders.Count == 1 && reports.Count == running && reports.All(r => r.LeaderId == leaders[0].ReplicaId))
+            {
+                return leaders[0];
+            }
+
+            foreach (var member in members)
+            {
+                if (member.Process is { HasExited: true } exited && !member.ReportedExit)
+                {
+                    member.ReportedExit = true;
+                    throw new InvalidOperationException("replica " + member.Id.ToString(CultureInfo.InvariantCulture) + " exited with code " + exited.ExitCode.ToString(CultureInfo.InvariantCulture) + "; log: " + LogTail(member.Id));
+                }
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException("no leader within " + timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s");
+    }
+
+    /// <summary>Waits until every running replica reports the same applied index and digest (see <see cref="ClusterProbe.WaitForConvergenceAsync"/>).</summary>
+    public Task<List<StatusReport>?> WaitForConvergenceAsync(TimeSpan timeout) => ClusterProbe.WaitForConvergenceAsync(() => RunningClientEndPoints, ClusterId, timeout);
+
+    /// <summary>The last lines of a replica's log.</summary>
+    public string LogTail(uint id, int lines = 20)
+    {
+        var path = Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log");
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines));
+        }
+        catch (IOException)
+        {
+            return "(no log)";
+        }
+    }
+
+    /// <summary>Stops every replica (SIGTERM, then SIGKILL) and deletes the directory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var member in members)
+        {
+            await StopAsync(member.Id, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            member.Process?.Dispose();
+            member.Process = null;
+        }
+
+        if (!keepDirectory)
+        {
+            for (var attempt = 0; attempt < 5; attempt++)
+            {
+                try
+                {
+                    System.IO.Directory.Delete(Directory, recursive: true);
+                    break;
+                }
+                catch (IOException)
+                {
+                    await Task.Delay(200).ConfigureAwait(false);
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    await Task.Delay(200).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    /// <summary>A free TCP port on 127.0.0.1 (bound and released; the caller binds it again soon after).</summary>
+    public static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    /// <summary>How to run this very program again: the apphost directly, or <c>dotnet fastsmr.dll</c>.</summary>
+    public static (string Executable, string[] Arguments) SelfLauncher()
+    {
+        var processPath = Environment.ProcessPath ?? throw new InvalidOperationException("unknown process path");
+        var assembly = typeof(LocalProcessCluster).Assembly.Location;
+        return Path.GetFileNameWithoutExtension(processPath).Equals("dotnet", StringComparison.OrdinalIgnoreCase)
+            ? (processPath, [assembly])
+            : (processPath, []);
+    }
+
+    private static void WriteLog(StreamWriter log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            try
+            {
+                log.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    private static void CloseLog(Member member)
+    {
+        if (member.Log is { } log)
+        {
+            lock (log)
+            {
+                log.Dispose();
+            }
+
+            member.Log = null;
+        }
+    }
+
+    private Member Find(uint id) => members.Find(m => m.Id == id) ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString(CultureInfo.InvariantCulture));
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SendSignal(int pid, int signal);
+
+    private sealed class Member(uint id, string raft, string client)
+    {
+        public uint Id { get; } = id;
+
+        public string Raft { get; } = raft;
+
+        public string Client { get; } = client;
+
+        public Process? Process { get; set; }
+
+        public StreamWriter? Log { get; set; }
+
+        public bool ReportedExit { get; set; }
+    }
+}

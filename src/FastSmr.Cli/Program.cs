@@ -1,0 +1,200 @@
+using System.CommandLine;
+using System.Globalization;
+using FastSmr.Server;
+using Microsoft.Extensions.Logging;
+
+namespace FastSmr.Cli;
+
+/// <summary>The <c>fastsmr</c> command line.</summary>
+public static class Program
+{
+    /// <summary>Entry point.</summary>
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("FastSmr: state machine replication for latency-sensitive .NET back-ends");
+        root.Subcommands.Add(BuildServe());
+        root.Subcommands.Add(BuildDemo());
+        root.Subcommands.Add(BuildLoadgen());
+        root.Subcommands.Add(BuildStatus());
+        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+    }
+
+    private static Command BuildServe()
+    {
+        var config = new Option<FileInfo?>("--config") { Description = "JSON configuration file (flags override it)" };
+        var id = new Option<uint?>("--id") { Description = "this replica's id" };
+        var members = new Option<string?>("--members") { Description = "all replicas: id=raftHost:port/clientHost:port,..." };
+        var data = new Option<string?>("--data") { Description = "data directory" };
+        var clusterId = new Option<ulong?>("--cluster-id") { Description = "cluster id (default 1)" };
+        var backend = new Option<string?>("--backend") { Description = "replication back-end: dotnext" };
+        var durability = new Option<string?>("--durability") { Description = "durable (default) or memory" };
+        var electionLow = new Option<int?>("--election-timeout-ms") { Description = "lower election timeout in ms (upper = 2x)" };
+        var logLevel = new Option<LogLevel>("--log-level") { Description = "log level", DefaultValueFactory = _ => LogLevel.Information };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, logLevel };
+        command.SetAction(async (result, token) =>
+        {
+            ServerOptions options;
+            try
+            {
+                options = result.GetValue(config) is { } file ? ServerOptions.FromJsonFile(file.FullName) : new ServerOptions();
+                if (result.GetValue(id) is { } i)
+                {
+                    options.Id = i;
+                }
+
+                if (result.GetValue(members) is { } m)
+                {
+                    options.Members = ServerOptions.ParseMembers(m);
+                }
+
+                if (result.GetValue(data) is { } d)
+                {
+                    options.DataDirectory = d;
+                }
+
+                if (result.GetValue(clusterId) is { } c)
+                {
+                    options.ClusterId = c;
+                }
+
+                if (result.GetValue(backend) is { } b)
+                {
+                    options.Backend = b;
+                }
+
+                if (result.GetValue(durability) is { } du)
+                {
+                    options.Durability = ServeCommand.ParseDurability(du);
+                }
+
+                if (result.GetValue(electionLow) is { } low)
+                {
+                    options.LowerElectionTimeoutMs = low;
+                    options.UpperElectionTimeoutMs = 2 * low;
+                }
+            }
+            catch (Exception e) when (e is FormatException or IOException or System.Text.Json.JsonException or ArgumentException)
+            {
+                await Console.Error.WriteLineAsync("fastsmr serve: " + e.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            return await ServeCommand.RunAsync(options, result.GetValue(logLevel), token).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static (Option<int> Seconds, Option<int> Clients, Option<int> Pipeline, Option<int> Payload, Option<double> Rate, Option<string> Backend, Option<string> Durability, Option<FileInfo?> Json, Option<ulong> ClusterId, Option<int> Keys) LoadOptions(Command command)
+    {
+        var seconds = new Option<int>("--seconds") { Description = "measured seconds of load", DefaultValueFactory = _ => 10 };
+        var clients = new Option<int>("--clients") { Description = "connections", DefaultValueFactory = _ => 64 };
+        var pipeline = new Option<int>("--pipeline") { Description = "requests in flight per connection", DefaultValueFactory = _ => 1 };
+        var payload = new Option<int>("--payload") { Description = "value size in bytes", DefaultValueFactory = _ => 64 };
+        var rate = new Option<double>("--rate") { Description = "offered requests/s (open loop, latency from intended send time); 0 = closed loop", DefaultValueFactory = _ => 0 };
+        var backend = new Option<string>("--backend") { Description = "replication back-end", DefaultValueFactory = _ => "dotnext" };
+        var durability = new Option<string>("--durability") { Description = "durable or memory", DefaultValueFactory = _ => "durable" };
+        var json = new Option<FileInfo?>("--json") { Description = "write the figures as JSON to this file" };
+        var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
+        var keys = new Option<int>("--keys") { Description = "distinct keys written", DefaultValueFactory = _ => 100_000 };
+        foreach (var option in new Option[] { seconds, clients, pipeline, payload, rate, backend, durability, json, clusterId, keys })
+        {
+            command.Options.Add(option);
+        }
+
+        return (seconds, clients, pipeline, payload, rate, backend, durability, json, clusterId, keys);
+    }
+
+    private static LoadSettings Settings(ParseResult result, (Option<int> Seconds, Option<int> Clients, Option<int> Pipeline, Option<int> Payload, Option<double> Rate, Option<string> Backend, Option<string> Durability, Option<FileInfo?> Json, Option<ulong> ClusterId, Option<int> Keys) o) => new()
+    {
+        Seconds = result.GetValue(o.Seconds),
+        Clients = result.GetValue(o.Clients),
+        Pipeline = result.GetValue(o.Pipeline),
+        PayloadBytes = result.GetValue(o.Payload),
+        Rate = result.GetValue(o.Rate),
+        ClusterId = result.GetValue(o.ClusterId),
+        Keys = result.GetValue(o.Keys),
+    };
+
+    private static Command BuildDemo()
+    {
+        var command = new Command("demo", "start replicas as processes on 127.0.0.1, run the KV load, check convergence, clean up");
+        var o = LoadOptions(command);
+        var replicas = new Option<int>("--replicas") { Description = "replica processes (odd, 1-9)", DefaultValueFactory = _ => 3 };
+        var keep = new Option<bool>("--keep") { Description = "keep the temporary data directory" };
+        command.Options.Add(replicas);
+        command.Options.Add(keep);
+        command.SetAction(async (result, token) =>
+        {
+            LoadSettings settings;
+            string durability;
+            try
+            {
+                settings = Settings(result, o);
+                settings.Validate();
+                durability = ServeCommand.ParseDurability(result.GetValue(o.Durability)!).ToString().ToLowerInvariant();
+                if (result.GetValue(replicas) is < 1 or > 9)
+                {
+                    throw new ArgumentException("--replicas must be 1..9");
+                }
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException)
+            {
+                await Console.Error.WriteLineAsync("fastsmr demo: " + e.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            return await DemoCommand.RunAsync(settings, result.GetValue(replicas), result.GetValue(o.Backend)!, durability, result.GetValue(o.Json)?.FullName, result.GetValue(keep), token).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static Command BuildLoadgen()
+    {
+        var command = new Command("loadgen", "run the KV load against a running cluster");
+        var o = LoadOptions(command);
+        var cluster = new Option<string>("--cluster") { Description = "client endpoints host:port,host:port,...", Required = true };
+        command.Options.Add(cluster);
+        command.SetAction(async (result, token) =>
+        {
+            LoadSettings settings;
+            string[] endPoints;
+            try
+            {
+                settings = Settings(result, o);
+                settings.Validate();
+                endPoints = result.GetValue(cluster)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                foreach (var endPoint in endPoints)
+                {
+                    _ = Core.EndPointParser.Parse(endPoint);
+                }
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException)
+            {
+                await Console.Error.WriteLineAsync("fastsmr loadgen: " + e.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            return await LoadgenCommand.RunAsync(settings, endPoints, result.GetValue(o.Backend)!, result.GetValue(o.Durability)!, result.GetValue(o.Json)?.FullName, token).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static Command BuildStatus()
+    {
+        var cluster = new Option<string>("--cluster") { Description = "client endpoints host:port,...", Required = true };
+        var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
+        var command = new Command("status", "print every replica's status frame") { cluster, clusterId };
+        command.SetAction(async (result, token) =>
+        {
+            var endPoints = result.GetValue(cluster)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var reports = await ClusterProbe.StatusesAsync(endPoints, result.GetValue(clusterId), TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            foreach (var s in reports)
+            {
+                await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"replica {s.ReplicaId}: {s.Role,-9} term {s.Term}  leader {s.LeaderId}  commit {s.CommitIndex}  applied {s.AppliedIndex}  digest {s.Digest}")).ConfigureAwait(false);
+            }
+
+            return reports.Count == endPoints.Length ? 0 : 1;
+        });
+        return command;
+    }
+}

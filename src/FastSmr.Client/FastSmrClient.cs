@@ -1,0 +1,280 @@
+using System.Buffers;
+using System.Diagnostics;
+using FastSmr.Core.Batching;
+using FastSmr.Core.Protocol;
+
+namespace FastSmr.Client;
+
+/// <summary>
+/// A FastSmr client: finds the leader, pipelines many requests over one connection, enforces deadlines, and retries
+/// automatically only what is safe to retry.
+/// </summary>
+/// <remarks>
+/// Retry rule: a request is retried (at the leader, within its deadline) only after an outcome that guarantees it was
+/// not appended — <see cref="SubmitStatus.NotLeader"/>, <see cref="SubmitStatus.Busy"/>, <see cref="SubmitStatus.Unavailable"/>,
+/// a refused connection, or a connection lost before the request was written — or when the command is marked idempotent.
+/// Anything else that leaves the outcome open (no answer before the deadline, a connection lost after sending, a server
+/// answering <see cref="SubmitStatus.Unknown"/>) comes back as <see cref="SubmitStatus.Unknown"/>: never a silent double apply.
+/// Thread-safe: any number of callers may use one client concurrently.
+/// </remarks>
+public sealed class FastSmrClient : IAsyncDisposable
+{
+    private static readonly SpanAction<byte, (ReadOnlyMemory<byte> Command, CommandOptions Options, ulong ClientId, ulong Sequence)> WriteRecord = static (span, s) =>
+    {
+        BatchFormat.WriteRecordHeader(span, s.Command.Length, s.Options, s.ClientId, s.Sequence);
+        s.Command.Span.CopyTo(span[BatchFormat.RecordHeaderSize..]);
+    };
+
+    private static readonly SpanAction<byte, ReadOnlyMemory<byte>> WriteBytes = static (span, bytes) => bytes.Span.CopyTo(span);
+
+    private readonly FastSmrClientOptions options;
+    private readonly SemaphoreSlim inFlight;
+    private readonly SemaphoreSlim connectLock = new(1, 1);
+    private ClientConnection? connection;
+    private string? leaderHint;
+    private int nextEndPoint;
+    private long sequence;
+    private int disposed;
+
+    /// <summary>Creates a client; it connects on first use.</summary>
+    public FastSmrClient(FastSmrClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.EndPoints.Count == 0)
+        {
+            throw new ArgumentException("at least one endpoint is required", nameof(options));
+        }
+
+        foreach (var endPoint in options.EndPoints)
+        {
+            _ = Core.EndPointParser.Parse(endPoint);
+        }
+
+        this.options = options;
+        inFlight = new SemaphoreSlim(options.InFlightMax, options.InFlightMax);
+    }
+
+    /// <summary>The endpoint of the replica the client currently talks to (null before the first request).</summary>
+    public string? CurrentEndPoint => connection?.EndPoint;
+
+    /// <summary>Submits a command and waits for its outcome.</summary>
+    /// <param name="command">The command bytes.</param>
+    /// <param name="idempotent">True when applying the command twice has the effect of applying it once; such a command is
+    /// also retried after an unknown outcome.</param>
+    /// <param name="timeout">The deadline, counted from now (zero means <see cref="FastSmrClientOptions.DefaultTimeout"/>).</param>
+    public async ValueTask<ClientResult> SubmitAsync(ReadOnlyMemory<byte> command, bool idempotent = false, TimeSpan timeout = default)
+    {
+        var flags = idempotent ? CommandOptions.Idempotent : CommandOptions.None;
+        var seq = (ulong)Interlocked.Increment(ref sequence);
+        return await ExecuteAsync(
+            FrameType.Submit,
+            0,
+            BatchFormat.RecordHeaderSize + command.Length,
+            WriteRecord,
+            (command, flags, options.ClientId, seq),
+            retryUnknown: idempotent,
+            timeout).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a read-only query.</summary>
+    /// <param name="query">The query bytes.</param>
+    /// <param name="consistency">Linearizable (leader, read barrier) or local (any replica, may be stale).</param>
+    /// <param name="timeout">The deadline, counted from now.</param>
+    public async ValueTask<ClientResult> ReadAsync(ReadOnlyMemory<byte> query, ReadConsistency consistency = ReadConsistency.Linearizable, TimeSpan timeout = default) =>
+        // A read changes nothing, so it is always safe to retry.
+        await ExecuteAsync(FrameType.Read, (byte)consistency, query.Length, WriteBytes, query, retryUnknown: true, timeout).ConfigureAwait(false);
+
+    /// <summary>Asks one replica for its status frame.</summary>
+    public static async Task<StatusReport> GetStatusAsync(string endPoint, ulong clusterId, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var connection = await ClientConnection.ConnectAsync(endPoint, clusterId, 1 << 16, cts.Token).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var request = connection.Send(FrameType.Status, 0, 0, 0, WriteBytes, ReadOnlyMemory<byte>.Empty);
+            var reply = await request.Reply.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+            return FrameCodec.ReadStatus(reply.Body);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var current = Interlocked.Exchange(ref connection, null);
+        if (current is not null)
+        {
+            await current.DisposeAsync().ConfigureAwait(false);
+        }
+
+        inFlight.Dispose();
+        connectLock.Dispose();
+    }
+
+    private async ValueTask<ClientResult> ExecuteAsync<TState>(FrameType type, byte flags, int bodyLength, SpanAction<byte, TState> writeBody, TState state, bool retryUnknown, TimeSpan timeout)
+    {
+        ObjectDisposedException.ThrowIf(disposed != 0, this);
+        var budget = timeout <= TimeSpan.Zero ? options.DefaultTimeout : timeout;
+        var started = Stopwatch.GetTimestamp();
+        var attempts = 0;
+        var lastStatus = SubmitStatus.Unavailable;
+        var backoff = TimeSpan.FromMilliseconds(2);
+        if (!await inFlight.WaitAsync(budget).ConfigureAwait(false))
+        {
+            return new ClientResult(SubmitStatus.Busy, [], 0);
+        }
+
+        try
+        {
+            while (true)
+            {
+                var remaining = budget - Stopwatch.GetElapsedTime(started);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    return new ClientResult(lastStatus, [], attempts);
+                }
+
+                ClientConnection? current;
+                try
+                {
+                    current = await GetConnectionAsync(remaining).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ProtocolException or TimeoutException)
+                {
+                    // Nothing was sent: safe to try again (another replica, after a pause).
+                    lastStatus = SubmitStatus.Unavailable;
+                    backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
+                    continue;
+                }
+
+                attempts++;
+                var request = current.Send(type, flags, (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue), bodyLength, writeBody, state);
+                ClientReply reply;
+                try
+                {
+                    reply = await request.Reply.Task.WaitAsync(remaining).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    current.Abandon(request);
+                    return new ClientResult(SubmitStatus.Unknown, [], attempts);
+                }
+                catch (ConnectionLostException)
+                {
+                    DropConnection(current);
+                    if (!request.Sent || retryUnknown)
+                    {
+                        lastStatus = request.Sent ? SubmitStatus.Unknown : SubmitStatus.Unavailable;
+                        continue;
+                    }
+
+                    return new ClientResult(SubmitStatus.Unknown, [], attempts);
+                }
+
+                switch (reply.Status)
+                {
+                    case SubmitStatus.Ok:
+                        return new ClientResult(SubmitStatus.Ok, reply.Body, attempts);
+                    case SubmitStatus.NotLeader:
+                        lastStatus = SubmitStatus.NotLeader;
+                        var (_, leaderEndPoint) = FrameCodec.ReadNotLeader(reply.Body);
+                        leaderHint = leaderEndPoint;
+                        DropConnection(current);
+                        if (leaderEndPoint is null)
+                        {
+                            backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
+                        }
+
+                        continue;
+                    case SubmitStatus.Busy:
+                    case SubmitStatus.Unavailable:
+                        lastStatus = reply.Status;
+                        if (reply.Status == SubmitStatus.Unavailable)
+                        {
+                            // The replica knows no leader: ask another one after a pause.
+                            DropConnection(current);
+                        }
+
+                        backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
+                        continue;
+                    case SubmitStatus.Unknown when retryUnknown:
+                        lastStatus = SubmitStatus.Unknown;
+                        continue;
+                    default:
+                        // Ok-less final outcomes: Rejected, Timeout (dropped before append), Unknown, ProtocolError.
+                        return new ClientResult(reply.Status, [], attempts);
+                }
+            }
+        }
+        finally
+        {
+            inFlight.Release();
+        }
+    }
+
+    /// <returns>The next, longer back-off (capped at 100 ms).</returns>
+    private static async ValueTask<TimeSpan> PauseAsync(TimeSpan backoff, TimeSpan remaining)
+    {
+        var pause = backoff < remaining ? backoff : remaining;
+        if (pause > TimeSpan.Zero)
+        {
+            await Task.Delay(pause).ConfigureAwait(false);
+        }
+
+        return TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromMilliseconds(100).Ticks));
+    }
+
+    private async ValueTask<ClientConnection> GetConnectionAsync(TimeSpan remaining)
+    {
+        var current = connection;
+        if (current is { IsOpen: true })
+        {
+            return current;
+        }
+
+        var limit = remaining < options.ConnectTimeout ? remaining : options.ConnectTimeout;
+        if (!await connectLock.WaitAsync(limit).ConfigureAwait(false))
+        {
+            throw new TimeoutException("timed out waiting to connect");
+        }
+
+        try
+        {
+            current = connection;
+            if (current is { IsOpen: true })
+            {
+                return current;
+            }
+
+            var target = leaderHint ?? options.EndPoints[nextEndPoint++ % options.EndPoints.Count];
+            leaderHint = null;
+            using var cts = new CancellationTokenSource(limit);
+            current = await ClientConnection.ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, cts.Token).ConfigureAwait(false);
+            connection = current;
+            return current;
+        }
+        finally
+        {
+            connectLock.Release();
+        }
+    }
+
+    private void DropConnection(ClientConnection current)
+    {
+        if (Interlocked.CompareExchange(ref connection, null, current) == current)
+        {
+            _ = CloseLaterAsync(current);
+        }
+    }
+
+    private static async Task CloseLaterAsync(ClientConnection old)
+    {
+        // Requests still in flight on the old connection get their answers first (a non-leader answers at once).
+        await Task.Delay(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+        await old.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,26 @@
+namespace FastSmr.Client;
+
+/// <summary>Settings of a <see cref="FastSmrClient"/>.</summary>
+public sealed class FastSmrClientOptions
+{
+    /// <summary>The client endpoints ("host:port") of the replicas; any one is enough to find the leader.</summary>
+    public IReadOnlyList<string> EndPoints { get; set; } = [];
+
+    /// <summary>The cluster id; a server of another cluster refuses the handshake.</summary>
+    public ulong ClusterId { get; set; } = 1;
+
+    /// <summary>The deadline of a request that does not give one.</summary>
+    public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one connection attempt may take.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The most requests in flight on the connection; beyond it a request waits for a free slot (within its deadline).</summary>
+    public int InFlightMax { get; set; } = 1_024;
+
+    /// <summary>The largest reply body accepted from a server.</summary>
+    public int ReplyBytesMax { get; set; } = 16 << 20;
+
+    /// <summary>The client session id written into each command record (reserved for exactly-once sessions; 0 for none).</summary>
+    public ulong ClientId { get; set; }
+}

@@ -1,0 +1,292 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Channels;
+using FastSmr.Core.Batching;
+using FastSmr.Core.Protocol;
+using FastSmr.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace FastSmr.Server;
+
+/// <summary>
+/// One client connection: a read loop that parses frames in place and hands commands to the engine, and a write loop
+/// that drains every ready reply and flushes once, so replies to a pipelined client leave in few syscalls.
+/// </summary>
+/// <remarks>
+/// Limits: frame bodies above the command limit, unknown frame types, a first frame other than Hello, or a wrong
+/// cluster id or protocol version are protocol errors: the session sends an Error frame and closes. More than
+/// <see cref="ServerOptions.InFlightPerConnectionMax"/> requests in flight are answered Busy.
+/// Concurrency profile: one reader task, one writer task, completions from any thread through the reply channel.
+/// </remarks>
+internal sealed class ClientSession
+{
+    private readonly Socket socket;
+    private readonly ReplicaServer server;
+    private readonly ILogger logger;
+    private readonly PipeReader input;
+    private readonly PipeWriter output;
+    private readonly Channel<ServerReply> replies;
+    private readonly int bodyLengthMax;
+    private int inFlight;
+
+    public ClientSession(Socket socket, ReplicaServer server, ILogger logger)
+    {
+        this.socket = socket;
+        this.server = server;
+        this.logger = logger;
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096));
+        output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
+        replies = Channel.CreateUnbounded<ServerReply>(new UnboundedChannelOptions { SingleReader = true });
+        bodyLengthMax = BatchFormat.RecordHeaderSize + server.Engine.Options.CommandBytesMax;
+    }
+
+    public async Task RunAsync(CancellationToken token)
+    {
+        var writer = Task.Run(() => WriteLoopAsync(token), CancellationToken.None);
+        try
+        {
+            await ReadLoopAsync(token).ConfigureAwait(false);
+        }
+        catch (ProtocolException e)
+        {
+            Log.ProtocolViolation(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
+            replies.Writer.TryWrite(new ServerReply(FrameType.Error, 0, SubmitResult.FromStatus(SubmitStatus.ProtocolError), e.Message));
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            replies.Writer.TryComplete();
+        }
+
+        // Let the writer send what is ready (answers in flight, an error frame), within a bound.
+        await writer.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await input.CompleteAsync().ConfigureAwait(false);
+        await output.CompleteAsync().ConfigureAwait(false);
+        socket.Dispose();
+    }
+
+    private async Task ReadLoopAsync(CancellationToken token)
+    {
+        var greeted = false;
+        while (true)
+        {
+            var read = await input.ReadAsync(token).ConfigureAwait(false);
+            var buffer = read.Buffer;
+            try
+            {
+                while (FrameCodec.TryReadFrame(ref buffer, bodyLengthMax, out var header, out var body))
+                {
+                    if (!greeted)
+                    {
+                        Greet(header, body);
+                        greeted = true;
+                        continue;
+                    }
+
+                    Dispatch(header, body);
+                }
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (read.IsCompleted)
+            {
+                if (!buffer.IsEmpty)
+                {
+                    throw new ProtocolException("connection closed in the middle of a frame");
+                }
+
+                return;
+            }
+        }
+    }
+
+    private void Greet(FrameHeader header, ReadOnlySequence<byte> body)
+    {
+        if (header.Type != FrameType.Hello)
+        {
+            throw new ProtocolException("the first frame must be Hello");
+        }
+
+        Span<byte> bytes = stackalloc byte[FrameCodec.HelloSize];
+        if (body.Length != FrameCodec.HelloSize)
+        {
+            throw new ProtocolException("malformed hello");
+        }
+
+        body.CopyTo(bytes);
+        var (version, clusterId) = FrameCodec.ReadHello(bytes);
+        if (version != FrameCodec.ProtocolVersion)
+        {
+            throw new ProtocolException("unsupported protocol version " + version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (clusterId != server.Options.ClusterId)
+        {
+            throw new ProtocolException("wrong cluster id " + clusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        replies.Writer.TryWrite(new ServerReply(FrameType.HelloReply, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Ok)));
+    }
+
+    private void Dispatch(FrameHeader header, ReadOnlySequence<byte> body)
+    {
+        switch (header.Type)
+        {
+            case FrameType.Submit:
+            case FrameType.Read:
+                if (Interlocked.Increment(ref inFlight) > server.Options.InFlightPerConnectionMax)
+                {
+                    Interlocked.Decrement(ref inFlight);
+                    Reply(header.Type == FrameType.Submit ? FrameType.SubmitReply : FrameType.ReadReply, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Busy), counted: false);
+                    return;
+                }
+
+                var timeout = header.TimeoutMicros == 0 ? TimeSpan.Zero : TimeSpan.FromMicroseconds(header.TimeoutMicros);
+                if (header.Type == FrameType.Submit)
+                {
+                    Track(FrameType.SubmitReply, header.RequestId, server.Engine.SubmitRecordAsync(body, timeout));
+                }
+                else
+                {
+                    if (header.Flags > (byte)ReadConsistency.Local)
+                    {
+                        Reply(FrameType.ReadReply, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Rejected), counted: true);
+                        return;
+                    }
+
+                    Track(FrameType.ReadReply, header.RequestId, server.Engine.ReadAsync(body.ToArray(), (ReadConsistency)header.Flags, timeout));
+                }
+
+                return;
+            case FrameType.Status:
+                replies.Writer.TryWrite(new ServerReply(FrameType.StatusReply, header.RequestId, default));
+                return;
+            default:
+                throw new ProtocolException("unexpected frame type " + header.Type.ToString());
+        }
+    }
+
+    private void Track(FrameType replyType, ulong requestId, ValueTask<SubmitResult> pending)
+    {
+        if (pending.IsCompletedSuccessfully)
+        {
+            Reply(replyType, requestId, pending.Result, counted: true);
+            return;
+        }
+
+        _ = AwaitAndReplyAsync(replyType, requestId, pending);
+    }
+
+    private async Task AwaitAndReplyAsync(FrameType replyType, ulong requestId, ValueTask<SubmitResult> pending)
+    {
+        SubmitResult result;
+        try
+        {
+            result = await pending.ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The client must get an answer whatever went wrong inside.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.RequestFailed(logger, e);
+            result = SubmitResult.FromStatus(SubmitStatus.Unknown);
+        }
+
+        Reply(replyType, requestId, result, counted: true);
+    }
+
+    private void Reply(FrameType type, ulong requestId, SubmitResult result, bool counted)
+    {
+        if (counted)
+        {
+            Interlocked.Decrement(ref inFlight);
+        }
+
+        if (!replies.Writer.TryWrite(new ServerReply(type, requestId, result)))
+        {
+            result.Dispose(); // connection gone
+        }
+    }
+
+    private async Task WriteLoopAsync(CancellationToken token)
+    {
+        var reader = replies.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
+            {
+                var close = false;
+                while (reader.TryRead(out var reply))
+                {
+                    close |= reply.Type == FrameType.Error;
+                    Write(reply);
+                }
+
+                var flush = await output.FlushAsync(token).ConfigureAwait(false);
+                if (close || flush.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+        finally
+        {
+            if (reader.Completion.IsCompleted is false)
+            {
+                // The socket is gone: stop reading too, and return the pooled outputs of replies nobody will send.
+                socket.Shutdown(SocketShutdown.Both);
+            }
+
+            while (reader.TryRead(out var dropped))
+            {
+                dropped.Result.Dispose();
+            }
+        }
+    }
+
+    private void Write(ServerReply reply)
+    {
+        using var result = reply.Result;
+        switch (reply.Type)
+        {
+            case FrameType.HelloReply:
+                Span<byte> hello = stackalloc byte[FrameCodec.HelloReplySize];
+                FrameCodec.WriteHelloReply(hello, server.Options.Id, server.Options.ClusterId);
+                FrameCodec.WriteFrame(output, FrameType.HelloReply, 0, SubmitStatus.Ok, reply.RequestId, 0, hello);
+                return;
+            case FrameType.StatusReply:
+                Span<byte> status = stackalloc byte[FrameCodec.StatusReplySize];
+                FrameCodec.WriteStatus(status, server.Engine.GetStatus() with { ProcessAllocatedBytes = GC.GetTotalAllocatedBytes(precise: true) });
+                FrameCodec.WriteFrame(output, FrameType.StatusReply, 0, SubmitStatus.Ok, reply.RequestId, 0, status);
+                return;
+            case FrameType.Error:
+                var text = Encoding.UTF8.GetBytes(reply.Text ?? "protocol error");
+                FrameCodec.WriteFrame(output, FrameType.Error, 0, SubmitStatus.ProtocolError, reply.RequestId, 0, text.AsSpan(0, Math.Min(text.Length, 1024)));
+                return;
+            default:
+                if (result.Status == SubmitStatus.NotLeader)
+                {
+                    Span<byte> notLeader = stackalloc byte[FrameCodec.NotLeaderSizeMax];
+                    var length = FrameCodec.WriteNotLeader(notLeader, result.LeaderId, server.ClientEndPointOf(result.LeaderId));
+                    FrameCodec.WriteFrame(output, reply.Type, 0, result.Status, reply.RequestId, 0, notLeader[..length]);
+                }
+                else
+                {
+                    FrameCodec.WriteFrame(output, reply.Type, 0, result.Status, reply.RequestId, 0, result.Output.Span);
+                }
+
+                return;
+        }
+    }
+}

@@ -1,0 +1,202 @@
+using System.Net;
+using System.Net.Sockets;
+using FastSmr.Core.Kv;
+using FastSmr.Core.StateMachines;
+using FastSmr.DotNext;
+using FastSmr.Engine;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FastSmr.Server;
+
+/// <summary>
+/// A replica process's host: builds the back-end named in the options, the engine around the state machine, and the
+/// client protocol listener. This is the composition root — the only place that chooses a back-end.
+/// </summary>
+public sealed class ReplicaServer : IAsyncDisposable
+{
+    private readonly ILoggerFactory loggerFactory;
+    private readonly ILogger logger;
+    private readonly Dictionary<uint, string> clientEndPoints = [];
+    private readonly CancellationTokenSource stopping = new();
+    private readonly List<Task> sessions = [];
+    private Socket? listener;
+    private Task? acceptLoop;
+    private int connections;
+
+    /// <summary>Creates the replica (nothing runs until <see cref="StartAsync"/>).</summary>
+    /// <param name="options">The replica's configuration.</param>
+    /// <param name="stateMachine">The state machine; the built-in key-value store when null.</param>
+    /// <param name="loggerFactory">Logging.</param>
+    public ReplicaServer(ServerOptions options, IStateMachine? stateMachine = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        this.loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        logger = this.loggerFactory.CreateLogger<ReplicaServer>();
+        foreach (var member in options.Members)
+        {
+            clientEndPoints[member.Id] = member.Client;
+        }
+
+        StateMachine = stateMachine ?? new KvStateMachine();
+        Backend = CreateBackend(options, this.loggerFactory);
+        options.Engine.ReplicaId = options.Id;
+        options.Engine.ClusterId = options.ClusterId;
+        Engine = new ReplicaEngine(options.Engine, StateMachine, Backend, this.loggerFactory.CreateLogger<ReplicaEngine>());
+    }
+
+    /// <summary>The options the replica runs with.</summary>
+    public ServerOptions Options { get; }
+
+    /// <summary>The engine (for embedding: submit and read in-process).</summary>
+    public ReplicaEngine Engine { get; }
+
+    /// <summary>The replication back-end.</summary>
+    public IReplicationBackend Backend { get; }
+
+    /// <summary>The replicated state machine.</summary>
+    public IStateMachine StateMachine { get; }
+
+    /// <summary>The client endpoint actually bound (useful when configured with port 0).</summary>
+    public IPEndPoint? ClientEndPoint => listener?.LocalEndPoint as IPEndPoint;
+
+    /// <summary>Builds the back-end the options name.</summary>
+    public static IReplicationBackend CreateBackend(ServerOptions options, ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var members = new List<(uint, IPEndPoint)>();
+        foreach (var member in options.Members)
+        {
+            members.Add((member.Id, ServerOptions.ParseEndPoint(member.Raft)));
+        }
+
+        return options.Backend.ToUpperInvariant() switch
+        {
+            "DOTNEXT" => new DotNextBackend(new DotNextBackendOptions
+            {
+                ReplicaId = options.Id,
+                Members = members,
+                DataDirectory = options.DataDirectory,
+                Durability = options.Durability,
+                LowerElectionTimeoutMs = options.LowerElectionTimeoutMs,
+                UpperElectionTimeoutMs = options.UpperElectionTimeoutMs,
+                LoggerFactory = loggerFactory,
+            }),
+            _ => throw new ArgumentException("unknown back-end " + options.Backend),
+        };
+    }
+
+    /// <summary>Starts the engine and the client listener.</summary>
+    public async Task StartAsync(CancellationToken token = default)
+    {
+        var endPoint = ServerOptions.ParseEndPoint(Options.Self.Client);
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(endPoint);
+            socket.Listen(512);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        listener = socket;
+        await Engine.StartAsync(token).ConfigureAwait(false);
+        acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            Log.Started(logger, Options.Id, Options.Self.Client, Options.Self.Raft, Options.Backend, Options.Durability);
+        }
+    }
+
+    /// <summary>Stops accepting clients, closes sessions, stops the engine and the back-end.</summary>
+    public async Task StopAsync()
+    {
+        if (stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await stopping.CancelAsync().ConfigureAwait(false);
+        listener?.Dispose();
+        if (acceptLoop is not null)
+        {
+            await acceptLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        await Engine.StopAsync().ConfigureAwait(false);
+        Task[] running;
+        lock (sessions)
+        {
+            running = [.. sessions];
+        }
+
+        await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await Backend.DisposeAsync().ConfigureAwait(false);
+        stopping.Dispose();
+    }
+
+    internal string? ClientEndPointOf(uint replicaId) => clientEndPoints.GetValueOrDefault(replicaId);
+
+    private async Task AcceptLoopAsync()
+    {
+        var token = stopping.Token;
+        var sessionLogger = loggerFactory.CreateLogger<ClientSession>();
+        while (!token.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener!.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                if (token.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (Interlocked.Increment(ref connections) > Options.ConnectionsMax)
+            {
+                Interlocked.Decrement(ref connections);
+                Log.ConnectionRefused(logger, Options.ConnectionsMax, client.RemoteEndPoint?.ToString() ?? "?");
+                client.Dispose();
+                continue;
+            }
+
+            client.NoDelay = true;
+            var session = new ClientSession(client, this, sessionLogger);
+            var task = RunSessionAsync(session, token);
+            lock (sessions)
+            {
+                sessions.Add(task);
+            }
+        }
+    }
+
+    private async Task RunSessionAsync(ClientSession session, CancellationToken token)
+    {
+        try
+        {
+            await Task.Yield();
+            await session.RunAsync(token).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref connections);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FastSmr.Engine;
+
+namespace FastSmr.Server;
+
+/// <summary>Everything a replica process needs: identity, membership, storage, durability, limits.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>This replica's id.</summary>
+    public uint Id { get; set; }
+
+    /// <summary>The cluster id; clients and snapshots of another cluster are refused.</summary>
+    public ulong ClusterId { get; set; } = 1;
+
+    /// <summary>All replicas, this one included.</summary>
+    public List<MemberConfig> Members { get; set; } = [];
+
+    /// <summary>The data directory (WAL, snapshots).</summary>
+    public string DataDirectory { get; set; } = "";
+
+    /// <summary>The replication back-end: "dotnext" (the only one until the native back-end lands).</summary>
+    public string Backend { get; set; } = "dotnext";
+
+    /// <summary>Durability mode.</summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<DurabilityMode>))]
+    public DurabilityMode Durability { get; set; } = DurabilityMode.Durable;
+
+    /// <summary>The most client connections served at once.</summary>
+    public int ConnectionsMax { get; set; } = 1_024;
+
+    /// <summary>The most requests in flight on one connection; beyond it a request is answered Busy.</summary>
+    public int InFlightPerConnectionMax { get; set; } = 4_096;
+
+    /// <summary>The lower election timeout in milliseconds.</summary>
+    public int LowerElectionTimeoutMs { get; set; } = 300;
+
+    /// <summary>The upper election timeout in milliseconds.</summary>
+    public int UpperElectionTimeoutMs { get; set; } = 600;
+
+    /// <summary>Engine limits (batching, queues, command size, timeouts).</summary>
+    public EngineOptions Engine { get; set; } = new();
+
+    /// <summary>This replica's member entry.</summary>
+    public MemberConfig Self => Members.Find(m => m.Id == Id) ?? throw new InvalidOperationException("replica " + Id.ToString(CultureInfo.InvariantCulture) + " is not among the members");
+
+    /// <summary>The JSON settings used for configuration files.</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, WriteIndented = true };
+
+    /// <summary>Loads options from a JSON file.</summary>
+    public static ServerOptions FromJsonFile(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return JsonSerializer.Deserialize<ServerOptions>(stream, JsonOptions)
+            ?? throw new InvalidDataException("empty configuration file " + path);
+    }
+
+    /// <summary>
+    /// Parses a member list "id=raftHost:port/clientHost:port,..." as given on the command line.
+    /// </summary>
+    public static List<MemberConfig> ParseMembers(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var members = new List<MemberConfig>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = part.IndexOf('=', StringComparison.Ordinal);
+            var slash = part.IndexOf('/', StringComparison.Ordinal);
+            if (eq <= 0 || slash < eq || !uint.TryParse(part.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                throw new FormatException("bad member '" + part + "': expected id=raftHost:port/clientHost:port");
+            }
+
+            members.Add(new MemberConfig { Id = id, Raft = part[(eq + 1)..slash], Client = part[(slash + 1)..] });
+        }
+
+        return members;
+    }
+
+    /// <summary>Parses "host:port" into an IP endpoint (IPv4 or IPv6 literal; "localhost" maps to 127.0.0.1).</summary>
+    public static IPEndPoint ParseEndPoint(string text) => Core.EndPointParser.Parse(text);
+
+    /// <summary>Checks the options and throws with a clear message on anything that cannot work.</summary>
+    public void Validate()
+    {
+        if (Members.Count == 0)
+        {
+            throw new ArgumentException("no members configured");
+        }
+
+        _ = Self;
+        foreach (var member in Members)
+        {
+            _ = ParseEndPoint(member.Raft);
+            _ = ParseEndPoint(member.Client);
+        }
+
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            throw new ArgumentException("a data directory is required");
+        }
+
+        if (!string.Equals(Backend, "dotnext", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException("unknown back-end '" + Backend + "' (available: dotnext)");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(ConnectionsMax, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(InFlightPerConnectionMax, 1);
+    }
+}
