@@ -140,6 +140,8 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         }
 
         CloseLog(member);
+        member.Process?.Dispose();
+        member.Process = null;
     }
 
     /// <summary>Stops a replica with SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
@@ -162,6 +164,8 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         }
 
         CloseLog(member);
+        member.Process?.Dispose();
+        member.Process = null;
     }
 
     /// <summary>The client endpoints of the replicas whose process is running.</summary>
@@ -225,8 +229,6 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         foreach (var member in members)
         {
             await StopAsync(member.Id, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-            member.Process?.Dispose();
-            member.Process = null;
         }
 
         if (!keepDirectory)

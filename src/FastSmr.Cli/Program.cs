@@ -29,8 +29,9 @@ public static class Program
         var backend = new Option<string?>("--backend") { Description = "replication back-end: dotnext" };
         var durability = new Option<string?>("--durability") { Description = "durable (default) or memory" };
         var electionLow = new Option<int?>("--election-timeout-ms") { Description = "lower election timeout in ms (upper = 2x)" };
+        var snapshotInterval = new Option<long?>("--snapshot-interval") { Description = "take a snapshot every N log entries (default 2048)" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "log level", DefaultValueFactory = _ => LogLevel.Information };
-        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, logLevel };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, logLevel };
         command.SetAction(async (result, token) =>
         {
             ServerOptions options;
@@ -65,6 +66,11 @@ public static class Program
                 if (result.GetValue(durability) is { } du)
                 {
                     options.Durability = ServeCommand.ParseDurability(du);
+                }
+
+                if (result.GetValue(snapshotInterval) is { } interval)
+                {
+                    options.SnapshotInterval = interval;
                 }
 
                 if (result.GetValue(electionLow) is { } low)

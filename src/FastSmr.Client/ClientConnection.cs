@@ -42,6 +42,18 @@ internal sealed class ClientConnection : IAsyncDisposable
 
     public bool IsOpen => failure is null && !closed.IsCancellationRequested;
 
+    /// <summary>Requests sent or queued that have no reply yet.</summary>
+    public int OutstandingCount
+    {
+        get
+        {
+            lock (outstanding)
+            {
+                return outstanding.Count;
+            }
+        }
+    }
+
     public static async Task<ClientConnection> ConnectAsync(string endPoint, ulong clusterId, int replyBytesMax, CancellationToken token)
     {
         var address = EndPointParser.Parse(endPoint);

@@ -267,14 +267,22 @@ public sealed class FastSmrClient : IAsyncDisposable
     {
         if (Interlocked.CompareExchange(ref connection, null, current) == current)
         {
-            _ = CloseLaterAsync(current);
+            _ = CloseWhenDrainedAsync(current, options.DefaultTimeout);
         }
     }
 
-    private static async Task CloseLaterAsync(ClientConnection old)
+    /// <summary>
+    /// Closes a connection the client moved away from once every request on it has its answer: closing it earlier would
+    /// turn requests the old replica is about to refuse (not appended) into Unknown outcomes.
+    /// </summary>
+    private static async Task CloseWhenDrainedAsync(ClientConnection old, TimeSpan patience)
     {
-        // Requests still in flight on the old connection get their answers first (a non-leader answers at once).
-        await Task.Delay(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+        var started = Stopwatch.GetTimestamp();
+        while (old.OutstandingCount > 0 && old.IsOpen && Stopwatch.GetElapsedTime(started) < patience)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20)).ConfigureAwait(false);
+        }
+
         await old.DisposeAsync().ConfigureAwait(false);
     }
 }

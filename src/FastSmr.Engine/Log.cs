@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "committed entry {Index} is malformed and was skipped: {Error}")]
     public static partial void MalformedEntry(ILogger logger, long index, string error);
 
+    [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "replica {ReplicaId}: no-op for term {Term}: {Outcome}")]
+    public static partial void NoOpProposed(ILogger logger, uint replicaId, long term, ProposeOutcome outcome);
+
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "replica {ReplicaId}: restored snapshot at index {Index}")]
     public static partial void SnapshotRestored(ILogger logger, uint replicaId, long index);
 }

@@ -224,6 +224,35 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         {
             Log.LeadershipChanged(logger, options.ReplicaId, info.Role, info.Term.Value, info.LeaderId);
         }
+
+        if (info.Role == ReplicaRole.Leader && (previous.Role != ReplicaRole.Leader || previous.Term != info.Term) && Volatile.Read(ref started) == 1)
+        {
+            // Raft thesis §3.6.2 / §6.4: a new leader commits entries of earlier terms only by committing one of its own
+            // term, and reads need that too. Stock DotNext 6.12 left earlier-term entries uncommitted after a restart
+            // until a client write arrived, so the engine proposes a no-op at the start of every term it leads.
+            _ = Task.Run(() => ProposeNoOpAsync(info.Term), CancellationToken.None);
+        }
+    }
+
+    private async Task ProposeNoOpAsync(Term term)
+    {
+        var entry = new byte[BatchFormat.HeaderSize];
+        var timestamp = Math.Max(NowMicros(), Volatile.Read(ref appliedTimestampMicros));
+        BatchFormat.WriteNoOp(entry, batchId: 0, timestamp, options.ReplicaId);
+        try
+        {
+            var result = await backend.ProposeAsync(entry, term, stopping.Token).ConfigureAwait(false);
+            Log.NoOpProposed(logger, options.ReplicaId, term.Value, result.Outcome);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+#pragma warning disable CA1031 // Losing the no-op only delays commitment until the next write; it must not crash the replica.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.ProposeFailed(logger, e);
+        }
     }
 
     private bool TryAdmit(int recordLength, TimeSpan timeout, out PendingCommand pending, out SubmitResult refused)

@@ -82,6 +82,7 @@ public sealed class ReplicaServer : IAsyncDisposable
                 Durability = options.Durability,
                 LowerElectionTimeoutMs = options.LowerElectionTimeoutMs,
                 UpperElectionTimeoutMs = options.UpperElectionTimeoutMs,
+                SnapshotInterval = options.SnapshotInterval,
                 LoggerFactory = loggerFactory,
             }),
             _ => throw new ArgumentException("unknown back-end " + options.Backend),

@@ -40,6 +40,9 @@ public sealed class ServerOptions
     /// <summary>The upper election timeout in milliseconds.</summary>
     public int UpperElectionTimeoutMs { get; set; } = 600;
 
+    /// <summary>A snapshot is taken every this many log entries, which bounds the log.</summary>
+    public long SnapshotInterval { get; set; } = 2_048;
+
     /// <summary>Engine limits (batching, queues, command size, timeouts).</summary>
     public EngineOptions Engine { get; set; } = new();
 

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using FastSmr.Cli;
+using FastSmr.Client;
+using FastSmr.Core.Kv;
+using FastSmr.Core.Protocol;
+using Xunit.Abstractions;
+
+namespace FastSmr.Tests;
+
+/// <summary>Replicas as real processes: kill -9, restart, and the demo end to end.</summary>
+[Collection(ClusterCollection.Name)]
+public partial class ProcessClusterTests(ITestOutputHelper output)
+{
+    private static (string, string[]) Launcher() =>
+        (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "fastsmr.dll")]);
+
+    [Fact]
+    public async Task KilledFollower_KeepsEveryEntryItAcknowledged()
+    {
+        await using var cluster = new LocalProcessCluster(3, durability: "durable", launcher: Launcher());
+        cluster.StartAll();
+        var leader = (await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60))).ReplicaId;
+        var followers = cluster.Ids.Where(id => id != leader).ToArray();
+        var keeper = followers[0];
+        var other = followers[1];
+
+        // With the other follower down, every commit needs the keeper's acknowledgement.
+        await cluster.StopAsync(other, TimeSpan.FromSeconds(10));
+        const int Keys = 150;
+        await using (var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) }))
+        {
+            var writes = Enumerable.Range(0, Keys).Select(async i =>
+            {
+                var sw = Stopwatch.StartNew();
+                var result = await client.SubmitAsync(KvCommand.Put(Kv.Key("durable-" + i), Kv.Key("v" + i)));
+                return (result.Status, result.Attempts, sw.ElapsedMilliseconds);
+            });
+            var results = await Task.WhenAll(writes);
+            foreach (var g in results.GroupBy(r => (r.Status, r.Attempts)))
+            {
+                output.WriteLine($"{g.Key.Status} after {g.Key.Attempts} attempt(s): {g.Count()} requests, slowest {g.Max(r => r.ElapsedMilliseconds)} ms");
+            }
+
+            Assert.All(results, r => Assert.Equal(SubmitStatus.Ok, r.Status));
+        }
+
+        // Right after the last acknowledgement: kill -9 the keeper, and the leader too, so the entries can only come back
+        // from the keeper's own disk.
+        cluster.Kill(keeper);
+        cluster.Kill(leader);
+        cluster.Start(keeper);
+        cluster.Start(other);
+        var watch = Stopwatch.StartNew();
+        var newLeader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
+        output.WriteLine($"replicas {keeper} and {other} elected {newLeader.ReplicaId} in {watch.ElapsedMilliseconds} ms after the restart");
+
+        await using var reader = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.RunningClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) });
+        var missing = new List<int>();
+        for (var i = 0; i < Keys; i++)
+        {
+            var read = await reader.ReadAsync(KvCommand.Get(Kv.Key("durable-" + i)));
+            Assert.Equal(SubmitStatus.Ok, read.Status);
+            if (Kv.Result(read.Output) != KvResult.Ok || Kv.Text(read.Output) != "v" + i)
+            {
+                missing.Add(i);
+            }
+        }
+
+        Assert.True(missing.Count == 0, $"{missing.Count} acknowledged entries lost: {string.Join(",", missing.Take(20))}");
+    }
+
+    [Fact]
+    public async Task Demo_AsAProcess_ExitsZero_WritesSaneJson_AndCleansUp()
+    {
+        var json = Path.Combine(Path.GetTempPath(), "fastsmr-demo-test-" + Guid.NewGuid().ToString("N")[..8] + ".json");
+        var (executable, prefix) = Launcher();
+        var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in prefix.Concat(["demo", "--seconds", "3", "--clients", "8", "--json", json]))
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        var text = await stdout;
+        output.WriteLine(text);
+        output.WriteLine(await stderr);
+        try
+        {
+            Assert.Equal(0, process.ExitCode);
+            var directory = DemoDirectory().Match(text).Groups[1].Value;
+            Assert.False(string.IsNullOrEmpty(directory));
+            Assert.False(Directory.Exists(directory), "the demo left its data directory behind");
+
+            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            var root = document.RootElement;
+            Assert.Equal(1, root.GetProperty("schema_version").GetInt32());
+            Assert.Equal("dotnext", root.GetProperty("backend").GetString());
+            Assert.Equal("durable", root.GetProperty("durability").GetString());
+            Assert.Equal(3, root.GetProperty("replicas").GetInt32());
+            Assert.Equal(8, root.GetProperty("clients").GetInt32());
+            Assert.True(root.GetProperty("replicas_converged").GetBoolean());
+            var ops = root.GetProperty("ops").GetInt64();
+            Assert.True(ops > 0);
+            Assert.InRange(root.GetProperty("ops_per_sec").GetDouble(), ops / 3.0 * 0.99, ops / 3.0 * 1.01);
+            var latency = root.GetProperty("latency_us");
+            var p50 = latency.GetProperty("p50").GetInt64();
+            var p99 = latency.GetProperty("p99").GetInt64();
+            Assert.True(p50 > 0 && p50 <= latency.GetProperty("p90").GetInt64() && p99 <= latency.GetProperty("p999").GetInt64() && p99 <= latency.GetProperty("max").GetInt64());
+            Assert.True(root.GetProperty("errors").GetInt64() >= 0);
+            Assert.True(root.GetProperty("leader_alloc_bytes_per_cmd").GetDouble() > 0);
+            Assert.False(string.IsNullOrEmpty(root.GetProperty("commit").GetString()));
+            Assert.True(root.GetProperty("machine").GetProperty("cores").GetInt32() > 0);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [GeneratedRegex(@"replicas \([^)]*\) in (\S+)")]
+    private static partial Regex DemoDirectory();
+}
