@@ -19,7 +19,7 @@ public sealed class EngineOptions
     public int BatchCommandsMax { get; set; } = 8_192;
 
     /// <summary>How many batches may be in flight (proposed, not yet committed) at once.</summary>
-    public int ProposalsInFlightMax { get; set; } = 2;
+    public int ProposalsInFlightMax { get; set; } = 8;
 
     /// <summary>The largest single command in bytes.</summary>
     public int CommandBytesMax { get; set; } = 256 * 1024;
