@@ -88,6 +88,12 @@ internal sealed class ClientSession
                         continue;
                     }
 
+                    if (Volatile.Read(ref inFlight) >= 2 * server.Options.InFlightPerConnectionMax)
+                    {
+                        // Back-pressure: stop reading until the writer has sent enough replies (TCP then slows the client).
+                        await WaitForRepliesAsync(token).ConfigureAwait(false);
+                    }
+
                     Dispatch(header, body);
                 }
             }
@@ -138,39 +144,47 @@ internal sealed class ClientSession
 
     private void Dispatch(FrameHeader header, ReadOnlySequence<byte> body)
     {
+        var replyType = header.Type switch
+        {
+            FrameType.Submit => FrameType.SubmitReply,
+            FrameType.Read => FrameType.ReadReply,
+            FrameType.Status => FrameType.StatusReply,
+            _ => throw new ProtocolException("unexpected frame type " + header.Type.ToString()),
+        };
+
+        // Every request holds a slot until its reply is written, Busy answers included, so a client that sends without
+        // reading cannot make the reply queue grow: past the limit it gets Busy, past twice the limit reading stops.
+        var count = Interlocked.Increment(ref inFlight);
+        if (count > server.Options.InFlightPerConnectionMax)
+        {
+            Reply(replyType, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Busy));
+            return;
+        }
+
+        var timeout = header.TimeoutMicros == 0 ? TimeSpan.Zero : TimeSpan.FromMicroseconds(header.TimeoutMicros);
         switch (header.Type)
         {
             case FrameType.Submit:
-            case FrameType.Read:
-                if (Interlocked.Increment(ref inFlight) > server.Options.InFlightPerConnectionMax)
-                {
-                    Interlocked.Decrement(ref inFlight);
-                    Reply(header.Type == FrameType.Submit ? FrameType.SubmitReply : FrameType.ReadReply, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Busy), counted: false);
-                    return;
-                }
-
-                var timeout = header.TimeoutMicros == 0 ? TimeSpan.Zero : TimeSpan.FromMicroseconds(header.TimeoutMicros);
-                if (header.Type == FrameType.Submit)
-                {
-                    Track(FrameType.SubmitReply, header.RequestId, server.Engine.SubmitRecordAsync(body, timeout));
-                }
-                else
-                {
-                    if (header.Flags > (byte)ReadConsistency.Local)
-                    {
-                        Reply(FrameType.ReadReply, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Rejected), counted: true);
-                        return;
-                    }
-
-                    Track(FrameType.ReadReply, header.RequestId, server.Engine.ReadAsync(body.ToArray(), (ReadConsistency)header.Flags, timeout));
-                }
-
+                Track(replyType, header.RequestId, server.Engine.SubmitRecordAsync(body, timeout));
                 return;
-            case FrameType.Status:
-                replies.Writer.TryWrite(new ServerReply(FrameType.StatusReply, header.RequestId, default));
+            case FrameType.Read when header.Flags > (byte)ReadConsistency.Local:
+                Reply(replyType, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Rejected));
+                return;
+            case FrameType.Read:
+                Track(replyType, header.RequestId, server.Engine.ReadAsync(body.ToArray(), (ReadConsistency)header.Flags, timeout));
                 return;
             default:
-                throw new ProtocolException("unexpected frame type " + header.Type.ToString());
+                Reply(replyType, header.RequestId, default);
+                return;
+        }
+    }
+
+    private async Task WaitForRepliesAsync(CancellationToken token)
+    {
+        var bound = 2 * server.Options.InFlightPerConnectionMax;
+        while (Volatile.Read(ref inFlight) >= bound)
+        {
+            await Task.Delay(1, token).ConfigureAwait(false);
         }
     }
 
@@ -178,7 +192,7 @@ internal sealed class ClientSession
     {
         if (pending.IsCompletedSuccessfully)
         {
-            Reply(replyType, requestId, pending.Result, counted: true);
+            Reply(replyType, requestId, pending.Result);
             return;
         }
 
@@ -200,16 +214,12 @@ internal sealed class ClientSession
             result = SubmitResult.FromStatus(SubmitStatus.Unknown);
         }
 
-        Reply(replyType, requestId, result, counted: true);
+        Reply(replyType, requestId, result);
     }
 
-    private void Reply(FrameType type, ulong requestId, SubmitResult result, bool counted)
+    /// <summary>Queues a reply to a counted request; its slot is released once the writer has written it.</summary>
+    private void Reply(FrameType type, ulong requestId, SubmitResult result)
     {
-        if (counted)
-        {
-            Interlocked.Decrement(ref inFlight);
-        }
-
         if (!replies.Writer.TryWrite(new ServerReply(type, requestId, result)))
         {
             result.Dispose(); // connection gone
@@ -269,6 +279,7 @@ internal sealed class ClientSession
                 Span<byte> status = stackalloc byte[FrameCodec.StatusReplySize];
                 FrameCodec.WriteStatus(status, server.Engine.GetStatus() with { ProcessAllocatedBytes = GC.GetTotalAllocatedBytes(precise: true) });
                 FrameCodec.WriteFrame(output, FrameType.StatusReply, 0, SubmitStatus.Ok, reply.RequestId, 0, status);
+                Interlocked.Decrement(ref inFlight);
                 return;
             case FrameType.Error:
                 var text = Encoding.UTF8.GetBytes(reply.Text ?? "protocol error");
@@ -286,6 +297,7 @@ internal sealed class ClientSession
                     FrameCodec.WriteFrame(output, reply.Type, 0, result.Status, reply.RequestId, 0, result.Output.Span);
                 }
 
+                Interlocked.Decrement(ref inFlight);
                 return;
         }
     }
