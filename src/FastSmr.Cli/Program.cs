@@ -16,6 +16,7 @@ public static class Program
         root.Subcommands.Add(BuildDemo());
         root.Subcommands.Add(BuildLoadgen());
         root.Subcommands.Add(BuildStatus());
+        root.Subcommands.Add(BuildBench());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 
@@ -181,6 +182,25 @@ public static class Program
             }
 
             return await LoadgenCommand.RunAsync(settings, endPoints, result.GetValue(o.Backend)!, result.GetValue(o.Durability)!, result.GetValue(o.Json)?.FullName, token).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static Command BuildBench()
+    {
+        var seconds = new Option<int>("--seconds") { Description = "measured seconds per row", DefaultValueFactory = _ => 5 };
+        var writers = new Option<int>("--writers") { Description = "concurrent writers in the loaded rows", DefaultValueFactory = _ => 64 };
+        var json = new Option<FileInfo?>("--json") { Description = "write the figures as JSON to this file" };
+        var command = new Command("bench", "in-process 3-replica cluster: stock DotNext (one entry per command) against FastSmr's group commit, both durability modes, in one run") { seconds, writers, json };
+        command.SetAction(async (result, token) =>
+        {
+            if (result.GetValue(seconds) is < 1 or > 600 || result.GetValue(writers) is < 1 or > 4096)
+            {
+                await Console.Error.WriteLineAsync("fastsmr bench: --seconds 1..600, --writers 1..4096").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await BenchCommand.RunAsync(result.GetValue(seconds), result.GetValue(writers), result.GetValue(json)?.FullName, token).ConfigureAwait(false);
         });
         return command;
     }
