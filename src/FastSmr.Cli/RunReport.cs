@@ -54,6 +54,9 @@ internal sealed record RunReport
     [JsonPropertyName("leader_alloc_bytes_per_cmd")]
     public double? LeaderAllocBytesPerCmd { get; init; }
 
+    [JsonPropertyName("settings")]
+    public Dictionary<string, object> Settings { get; init; } = DefaultSettings();
+
     [JsonPropertyName("machine")]
     public Dictionary<string, object> Machine { get; init; } = [];
 
@@ -63,7 +66,26 @@ internal sealed record RunReport
     [JsonPropertyName("measured_at")]
     public string MeasuredAt { get; init; } = DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The replica settings the demo runs with (the defaults of serve).</summary>
+    private static Dictionary<string, object> DefaultSettings()
+    {
+        var server = new FastSmr.Server.ServerOptions();
+        var engine = server.Engine;
+        var wal = new FastSmr.DotNext.DotNextBackendOptions();
+        return new Dictionary<string, object>
+        {
+            ["proposals_in_flight_max"] = engine.ProposalsInFlightMax,
+            ["batch_bytes_max"] = engine.BatchBytesMax,
+            ["batch_commands_max"] = engine.BatchCommandsMax,
+            ["election_timeout_ms"] = FormattableString.Invariant($"{server.LowerElectionTimeoutMs}-{server.UpperElectionTimeoutMs}"),
+            ["snapshot_interval_entries"] = server.SnapshotInterval,
+            ["wal_chunk_bytes"] = wal.ChunkSize,
+            ["warmup_seconds"] = 1,
+            ["gc"] = System.Runtime.GCSettings.IsServerGC ? "server" : "workstation",
+        };
+    }
 
     public static RunReport From(LoadReport load, LoadSettings settings, string backend, string durability, int replicas, bool converged, double? allocPerCmd) => new()
     {
