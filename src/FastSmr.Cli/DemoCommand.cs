@@ -7,10 +7,10 @@ namespace FastSmr.Cli;
 /// </summary>
 internal static class DemoCommand
 {
-    public static async Task<int> RunAsync(LoadSettings settings, int replicas, string backend, string durability, string? jsonPath, bool keep, CancellationToken token)
+    public static async Task<int> RunAsync(LoadSettings settings, int replicas, string backend, string durability, string? jsonPath, bool keep, IReadOnlyList<string> serveArguments, CancellationToken token)
     {
         var output = Console.Out;
-        var cluster = new LocalProcessCluster(replicas, backend, durability, settings.ClusterId, keepDirectory: keep);
+        var cluster = new LocalProcessCluster(replicas, backend, durability, settings.ClusterId, extraServeArguments: serveArguments, keepDirectory: keep);
         var ok = false;
         try
         {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Threading.Channels;
 using FastSmr.Client;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
@@ -56,15 +57,20 @@ internal sealed class LoadGenerator
         var reporter = ReportProgressAsync(stop.Token);
         try
         {
-            var workers = new List<Task>();
-            for (var i = 0; i < clients.Length; i++)
+            if (settings.Rate > 0)
             {
-                workers.Add(settings.Rate > 0
-                    ? RunOpenLoopAsync(clients[i], histograms[i], i, token)
-                    : RunClosedLoopAsync(clients[i], histograms[i], i, token));
+                await RunOpenLoopAsync(clients, histograms, token).ConfigureAwait(false);
             }
+            else
+            {
+                var workers = new List<Task>();
+                for (var i = 0; i < clients.Length; i++)
+                {
+                    workers.Add(RunClosedLoopAsync(clients[i], histograms[i], i, token));
+                }
 
-            await Task.WhenAll(workers).ConfigureAwait(false);
+                await Task.WhenAll(workers).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -130,53 +136,64 @@ internal sealed class LoadGenerator
         await Task.WhenAll(lanes).ConfigureAwait(false);
     }
 
-    private async Task RunOpenLoopAsync(FastSmrClient client, LongHistogram histogram, int clientIndex, CancellationToken token)
+    /// <summary>
+    /// Open loop: one dispatcher assigns every intended send time (a fixed schedule at the offered rate, round-robin over
+    /// the clients) to its client's queue; each client's <c>Pipeline</c> lanes take times off the queue and send. A
+    /// request that waits for a free lane is charged the wait, because latency counts from its intended time. Nothing
+    /// spins: the dispatcher sleeps between ticks (~1 ms granularity, which can only add to the measured latency).
+    /// </summary>
+    private async Task RunOpenLoopAsync(FastSmrClient[] clients, LongHistogram[] histograms, CancellationToken token)
     {
-        var random = new Random(clientIndex);
-        var interval = Stopwatch.Frequency / (settings.Rate / settings.Clients);
-        using var window = new SemaphoreSlim(settings.Pipeline, settings.Pipeline);
-        var outstanding = new List<Task>();
-        // Spread the clients' schedules over one interval so they do not fire in lockstep.
-        var intended = (double)Stopwatch.GetTimestamp() + (interval * clientIndex / settings.Clients);
-        while (!token.IsCancellationRequested && intended < measureUntil)
+        var queues = new Channel<long>[clients.Length];
+        var lanes = new List<Task>();
+        for (var c = 0; c < clients.Length; c++)
         {
-            var wait = ((long)intended - Stopwatch.GetTimestamp()) * 1000 / Stopwatch.Frequency;
-            if (wait > 1)
+            queues[c] = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleWriter = true });
+            for (var lane = 0; lane < settings.Pipeline; lane++)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(wait - 1), token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                lanes.Add(RunOpenLaneAsync(clients[c], histograms[c], queues[c].Reader, (c * 65_537) + lane));
             }
-
-            while (Stopwatch.GetTimestamp() < (long)intended)
-            {
-                Thread.SpinWait(20);
-            }
-
-            // A full window delays the send; the delay is charged to this request because latency counts from `intended`.
-            await window.WaitAsync(token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            var command = new byte[KvCommand.PutSize(8, settings.PayloadBytes)];
-            var length = FillPut(command, random);
-            outstanding.Add(SendOneAsync(client, histogram, command.AsMemory(0, length), (long)intended, window));
-            if (outstanding.Count > 4 * settings.Pipeline)
-            {
-                outstanding.RemoveAll(t => t.IsCompleted);
-            }
-
-            intended += interval;
         }
 
-        await Task.WhenAll(outstanding).ConfigureAwait(false);
-    }
-
-    private async Task SendOneAsync(FastSmrClient client, LongHistogram histogram, ReadOnlyMemory<byte> command, long intended, SemaphoreSlim window)
-    {
+        var interval = Stopwatch.Frequency / settings.Rate;
+        var intended = (double)Stopwatch.GetTimestamp();
+        var next = 0;
         try
         {
-            var result = await client.SubmitAsync(command, idempotent: false, settings.Timeout).ConfigureAwait(false);
-            Record(histogram, intended, result.Status);
+            while (!token.IsCancellationRequested && intended < measureUntil)
+            {
+                var now = Stopwatch.GetTimestamp();
+                while (intended <= now && intended < measureUntil)
+                {
+                    queues[next].Writer.TryWrite((long)intended);
+                    next = (next + 1) % queues.Length;
+                    intended += interval;
+                }
+
+                await Task.Delay(1, token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
         finally
         {
-            window.Release();
+            foreach (var queue in queues)
+            {
+                queue.Writer.TryComplete();
+            }
+        }
+
+        await Task.WhenAll(lanes).ConfigureAwait(false);
+    }
+
+    private async Task RunOpenLaneAsync(FastSmrClient client, LongHistogram histogram, ChannelReader<long> queue, int seed)
+    {
+        await Task.Yield();
+        var random = new Random(seed);
+        var command = new byte[KvCommand.PutSize(8, settings.PayloadBytes)];
+        await foreach (var intended in queue.ReadAllAsync().ConfigureAwait(false))
+        {
+            var length = FillPut(command, random);
+            var result = await client.SubmitAsync(command.AsMemory(0, length), idempotent: false, settings.Timeout).ConfigureAwait(false);
+            Record(histogram, intended, result.Status);
         }
     }
 

@@ -30,9 +30,10 @@ public static class Program
         var backend = new Option<string?>("--backend") { Description = "replication back-end: dotnext" };
         var durability = new Option<string?>("--durability") { Description = "durable (default) or memory" };
         var electionLow = new Option<int?>("--election-timeout-ms") { Description = "lower election timeout in ms (upper = 2x)" };
+        var proposals = new Option<int?>("--proposals-in-flight") { Description = "batches proposed and not yet committed at once (default 8)" };
         var snapshotInterval = new Option<long?>("--snapshot-interval") { Description = "take a snapshot every N log entries (default 2048)" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "log level", DefaultValueFactory = _ => LogLevel.Information };
-        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, logLevel };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, logLevel };
         command.SetAction(async (result, token) =>
         {
             ServerOptions options;
@@ -67,6 +68,11 @@ public static class Program
                 if (result.GetValue(durability) is { } du)
                 {
                     options.Durability = ServeCommand.ParseDurability(du);
+                }
+
+                if (result.GetValue(proposals) is { } inFlight)
+                {
+                    options.Engine.ProposalsInFlightMax = inFlight;
                 }
 
                 if (result.GetValue(snapshotInterval) is { } interval)
@@ -128,8 +134,10 @@ public static class Program
         var o = LoadOptions(command);
         var replicas = new Option<int>("--replicas") { Description = "replica processes (odd, 1-9)", DefaultValueFactory = _ => 3 };
         var keep = new Option<bool>("--keep") { Description = "keep the temporary data directory" };
+        var proposals = new Option<int?>("--proposals-in-flight") { Description = "passed to every replica's serve" };
         command.Options.Add(replicas);
         command.Options.Add(keep);
+        command.Options.Add(proposals);
         command.SetAction(async (result, token) =>
         {
             LoadSettings settings;
@@ -150,7 +158,8 @@ public static class Program
                 return 2;
             }
 
-            return await DemoCommand.RunAsync(settings, result.GetValue(replicas), result.GetValue(o.Backend)!, durability, result.GetValue(o.Json)?.FullName, result.GetValue(keep), token).ConfigureAwait(false);
+            string[] serveArguments = result.GetValue(proposals) is { } p ? ["--proposals-in-flight", p.ToString(CultureInfo.InvariantCulture)] : [];
+            return await DemoCommand.RunAsync(settings, result.GetValue(replicas), result.GetValue(o.Backend)!, durability, result.GetValue(o.Json)?.FullName, result.GetValue(keep), serveArguments, token).ConfigureAwait(false);
         });
         return command;
     }

@@ -132,6 +132,50 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Demo_OpenLoop_OffersTheRequestedRate()
+    {
+        var json = Path.Combine(Path.GetTempPath(), "fastsmr-demo-rate-" + Guid.NewGuid().ToString("N")[..8] + ".json");
+        var (executable, prefix) = Launcher();
+        var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in prefix.Concat(["demo", "--seconds", "3", "--clients", "4", "--pipeline", "8", "--rate", "400", "--json", json]))
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        output.WriteLine(await stdout);
+        output.WriteLine(await stderr);
+        try
+        {
+            Assert.Equal(0, process.ExitCode);
+            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            var root = document.RootElement;
+            Assert.Equal(400, root.GetProperty("offered_rate").GetDouble());
+            // Every request scheduled in the window is sent (late ones are charged their lateness), so committed
+            // throughput tracks the offer: 1,200 requests in 3 s, minus any errors.
+            var done = root.GetProperty("ops").GetInt64() + root.GetProperty("errors").GetInt64();
+            Assert.InRange(done, 1_100, 1_210);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
     [GeneratedRegex(@"replicas \([^)]*\) in (\S+)")]
     private static partial Regex DemoDirectory();
 }
