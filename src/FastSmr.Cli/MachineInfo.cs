@@ -24,9 +24,22 @@ internal static class MachineInfo
             return fromEnvironment;
         }
 
+        var head = Git("rev-parse --short=12 HEAD");
+        if (string.IsNullOrEmpty(head))
+        {
+            return "unknown";
+        }
+
+        // Result files being rewritten do not make the measured code dirty.
+        return Git("status --porcelain --untracked-files=no -- . :!perf-results")?.Length > 0 ? head + "-dirty" : head;
+    }
+
+    /// <summary>Runs git in the program's directory; null when git is missing or fails.</summary>
+    private static string? Git(string arguments)
+    {
         try
         {
-            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse --short=12 HEAD")
+            using var git = Process.Start(new ProcessStartInfo("git", arguments)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
@@ -35,37 +48,16 @@ internal static class MachineInfo
             });
             if (git is null)
             {
-                return "unknown";
+                return null;
             }
 
             var output = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit(5_000);
-            var dirty = DirtySuffix();
-            return git.ExitCode == 0 && output.Length > 0 ? output + dirty : "unknown";
+            return git.WaitForExit(5_000) && git.ExitCode == 0 ? output : null;
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            return "unknown";
+            return null;
         }
-    }
-
-    private static string DirtySuffix()
-    {
-        using var git = Process.Start(new ProcessStartInfo("git", "status --porcelain --untracked-files=no")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
-        });
-        if (git is null)
-        {
-            return "";
-        }
-
-        var output = git.StandardOutput.ReadToEnd();
-        git.WaitForExit(5_000);
-        return output.Trim().Length > 0 ? "-dirty" : "";
     }
 
     private static string CpuModel()

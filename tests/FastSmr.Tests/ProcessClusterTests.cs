@@ -75,33 +75,10 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
     public async Task Demo_AsAProcess_ExitsZero_WritesSaneJson_AndCleansUp()
     {
         var json = Path.Combine(Path.GetTempPath(), "fastsmr-demo-test-" + Guid.NewGuid().ToString("N")[..8] + ".json");
-        var (executable, prefix) = Launcher();
-        var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in prefix.Concat(["demo", "--seconds", "3", "--clients", "8", "--json", json]))
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var (exitCode, text) = await RunFastsmrAsync("demo", "--seconds", "3", "--clients", "8", "--json", json);
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        var text = await stdout;
-        output.WriteLine(text);
-        output.WriteLine(await stderr);
-        try
-        {
-            Assert.Equal(0, process.ExitCode);
+            Assert.Equal(0, exitCode);
             var directory = DemoDirectory().Match(text).Groups[1].Value;
             Assert.False(string.IsNullOrEmpty(directory));
             Assert.False(Directory.Exists(directory), "the demo left its data directory behind");
@@ -136,9 +113,30 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
     public async Task Demo_OpenLoop_OffersTheRequestedRate()
     {
         var json = Path.Combine(Path.GetTempPath(), "fastsmr-demo-rate-" + Guid.NewGuid().ToString("N")[..8] + ".json");
+        var (exitCode, _) = await RunFastsmrAsync("demo", "--seconds", "3", "--clients", "4", "--pipeline", "8", "--rate", "400", "--json", json);
+        try
+        {
+            Assert.Equal(0, exitCode);
+            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            var root = document.RootElement;
+            Assert.Equal(400, root.GetProperty("offered_rate").GetDouble());
+            // Every request scheduled in the window is sent (late ones are charged their lateness), so committed
+            // throughput tracks the offer: 1,200 requests in 3 s, minus any errors.
+            var done = root.GetProperty("ops").GetInt64() + root.GetProperty("errors").GetInt64();
+            Assert.InRange(done, 1_100, 1_210);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    /// <summary>Runs <c>fastsmr</c> with <paramref name="arguments"/> to completion (bounded), logging its output.</summary>
+    private async Task<(int ExitCode, string Output)> RunFastsmrAsync(params string[] arguments)
+    {
         var (executable, prefix) = Launcher();
         var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in prefix.Concat(["demo", "--seconds", "3", "--clients", "4", "--pipeline", "8", "--rate", "400", "--json", json]))
+        foreach (var argument in prefix.Concat(arguments))
         {
             info.ArgumentList.Add(argument);
         }
@@ -157,23 +155,10 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
             throw;
         }
 
-        output.WriteLine(await stdout);
+        var text = await stdout;
+        output.WriteLine(text);
         output.WriteLine(await stderr);
-        try
-        {
-            Assert.Equal(0, process.ExitCode);
-            using var document = JsonDocument.Parse(await File.ReadAllTextAsync(json));
-            var root = document.RootElement;
-            Assert.Equal(400, root.GetProperty("offered_rate").GetDouble());
-            // Every request scheduled in the window is sent (late ones are charged their lateness), so committed
-            // throughput tracks the offer: 1,200 requests in 3 s, minus any errors.
-            var done = root.GetProperty("ops").GetInt64() + root.GetProperty("errors").GetInt64();
-            Assert.InRange(done, 1_100, 1_210);
-        }
-        finally
-        {
-            File.Delete(json);
-        }
+        return (process.ExitCode, text);
     }
 
     [GeneratedRegex(@"replicas \([^)]*\) in (\S+)")]
