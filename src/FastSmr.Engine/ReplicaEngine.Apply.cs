@@ -13,6 +13,10 @@ public sealed partial class ReplicaEngine
     private const int SnapshotHeaderSize = 48;
     private readonly Lock appliedWaitLock = new();
     private TaskCompletionSource? appliedSignal;
+    private long snapshotsRestored;
+
+    /// <summary>How many snapshots this replica has installed since it started (at start-up or sent by the leader).</summary>
+    public long SnapshotsRestored => Interlocked.Read(ref snapshotsRestored);
 
     /// <inheritdoc />
     ValueTask IReplicationHost.ApplyAsync(CommittedEntry entry, CancellationToken token)
@@ -208,6 +212,7 @@ public sealed partial class ReplicaEngine
             appliedTimestampMicros = BinaryPrimitives.ReadInt64LittleEndian(header[40..]);
         }
 
+        Interlocked.Increment(ref snapshotsRestored);
         Log.SnapshotRestored(logger, options.ReplicaId, appliedIndex.Value);
         AfterApply(appliedIndex, null);
     }

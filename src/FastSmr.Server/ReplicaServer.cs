@@ -83,6 +83,7 @@ public sealed class ReplicaServer : IAsyncDisposable
                 LowerElectionTimeoutMs = options.LowerElectionTimeoutMs,
                 UpperElectionTimeoutMs = options.UpperElectionTimeoutMs,
                 SnapshotInterval = options.SnapshotInterval,
+                ChunkSize = options.WalChunkBytes,
                 LoggerFactory = loggerFactory,
             }),
             _ => throw new ArgumentException("unknown back-end " + options.Backend),

@@ -43,6 +43,9 @@ public sealed class ServerOptions
     /// <summary>A snapshot is taken every this many log entries, which bounds the log.</summary>
     public long SnapshotInterval { get; set; } = 2_048;
 
+    /// <summary>The WAL chunk size of the DotNext back-end in bytes (at least 1 MiB). Compaction frees whole chunks.</summary>
+    public int WalChunkBytes { get; set; } = 4 << 20;
+
     /// <summary>Engine limits (batching, queues, command size, timeouts).</summary>
     public EngineOptions Engine { get; set; } = new();
 

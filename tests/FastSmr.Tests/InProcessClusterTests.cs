@@ -115,6 +115,36 @@ public class InProcessClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ReplicaBehindTheCompactedLog_IsBroughtUpByInstallSnapshot()
+    {
+        // 1 MiB chunks, a snapshot every 20 entries and 16 KiB values: the leader compacts whole chunks while the
+        // follower is down, so the follower can only catch up from a snapshot.
+        await using var cluster = new InProcessCluster(3, snapshotInterval: 20, configure: o => o.WalChunkBytes = 1 << 20);
+        await cluster.StartAllAsync();
+        var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        var follower = cluster.Running.First(s => s.Options.Id != leader.Options.Id).Options.Id;
+        await using var client = cluster.NewClient();
+        await cluster.StopAsync(follower);
+        var value = new byte[16 * 1024];
+        for (var i = 0; i < 400; i++)
+        {
+            value[0] = (byte)i;
+            var result = await client.SubmitAsync(KvCommand.Put(Kv.Key("big-" + (i % 50)), value));
+            Assert.Equal(SubmitStatus.Ok, result.Status);
+        }
+
+        var watch = Stopwatch.StartNew();
+        await cluster.StartAsync(follower);
+        var statuses = await cluster.WaitForConvergenceAsync(TimeSpan.FromSeconds(60));
+        output.WriteLine($"replica {follower} caught up to index {statuses[0].AppliedIndex} in {watch.ElapsedMilliseconds} ms, snapshots installed: {cluster[follower].Engine.SnapshotsRestored}");
+        Assert.True(cluster[follower].Engine.SnapshotsRestored >= 1, "the follower caught up without a snapshot: the test did not exercise InstallSnapshot");
+        var kv = (KvStateMachine)cluster[follower].StateMachine;
+        Assert.Equal(50, kv.Count);
+        Assert.True(kv.TryGetValue(Kv.Key("big-49"), out var last));
+        Assert.Equal(399 % 256, last[0]);
+    }
+
+    [Fact]
     public async Task RetriedNonIdempotentIncrements_AcrossALeaderChange_AreNeverAppliedTwice()
     {
         await using var cluster = new InProcessCluster(3);
