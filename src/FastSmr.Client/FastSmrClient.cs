@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Diagnostics;
 using FastSmr.Core.Batching;
@@ -115,6 +116,7 @@ public sealed class FastSmrClient : IAsyncDisposable
         connectLock.Dispose();
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<ClientResult> ExecuteAsync<TState>(FrameType type, byte flags, int bodyLength, SpanAction<byte, TState> writeBody, TState state, bool retryUnknown, TimeSpan timeout)
     {
         ObjectDisposedException.ThrowIf(disposed != 0, this);

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Text;
@@ -196,25 +198,74 @@ internal sealed class ClientSession
             return;
         }
 
-        _ = AwaitAndReplyAsync(replyType, requestId, pending);
+        // A pooled continuation instead of an async method: no Task or state machine is allocated per request.
+        PendingReply.Rent().Start(this, replyType, requestId, pending);
     }
 
-    private async Task AwaitAndReplyAsync(FrameType replyType, ulong requestId, ValueTask<SubmitResult> pending)
+    /// <summary>Waits for one request's outcome and queues its reply; pooled, so a request allocates no continuation.</summary>
+    private sealed class PendingReply
     {
-        SubmitResult result;
-        try
+        private static readonly ConcurrentQueue<PendingReply> Pool = new();
+        private static int pooled;
+        private readonly Action onCompleted;
+        private ClientSession? session;
+        private FrameType replyType;
+        private ulong requestId;
+        private ConfiguredValueTaskAwaitable<SubmitResult>.ConfiguredValueTaskAwaiter awaiter;
+
+        private PendingReply() => onCompleted = OnCompleted;
+
+        public static PendingReply Rent()
         {
-            result = await pending.ConfigureAwait(false);
-        }
-#pragma warning disable CA1031 // The client must get an answer whatever went wrong inside.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            Log.RequestFailed(logger, e);
-            result = SubmitResult.FromStatus(SubmitStatus.Unknown);
+            if (Pool.TryDequeue(out var reply))
+            {
+                Interlocked.Decrement(ref pooled);
+                return reply;
+            }
+
+            return new PendingReply();
         }
 
-        Reply(replyType, requestId, result);
+        public void Start(ClientSession owner, FrameType type, ulong id, ValueTask<SubmitResult> pending)
+        {
+            session = owner;
+            replyType = type;
+            requestId = id;
+            awaiter = pending.ConfigureAwait(false).GetAwaiter();
+            awaiter.UnsafeOnCompleted(onCompleted);
+        }
+
+        private void OnCompleted()
+        {
+            var owner = session!;
+            var type = replyType;
+            var id = requestId;
+            SubmitResult result;
+            try
+            {
+                result = awaiter.GetResult();
+            }
+#pragma warning disable CA1031 // The client must get an answer whatever went wrong inside.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Log.RequestFailed(owner.logger, e);
+                result = SubmitResult.FromStatus(SubmitStatus.Unknown);
+            }
+
+            session = null;
+            awaiter = default;
+            if (Interlocked.Increment(ref pooled) <= 4_096)
+            {
+                Pool.Enqueue(this);
+            }
+            else
+            {
+                Interlocked.Decrement(ref pooled);
+            }
+
+            owner.Reply(type, id, result);
+        }
     }
 
     /// <summary>Queues a reply to a counted request; its slot is released once the writer has written it.</summary>
