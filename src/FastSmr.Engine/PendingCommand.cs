@@ -88,7 +88,7 @@ internal sealed class PendingCommand : IValueTaskSource<SubmitResult>
                 record = [];
             }
 
-            pool.Return(this);
+            pool.Recycle(this);
         }
     }
 

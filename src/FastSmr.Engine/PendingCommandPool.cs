@@ -1,36 +1,24 @@
-using System.Collections.Concurrent;
+using Microsoft.Extensions.ObjectPool;
 
 namespace FastSmr.Engine;
 
-/// <summary>A bounded pool of <see cref="PendingCommand"/> objects; beyond its size objects are left to the GC.</summary>
-internal sealed class PendingCommandPool
+/// <summary>
+/// Creates <see cref="PendingCommand"/>s bound to their pool: a bounded <see cref="DefaultObjectPool{T}"/> (beyond its
+/// size returned objects are left to the GC).
+/// </summary>
+internal sealed class PendingCommandPool : PooledObjectPolicy<PendingCommand>
 {
-    private readonly ConcurrentQueue<PendingCommand> items = new();
-    private readonly int retainedMax;
-    private int retained;
+    private readonly ObjectPool<PendingCommand> pool;
 
-    public PendingCommandPool(int retainedMax) => this.retainedMax = retainedMax;
+    public PendingCommandPool(int retainedMax) => pool = new DefaultObjectPool<PendingCommand>(this, retainedMax);
 
-    public PendingCommand Rent()
-    {
-        if (items.TryDequeue(out var item))
-        {
-            Interlocked.Decrement(ref retained);
-            return item;
-        }
+    public PendingCommand Rent() => pool.Get();
 
-        return new PendingCommand(this);
-    }
+    public void Recycle(PendingCommand item) => pool.Return(item);
 
-    public void Return(PendingCommand item)
-    {
-        if (Interlocked.Increment(ref retained) <= retainedMax)
-        {
-            items.Enqueue(item);
-        }
-        else
-        {
-            Interlocked.Decrement(ref retained);
-        }
-    }
+    /// <inheritdoc />
+    public override PendingCommand Create() => new(this);
+
+    /// <inheritdoc />
+    public override bool Return(PendingCommand obj) => true;
 }
