@@ -104,6 +104,7 @@ internal sealed class ClientConnection : IAsyncDisposable
             if (failure is not null)
             {
                 ArrayPool<byte>.Shared.Return(frame);
+                request.MarkFailed();
                 request.Reply.TrySetException(new ConnectionLostException("connection to " + EndPoint + " is closed", failure));
                 return request;
             }
@@ -231,8 +232,11 @@ internal sealed class ClientConnection : IAsyncDisposable
             {
                 while (reader.TryRead(out var request))
                 {
-                    request.Sent = true;
-                    output.Write(request.Frame.AsSpan(0, request.FrameLength));
+                    if (request.TryMarkSending())
+                    {
+                        output.Write(request.Frame.AsSpan(0, request.FrameLength));
+                    }
+
                     ArrayPool<byte>.Shared.Return(request.Frame);
                 }
 
@@ -262,6 +266,12 @@ internal sealed class ClientConnection : IAsyncDisposable
         }
 
         sendQueue.Writer.TryComplete();
+        foreach (var request in pending)
+        {
+            // Claim every request the writer has not sent yet, before anyone can see the failure and retry it.
+            request.MarkFailed();
+        }
+
         foreach (var request in pending)
         {
             request.Reply.TrySetException(new ConnectionLostException("connection to " + EndPoint + " lost: " + reason.Message, reason));

@@ -124,6 +124,8 @@ public sealed class FastSmrClient : IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         var attempts = 0;
         var lastStatus = SubmitStatus.Unavailable;
+        // Once an attempt may have been appended, the final answer can never again be "not appended".
+        var mayHaveApplied = false;
         var backoff = TimeSpan.FromMilliseconds(2);
         if (!await inFlight.WaitAsync(budget).ConfigureAwait(false))
         {
@@ -137,7 +139,7 @@ public sealed class FastSmrClient : IAsyncDisposable
                 var remaining = budget - Stopwatch.GetElapsedTime(started);
                 if (remaining <= TimeSpan.Zero)
                 {
-                    return new ClientResult(lastStatus, [], attempts);
+                    return new ClientResult(mayHaveApplied ? SubmitStatus.Unknown : lastStatus, [], attempts);
                 }
 
                 ClientConnection? current;
@@ -168,9 +170,11 @@ public sealed class FastSmrClient : IAsyncDisposable
                 catch (ConnectionLostException)
                 {
                     DropConnection(current);
-                    if (!request.Sent || retryUnknown)
+                    var sent = request.WasSent;
+                    mayHaveApplied |= sent;
+                    if (!sent || retryUnknown)
                     {
-                        lastStatus = request.Sent ? SubmitStatus.Unknown : SubmitStatus.Unavailable;
+                        lastStatus = sent ? SubmitStatus.Unknown : SubmitStatus.Unavailable;
                         continue;
                     }
 
@@ -205,10 +209,14 @@ public sealed class FastSmrClient : IAsyncDisposable
                         continue;
                     case SubmitStatus.Unknown when retryUnknown:
                         lastStatus = SubmitStatus.Unknown;
+                        mayHaveApplied = true;
+                        backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
                         continue;
                     default:
-                        // Ok-less final outcomes: Rejected, Timeout (dropped before append), Unknown, ProtocolError.
-                        return new ClientResult(reply.Status, [], attempts);
+                        // Final outcomes without output: Rejected, Timeout (dropped before append), Unknown, ProtocolError.
+                        // After an earlier attempt that may have been applied, a "not appended" answer speaks only for
+                        // this attempt, so the caller is told Unknown.
+                        return new ClientResult(mayHaveApplied && reply.Status.IsNotAppended() ? SubmitStatus.Unknown : reply.Status, [], attempts);
                 }
             }
         }

@@ -19,6 +19,20 @@ internal sealed class OutstandingRequest
 
     public TaskCompletionSource<ClientReply> Reply { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Set by the writer before the frame reaches the socket: from then on the server may have seen it.</summary>
-    public volatile bool Sent;
+    private const int Queued = 0;
+    private const int Sending = 1;
+    private const int Failed = 2;
+    private int state;
+
+    /// <summary>
+    /// True once the writer has claimed the request for the socket: from then on the server may have seen it. Stable
+    /// once the request has failed, because sending and failing claim the request atomically and only one wins.
+    /// </summary>
+    public bool WasSent => Volatile.Read(ref state) == Sending;
+
+    /// <summary>Claims the request for writing; false when it has already failed (it must then not be written).</summary>
+    public bool TryMarkSending() => Interlocked.CompareExchange(ref state, Sending, Queued) == Queued;
+
+    /// <summary>Marks a request that was never written as failed, so the writer can no longer send it.</summary>
+    public void MarkFailed() => Interlocked.CompareExchange(ref state, Failed, Queued);
 }

@@ -12,6 +12,12 @@ public sealed class EngineOptions
     /// <summary>The most commands waiting for a batch; beyond it a submit is answered Busy.</summary>
     public int QueuedCommandsMax { get; set; } = 65_536;
 
+    /// <summary>The most bytes of commands waiting for a batch; beyond it a submit is answered Busy.</summary>
+    public long QueuedBytesMax { get; set; } = 64L << 20;
+
+    /// <summary>The most linearizable or local reads running at once; beyond it a read is answered Busy.</summary>
+    public int ReadsInFlightMax { get; set; } = 4_096;
+
     /// <summary>The largest batch (one log entry) in bytes.</summary>
     public int BatchBytesMax { get; set; } = 1 << 20;
 
@@ -43,6 +49,8 @@ public sealed class EngineOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(QueuedCommandsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(BatchCommandsMax, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(QueuedBytesMax, CommandBytesMax);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReadsInFlightMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(ProposalsInFlightMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(CommandBytesMax, 1);
         if (BatchBytesMax < Core.Batching.BatchFormat.HeaderSize + Core.Batching.BatchFormat.RecordHeaderSize + CommandBytesMax)

@@ -17,6 +17,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "replica {ReplicaId}: no-op for term {Term}: {Outcome}")]
     public static partial void NoOpProposed(ILogger logger, uint replicaId, long term, ProposeOutcome outcome);
 
+    [LoggerMessage(EventId = 6, Level = LogLevel.Critical, Message = "the state machine threw applying entry {Index}, command {Ordinal}; stopping the replica")]
+    public static partial void StateMachineFailed(ILogger logger, Exception exception, long index, int ordinal);
+
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "replica {ReplicaId}: restored snapshot at index {Index}")]
     public static partial void SnapshotRestored(ILogger logger, uint replicaId, long index);
 }

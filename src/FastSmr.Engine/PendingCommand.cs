@@ -81,9 +81,9 @@ internal sealed class PendingCommand : IValueTaskSource<SubmitResult>
     {
         if (Interlocked.Decrement(ref references) == 0)
         {
-            if (record.Length > 64 * 1024)
+            if (record.Length > 4 * 1024)
             {
-                // Keep pooled objects small: large records go back to the shared pool.
+                // Keep pooled objects small (the pool retains thousands): large records go back to the shared pool.
                 ArrayPool<byte>.Shared.Return(record);
                 record = [];
             }
@@ -94,14 +94,11 @@ internal sealed class PendingCommand : IValueTaskSource<SubmitResult>
 
     public SubmitResult GetResult(short token)
     {
-        try
-        {
-            return core.GetResult(token);
-        }
-        finally
-        {
-            Release();
-        }
+        // Only a successful read releases the awaiter's reference: a stale token or a premature read throws here and
+        // must not drop a reference that belongs to a newer use of this pooled object.
+        var result = core.GetResult(token);
+        Release();
+        return result;
     }
 
     public ValueTaskSourceStatus GetStatus(short token) => core.GetStatus(token);

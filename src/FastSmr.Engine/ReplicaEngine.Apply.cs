@@ -40,7 +40,7 @@ public sealed partial class ReplicaEngine
                 }
                 else if (header.EntryType == EntryType.Commands)
                 {
-                    matched = header.ProposerId == options.ReplicaId ? FindBatch(header.BatchId, entry.Term) : null;
+                    matched = header.ProposerId == options.ReplicaId ? ClaimBatch(header.BatchId, entry.Term) : null;
                     ApplyCommands(entry, header, span, matched);
                 }
             }
@@ -49,7 +49,7 @@ public sealed partial class ReplicaEngine
             appliedTerm = entry.Term;
         }
 
-        AfterApply(entry.Index, matched);
+        AfterApply(entry.Index, matched, retireLost: true);
         return ValueTask.CompletedTask;
     }
 
@@ -63,7 +63,19 @@ public sealed partial class ReplicaEngine
         {
             applyOutput.ResetWrittenCount();
             var context = new ApplyContext(entry.Index, ordinal, timestamp, record.ClientId, record.Sequence);
-            stateMachine.Apply(context, record.Command, applyOutput);
+            try
+            {
+                stateMachine.Apply(context, record.Command, applyOutput);
+            }
+#pragma warning disable CA1031 // Deliberately fail-stop on any exception (see below).
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                // The state may be half-changed, and the back-end's apply loop cannot continue past an exception (DotNext
+                // 6.12's WAL refuses all further work). Stopping is the only answer that cannot diverge replicas.
+                Log.StateMachineFailed(logger, e, entry.Index.Value, ordinal);
+                Environment.FailFast("FastSmr: the state machine threw while applying entry " + entry.Index.ToString() + ", command " + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; a replica cannot continue after a failed apply", e);
+            }
             if (matched is not null && ordinal < matched.Commands.Count)
             {
                 var command = matched.Commands[ordinal];
@@ -77,24 +89,35 @@ public sealed partial class ReplicaEngine
         }
     }
 
-    private PendingBatch? FindBatch(ulong batchId, Term term)
+    /// <summary>
+    /// Claims the pending batch this entry carries: it leaves the table under the lock, so from here on only the apply
+    /// thread touches it (the deadline sweeper, a late round and <see cref="StopAsync"/> no longer see it).
+    /// </summary>
+    private PendingBatch? ClaimBatch(ulong batchId, Term term)
     {
         lock (pendingLock)
         {
-            return pendingBatches.TryGetValue(batchId, out var batch) && batch.Term == term ? batch : null;
+            if (pendingBatches.TryGetValue(batchId, out var batch) && batch.Term == term)
+            {
+                pendingBatches.Remove(batchId);
+                return batch;
+            }
+
+            return null;
         }
     }
 
-    private void AfterApply(LogIndex index, PendingBatch? matched)
+    private void AfterApply(LogIndex index, PendingBatch? claimed, bool retireLost)
     {
         lock (pendingLock)
         {
-            if (matched is not null && pendingBatches.TryGetValue(matched.BatchId, out var registered) && ReferenceEquals(registered, matched))
+            if (claimed is not null)
             {
-                RetireLocked(matched);
+                ReleaseLocked(claimed);
             }
 
-            if (pendingBatches.Count > 0)
+            // Not after a snapshot install: a batch at or below the snapshot's index may be inside the snapshot.
+            if (retireLost && pendingBatches.Count > 0)
             {
                 RetireLostLocked(index);
             }
@@ -108,7 +131,6 @@ public sealed partial class ReplicaEngine
         }
 
         signal?.TrySetResult();
-        Applied?.Invoke(index);
     }
 
     /// <summary>
@@ -214,7 +236,7 @@ public sealed partial class ReplicaEngine
 
         Interlocked.Increment(ref snapshotsRestored);
         Log.SnapshotRestored(logger, options.ReplicaId, appliedIndex.Value);
-        AfterApply(appliedIndex, null);
+        AfterApply(appliedIndex, null, retireLost: false);
     }
 
     /// <summary>Runs a query against the applied state, under the state machine's concurrency rule.</summary>
@@ -241,16 +263,29 @@ public sealed partial class ReplicaEngine
             return SubmitResult.FromStatus(SubmitStatus.Rejected);
         }
 
-        switch (consistency)
+        if (consistency is not (ReadConsistency.Local or ReadConsistency.Linearizable))
         {
-            case ReadConsistency.Local:
-                return QueryLocal(query.Span);
-            case ReadConsistency.Linearizable:
-                break;
-            default:
-                return SubmitResult.FromStatus(SubmitStatus.Rejected);
+            return SubmitResult.FromStatus(SubmitStatus.Rejected);
         }
 
+        if (Interlocked.Increment(ref readsInFlight) > options.ReadsInFlightMax)
+        {
+            Interlocked.Decrement(ref readsInFlight);
+            return SubmitResult.FromStatus(SubmitStatus.Busy);
+        }
+
+        try
+        {
+            return consistency == ReadConsistency.Local ? QueryLocal(query.Span) : await ReadLinearizableAsync(query, timeout).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref readsInFlight);
+        }
+    }
+
+    private async ValueTask<SubmitResult> ReadLinearizableAsync(ReadOnlyMemory<byte> query, TimeSpan timeout)
+    {
         var view = Leadership;
         if (view.Role != ReplicaRole.Leader)
         {

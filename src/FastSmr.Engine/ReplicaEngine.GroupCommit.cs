@@ -53,6 +53,7 @@ public sealed partial class ReplicaEngine
                 while (batch.Commands.Count < options.BatchCommandsMax && reader.TryRead(out var command))
                 {
                     Interlocked.Decrement(ref queuedCount);
+                    Interlocked.Add(ref queuedBytes, -command.RecordLength);
                     if (!AddToBatch(batch, writer, command, now))
                     {
                         carried = command;
@@ -138,21 +139,25 @@ public sealed partial class ReplicaEngine
 
     private async Task RunRoundAsync(PendingBatch batch, ReadOnlyMemory<byte> bytes, BatchWriter writer, Stack<BatchWriter> writers, SemaphoreSlim slots)
     {
+        // The batch may be claimed by apply, retired and reused for new commands while the round is awaited: afterwards
+        // it is found again only by the id captured here (batch ids are never reused).
+        var batchId = batch.BatchId;
+        var proposedTerm = batch.Term;
         ProposeResult result;
         try
         {
-            result = await backend.ProposeAsync(bytes, batch.Term, stopping.Token).ConfigureAwait(false);
+            result = await backend.ProposeAsync(bytes, proposedTerm, stopping.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            result = new ProposeResult(ProposeOutcome.Unknown, batch.Term, default);
+            result = new ProposeResult(ProposeOutcome.Unknown, proposedTerm, default);
         }
 #pragma warning disable CA1031 // A failed round must answer its clients, whatever the back-end threw.
         catch (Exception e)
 #pragma warning restore CA1031
         {
             Log.ProposeFailed(logger, e);
-            result = new ProposeResult(ProposeOutcome.Unknown, batch.Term, default);
+            result = new ProposeResult(ProposeOutcome.Unknown, proposedTerm, default);
         }
         finally
         {
@@ -162,9 +167,9 @@ public sealed partial class ReplicaEngine
 
         lock (pendingLock)
         {
-            if (!pendingBatches.TryGetValue(batch.BatchId, out var registered) || !ReferenceEquals(registered, batch))
+            if (!pendingBatches.TryGetValue(batchId, out var registered) || !ReferenceEquals(registered, batch))
             {
-                return; // already answered by apply
+                return; // already claimed by apply, or answered and retired
             }
 
             switch (result.Outcome)
@@ -227,6 +232,12 @@ public sealed partial class ReplicaEngine
     private void RetireLocked(PendingBatch batch)
     {
         pendingBatches.Remove(batch.BatchId);
+        ReleaseLocked(batch);
+    }
+
+    /// <summary>Releases the engine's references on a batch that is no longer in the table and pools it. Caller holds <see cref="pendingLock"/>.</summary>
+    private void ReleaseLocked(PendingBatch batch)
+    {
         foreach (var command in batch.Commands)
         {
             command.Release();

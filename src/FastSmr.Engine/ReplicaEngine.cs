@@ -40,6 +40,8 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     private Task? batcherTask;
     private Task? sweeperTask;
     private int queuedCount;
+    private long queuedBytes;
+    private int readsInFlight;
     private LogIndex appliedIndex;
     private Term appliedTerm;
     private long appliedTimestampMicros;
@@ -86,9 +88,6 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
             }
         }
     }
-
-    /// <summary>Raised after every applied entry, on the apply thread, with the applied index. Keep handlers short.</summary>
-    public event Action<LogIndex>? Applied;
 
     /// <summary>Starts the back-end, the batcher and the deadline sweeper.</summary>
     public async Task StartAsync(CancellationToken token = default)
@@ -278,6 +277,14 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
             return false;
         }
 
+        if (Interlocked.Add(ref queuedBytes, recordLength) > options.QueuedBytesMax)
+        {
+            Interlocked.Add(ref queuedBytes, -recordLength);
+            Interlocked.Decrement(ref queuedCount);
+            refused = SubmitResult.FromStatus(SubmitStatus.Busy);
+            return false;
+        }
+
         pending = commandPool.Rent();
         pending.Initialize(recordLength, DeadlineFrom(timeout));
         refused = default;
@@ -290,6 +297,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         if (!queue.Writer.TryWrite(pending))
         {
             Interlocked.Decrement(ref queuedCount);
+            Interlocked.Add(ref queuedBytes, -pending.RecordLength);
             pending.TryComplete(SubmitStatus.Unavailable);
             pending.Release();
         }

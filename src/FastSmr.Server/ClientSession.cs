@@ -33,6 +33,9 @@ internal sealed class ClientSession
     private readonly int bodyLengthMax;
     private int inFlight;
 
+    /// <summary>How long the session waits for a client that does not read its replies before closing it.</summary>
+    private static readonly TimeSpan WriteStallMax = TimeSpan.FromSeconds(10);
+
     public ClientSession(Socket socket, ReplicaServer server, ILogger logger)
     {
         this.socket = socket;
@@ -47,10 +50,12 @@ internal sealed class ClientSession
 
     public async Task RunAsync(CancellationToken token)
     {
-        var writer = Task.Run(() => WriteLoopAsync(token), CancellationToken.None);
+        // Cancelled by the server's shutdown or when the writer stops (socket gone): the reader must not outlive it.
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(token);
+        var writer = Task.Run(() => WriteLoopAsync(session), CancellationToken.None);
         try
         {
-            await ReadLoopAsync(token).ConfigureAwait(false);
+            await ReadLoopAsync(session.Token).ConfigureAwait(false);
         }
         catch (ProtocolException e)
         {
@@ -65,11 +70,20 @@ internal sealed class ClientSession
             replies.Writer.TryComplete();
         }
 
-        // Let the writer send what is ready (answers in flight, an error frame), within a bound.
-        await writer.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await input.CompleteAsync().ConfigureAwait(false);
-        await output.CompleteAsync().ConfigureAwait(false);
+        // Let the writer send what is ready (answers in flight, an error frame) within a bound; then abort the socket,
+        // which fails a flush that a client who does not read would otherwise block forever.
+        await writer.WaitAsync(WriteStallMax, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         socket.Dispose();
+        await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        try
+        {
+            await input.CompleteAsync().ConfigureAwait(false);
+            await output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // The socket is already closed; unflushed bytes had nowhere to go.
+        }
     }
 
     private async Task ReadLoopAsync(CancellationToken token)
@@ -184,8 +198,14 @@ internal sealed class ClientSession
     private async Task WaitForRepliesAsync(CancellationToken token)
     {
         var bound = 2 * server.Options.InFlightPerConnectionMax;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         while (Volatile.Read(ref inFlight) >= bound)
         {
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > WriteStallMax)
+            {
+                throw new ProtocolException("the client has not read its replies for " + WriteStallMax.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) + " s");
+            }
+
             await Task.Delay(1, token).ConfigureAwait(false);
         }
     }
@@ -277,8 +297,9 @@ internal sealed class ClientSession
         }
     }
 
-    private async Task WriteLoopAsync(CancellationToken token)
+    private async Task WriteLoopAsync(CancellationTokenSource session)
     {
+        var token = session.Token;
         var reader = replies.Reader;
         try
         {
@@ -303,12 +324,16 @@ internal sealed class ClientSession
         }
         finally
         {
-            if (reader.Completion.IsCompleted is false)
+            // Nothing more will be written: stop the reader too (it may be waiting for replies to drain).
+            try
             {
-                // The socket is gone: stop reading too, and return the pooled outputs of replies nobody will send.
-                socket.Shutdown(SocketShutdown.Both);
+                await session.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
             }
 
+            // Return the pooled outputs of replies nobody will send.
             while (reader.TryRead(out var dropped))
             {
                 dropped.Result.Dispose();

@@ -19,7 +19,7 @@ public sealed class ReplicaServer : IAsyncDisposable
     private readonly ILogger logger;
     private readonly Dictionary<uint, string> clientEndPoints = [];
     private readonly CancellationTokenSource stopping = new();
-    private readonly List<Task> sessions = [];
+    private readonly HashSet<Task> sessions = [];
     private Socket? listener;
     private Task? acceptLoop;
     private int connections;
@@ -186,6 +186,21 @@ public sealed class ReplicaServer : IAsyncDisposable
             {
                 sessions.Add(task);
             }
+
+            // Registered after the add, so the removal cannot run first (the session starts with a yield).
+            _ = task.ContinueWith(
+                (finished, state) =>
+                {
+                    var all = (HashSet<Task>)state!;
+                    lock (all)
+                    {
+                        all.Remove(finished);
+                    }
+                },
+                sessions,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
         }
     }
 

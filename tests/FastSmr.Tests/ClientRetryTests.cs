@@ -131,6 +131,18 @@ public class ClientRetryTests
     }
 
     [Fact]
+    public async Task Idempotent_MaybeAppliedThenBusyUntilTheDeadline_IsReportedUnknown_NotBusy()
+    {
+        // The first attempt may have been applied (connection lost after sending); the retries are refused Busy until the
+        // deadline. "Busy" would tell the caller nothing was applied, which is not known: the answer must be Unknown.
+        await using var server = new ScriptedServer(n => n == 1 ? null : SubmitStatus.Busy);
+        await using var client = Client(server.EndPoint);
+        var result = await client.SubmitAsync(KvCommand.Put(Kv.Key("k"), Kv.Key("v")), idempotent: true, timeout: TimeSpan.FromMilliseconds(400));
+        Assert.Equal(SubmitStatus.Unknown, result.Status);
+        Assert.True(server.Submits >= 2);
+    }
+
+    [Fact]
     public async Task ServerUnknown_IsNotRetried_ForNonIdempotentCommands()
     {
         await using var server = new ScriptedServer(_ => SubmitStatus.Unknown);
