@@ -7,6 +7,9 @@ public enum StateMachineConcurrency
     /// <summary>No call overlaps any other (the default).</summary>
     None = 0,
 
-    /// <summary>Queries may run concurrently with each other (never with Apply or snapshots).</summary>
+    /// <summary>
+    /// Queries may run concurrently with each other (never with Apply or snapshots). Reserved: the current engine accepts
+    /// the flag but still runs every call one at a time, which this contract allows.
+    /// </summary>
     ConcurrentQueries = 1,
 }
