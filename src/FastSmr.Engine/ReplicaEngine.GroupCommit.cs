@@ -24,17 +24,30 @@ public sealed partial class ReplicaEngine
             writers.Push(new BatchWriter(options.BatchBytesMax));
         }
 
-        PendingCommand? carried = null;
+        // Commands taken off the channel but not yet in a batch (still counted as queued): the head that did not fit in
+        // the last batch, and arrivals drained while every proposal slot was busy, so their deadlines can be enforced.
+        var waiting = new Queue<PendingCommand>();
         try
         {
             while (true)
             {
-                if (carried is null && !await reader.WaitToReadAsync(token).ConfigureAwait(false))
+                if (waiting.Count == 0 && !await reader.WaitToReadAsync(token).ConfigureAwait(false))
                 {
                     break;
                 }
 
-                await slots.WaitAsync(token).ConfigureAwait(false);
+                // While every slot is busy (a slow or stuck commit), commands whose deadline passes are answered Timeout:
+                // they were never proposed, so the client may retry them safely.
+                while (!await slots.WaitAsync(options.DeadlineSweepInterval, token).ConfigureAwait(false))
+                {
+                    while (reader.TryRead(out var arriving))
+                    {
+                        waiting.Enqueue(arriving);
+                    }
+
+                    ExpireWaiting(waiting, time.GetTimestamp());
+                }
+
                 BatchWriter writer;
                 lock (writers)
                 {
@@ -44,21 +57,28 @@ public sealed partial class ReplicaEngine
                 writer.Reset();
                 var batch = RentBatch();
                 var now = time.GetTimestamp();
-                if (carried is not null)
+                while (batch.Commands.Count < options.BatchCommandsMax)
                 {
-                    AddToBatch(batch, writer, carried, now);
-                    carried = null;
-                }
+                    if (waiting.Count == 0)
+                    {
+                        if (!reader.TryRead(out var next))
+                        {
+                            break;
+                        }
 
-                while (batch.Commands.Count < options.BatchCommandsMax && reader.TryRead(out var command))
-                {
-                    Interlocked.Decrement(ref queuedCount);
-                    Interlocked.Add(ref queuedBytes, -command.RecordLength);
+                        waiting.Enqueue(next);
+                    }
+
+                    var command = waiting.Peek();
+                    var length = command.RecordLength; // read before AddToBatch may release the command
                     if (!AddToBatch(batch, writer, command, now))
                     {
-                        carried = command;
-                        break;
+                        break; // does not fit: it heads the next batch
                     }
+
+                    waiting.Dequeue();
+                    Interlocked.Decrement(ref queuedCount);
+                    Interlocked.Add(ref queuedBytes, -length);
                 }
 
                 if (batch.Commands.Count == 0)
@@ -103,11 +123,30 @@ public sealed partial class ReplicaEngine
         }
         finally
         {
-            if (carried is not null)
+            // Never proposed: safe to retry elsewhere.
+            while (waiting.TryDequeue(out var left))
             {
-                carried.TryComplete(SubmitStatus.Unavailable);
-                carried.Release();
+                left.TryComplete(SubmitStatus.Unavailable);
+                left.Release();
             }
+        }
+    }
+
+    private void ExpireWaiting(Queue<PendingCommand> waiting, long now)
+    {
+        for (var remaining = waiting.Count; remaining > 0; remaining--)
+        {
+            var command = waiting.Dequeue();
+            if (!command.IsCompleted && now <= command.DeadlineTimestamp)
+            {
+                waiting.Enqueue(command);
+                continue;
+            }
+
+            Interlocked.Decrement(ref queuedCount);
+            Interlocked.Add(ref queuedBytes, -command.RecordLength);
+            command.TryComplete(SubmitStatus.Timeout);
+            command.Release();
         }
     }
 
