@@ -33,7 +33,8 @@ public static class Program
         var proposals = new Option<int?>("--proposals-in-flight") { Description = "batches proposed and not yet committed at once (default 8)" };
         var snapshotInterval = new Option<long?>("--snapshot-interval") { Description = "take a snapshot every N log entries (default 2048)" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "log level", DefaultValueFactory = _ => LogLevel.Information };
-        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, logLevel };
+        var dotnextLogLevel = new Option<LogLevel>("--dotnext-log-level") { Description = "log level of DotNext's own components (its warnings repeat a stack trace about every 100 ms while a peer is down)", DefaultValueFactory = _ => LogLevel.Error };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, logLevel, dotnextLogLevel };
         command.SetAction(async (result, token) =>
         {
             ServerOptions options;
@@ -92,7 +93,7 @@ public static class Program
                 return 2;
             }
 
-            return await ServeCommand.RunAsync(options, result.GetValue(logLevel), token).ConfigureAwait(false);
+            return await ServeCommand.RunAsync(options, result.GetValue(logLevel), result.GetValue(dotnextLogLevel), token).ConfigureAwait(false);
         });
         return command;
     }

@@ -8,7 +8,7 @@ namespace FastSmr.Cli;
 /// <summary><c>fastsmr serve</c>: runs one replica until SIGTERM or Ctrl-C.</summary>
 internal static class ServeCommand
 {
-    public static async Task<int> RunAsync(ServerOptions options, LogLevel logLevel, CancellationToken token)
+    public static async Task<int> RunAsync(ServerOptions options, LogLevel logLevel, LogLevel dotnextLogLevel, CancellationToken token)
     {
         try
         {
@@ -22,6 +22,7 @@ internal static class ServeCommand
 
         using var loggerFactory = LoggerFactory.Create(builder => builder
             .SetMinimumLevel(logLevel)
+            .AddFilter("DotNext", dotnextLogLevel)
             .AddSimpleConsole(o =>
             {
                 o.SingleLine = true;
