@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(BuildLoadgen());
         root.Subcommands.Add(BuildStatus());
         root.Subcommands.Add(BuildBench());
+        root.Subcommands.Add(BuildCheck());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 
@@ -211,6 +212,42 @@ public static class Program
             }
 
             return await BenchCommand.RunAsync(result.GetValue(seconds), result.GetValue(writers), result.GetValue(json)?.FullName, token).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static Command BuildCheck()
+    {
+        var history = new Option<FileInfo>("--history") { Description = "history as JSON Lines (see FastSmr.Verification.HistoryFile)", Required = true };
+        var budget = new Option<int>("--budget-seconds") { Description = "time budget; running out is inconclusive, never a pass", DefaultValueFactory = _ => 60 };
+        var report = new Option<FileInfo?>("--report") { Description = "where to write the report (default: next to the history)" };
+        var command = new Command("check", "check a key-value history for linearizability (exit 0 linearizable, 1 not, 3 inconclusive)") { history, budget, report };
+        command.SetAction(async (result, token) =>
+        {
+            var path = result.GetValue(history)!.FullName;
+            List<FastSmr.Verification.KvOperation> operations;
+            try
+            {
+                operations = FastSmr.Verification.HistoryFile.Read(path);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                await Console.Error.WriteLineAsync("fastsmr check: " + e.Message).ConfigureAwait(false);
+                return 2;
+            }
+
+            var check = FastSmr.Verification.LinearizabilityChecker.Check(operations, TimeSpan.FromSeconds(Math.Max(1, result.GetValue(budget))));
+            var text = check.Describe();
+            await Console.Out.WriteAsync(text).ConfigureAwait(false);
+            var reportPath = result.GetValue(report)?.FullName ?? path + ".report.txt";
+            await File.WriteAllTextAsync(reportPath, text, token).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync("fastsmr check: wrote " + reportPath).ConfigureAwait(false);
+            return check.Verdict switch
+            {
+                FastSmr.Verification.CheckVerdict.Linearizable => 0,
+                FastSmr.Verification.CheckVerdict.NotLinearizable => 1,
+                _ => 3,
+            };
         });
         return command;
     }

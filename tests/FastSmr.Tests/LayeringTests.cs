@@ -27,11 +27,12 @@ public class LayeringTests
 
     [Theory]
     [InlineData("FastSmr.Core", new string[0])]
+    [InlineData("FastSmr.Verification", new string[0])]
     [InlineData("FastSmr.Engine", new[] { "FastSmr.Core" })]
     [InlineData("FastSmr.DotNext", new[] { "FastSmr.Engine" })]
     [InlineData("FastSmr.Client", new[] { "FastSmr.Core" })]
     [InlineData("FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine" })]
-    [InlineData("FastSmr.Cli", new[] { "FastSmr.Client", "FastSmr.Server" })]
+    [InlineData("FastSmr.Cli", new[] { "FastSmr.Client", "FastSmr.Server", "FastSmr.Verification" })]
     public void Project_ReferencesOnlyTheLayersBelowIt(string project, string[] expected)
     {
         Assert.Equal(expected, References(project));
