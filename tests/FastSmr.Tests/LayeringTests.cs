@@ -28,6 +28,7 @@ public class LayeringTests
     [Theory]
     [InlineData("FastSmr.Core", new string[0])]
     [InlineData("FastSmr.Verification", new string[0])]
+    [InlineData("FastSmr.Chaos", new string[0])]
     [InlineData("FastSmr.Engine", new[] { "FastSmr.Core" })]
     [InlineData("FastSmr.DotNext", new[] { "FastSmr.Engine" })]
     [InlineData("FastSmr.Client", new[] { "FastSmr.Core" })]
