@@ -35,7 +35,10 @@ public sealed class KvStateMachine : IStateMachine
     /// <summary>The number of keys.</summary>
     public int Count => entries.Count;
 
-    /// <summary>Reads a key directly (for tests and embedding code running on the apply thread).</summary>
+    /// <summary>
+    /// Reads a key directly (for tests and embedding code that does not race the apply thread). The array is the
+    /// store's own and may be overwritten in place by a later put of the same size: copy what you keep.
+    /// </summary>
     public bool TryGetValue(ReadOnlySpan<byte> key, out byte[] value) => lookup.TryGetValue(key, out value!);
 
     /// <inheritdoc />
