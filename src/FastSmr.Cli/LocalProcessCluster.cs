@@ -71,9 +71,6 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
     /// <summary>The replica ids.</summary>
     public IEnumerable<uint> Ids => members.Select(m => m.Id);
 
-    /// <summary>The process of a replica (null when not running).</summary>
-    public Process? ProcessOf(uint id) => Find(id).Process;
-
     /// <summary>Starts every replica.</summary>
     public void StartAll()
     {

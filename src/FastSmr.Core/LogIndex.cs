@@ -5,9 +5,6 @@ namespace FastSmr.Core;
 /// <param name="Value">The raw index.</param>
 public readonly record struct LogIndex(long Value) : IComparable<LogIndex>
 {
-    /// <summary>The index before the first entry.</summary>
-    public static LogIndex Zero => default;
-
     /// <inheritdoc />
     public int CompareTo(LogIndex other) => Value.CompareTo(other.Value);
 

@@ -25,7 +25,7 @@ public sealed class DotNextBackend : IReplicationBackend
     private WriteAheadLog? log;
     private RaftCluster? cluster;
     private IReplicationHost? host;
-    private volatile StrongBoxLeadership leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, 0));
+    private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, 0));
 
     /// <summary>Creates the back-end; nothing runs until <see cref="StartAsync"/>.</summary>
     public DotNextBackend(DotNextBackendOptions options)
@@ -44,9 +44,6 @@ public sealed class DotNextBackend : IReplicationBackend
 
     /// <inheritdoc />
     public LogIndex CommitIndex => new(log?.LastCommittedEntryIndex ?? 0);
-
-    /// <summary>The WAL (for tests and diagnostics).</summary>
-    public WriteAheadLog? WriteAheadLog => log;
 
     /// <inheritdoc />
     public async Task StartAsync(IReplicationHost host, CancellationToken token)
@@ -119,7 +116,7 @@ public sealed class DotNextBackend : IReplicationBackend
             await s.DisposeAsync().ConfigureAwait(false);
         }
 
-        leadership = new StrongBoxLeadership(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
+        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
     }
 
     /// <inheritdoc />
@@ -213,12 +210,7 @@ public sealed class DotNextBackend : IReplicationBackend
         }
 
         var info = new LeadershipInfo(role, new Term(sender.Term), leaderId);
-        leadership = new StrongBoxLeadership(info);
+        leadership = new StrongBox<LeadershipInfo>(info);
         host?.OnLeadershipChanged(info);
-    }
-
-    private sealed class StrongBoxLeadership(LeadershipInfo value)
-    {
-        public LeadershipInfo Value { get; } = value;
     }
 }

@@ -20,16 +20,11 @@ namespace FastSmr.DotNext;
 /// </remarks>
 public sealed class DurableWriteAheadLog : WriteAheadLog, IAuditTrail<IRaftLogEntry>
 {
-    private long flushedAppends;
-
     /// <summary>Creates the log.</summary>
     public DurableWriteAheadLog(Options configuration, IStateMachine stateMachine)
         : base(configuration, stateMachine)
     {
     }
-
-    /// <summary>How many follower appends were flushed before being acknowledged (observability for tests and metrics).</summary>
-    public long FlushedAppends => Interlocked.Read(ref flushedAppends);
 
     /// <inheritdoc />
     async ValueTask IAuditTrail<IRaftLogEntry>.AppendAsync<TEntry>(ILogEntryProducer<TEntry> entries, long startIndex, bool skipCommitted, CancellationToken token)
@@ -39,7 +34,6 @@ public sealed class DurableWriteAheadLog : WriteAheadLog, IAuditTrail<IRaftLogEn
         if (hasEntries)
         {
             await FlushAsync(token).ConfigureAwait(false);
-            Interlocked.Increment(ref flushedAppends);
         }
     }
 }

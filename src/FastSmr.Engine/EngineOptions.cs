@@ -36,7 +36,8 @@ public sealed class EngineOptions
     /// <summary>The longest timeout a request may ask for.</summary>
     public TimeSpan TimeoutMax { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How often appended-but-uncommitted requests are checked against their deadlines.</summary>
+    /// <summary>How often waiting requests are checked against their deadlines: appended-but-uncommitted ones by the
+    /// sweeper (→ Unknown), and queued ones while every proposal slot is busy (→ Timeout).</summary>
     public TimeSpan DeadlineSweepInterval { get; set; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>Checks the options and throws on values that cannot work.</summary>

@@ -14,6 +14,7 @@ public sealed partial class ReplicaEngine
     private readonly Lock appliedWaitLock = new();
     private TaskCompletionSource? appliedSignal;
     private long snapshotsRestored;
+    private readonly System.Buffers.ArrayBufferWriter<byte> queryOutput = new(256);
 
     /// <summary>How many snapshots this replica has installed since it started (at start-up or sent by the leader).</summary>
     public long SnapshotsRestored => Interlocked.Read(ref snapshotsRestored);
@@ -242,13 +243,13 @@ public sealed partial class ReplicaEngine
     /// <summary>Runs a query against the applied state, under the state machine's concurrency rule.</summary>
     private SubmitResult QueryLocal(ReadOnlySpan<byte> query)
     {
-        var output = new System.Buffers.ArrayBufferWriter<byte>(256);
+        // One output buffer, used only under the state lock: a read allocates nothing but its pooled result.
         lock (stateLock)
         {
-            stateMachine.Query(query, output);
+            queryOutput.ResetWrittenCount();
+            stateMachine.Query(query, queryOutput);
+            return SubmitResult.FromOutput(queryOutput.WrittenSpan);
         }
-
-        return SubmitResult.FromOutput(output.WrittenSpan);
     }
 
     /// <summary>

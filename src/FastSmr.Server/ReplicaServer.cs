@@ -59,9 +59,6 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <summary>The replicated state machine.</summary>
     public IStateMachine StateMachine { get; }
 
-    /// <summary>The client endpoint actually bound (useful when configured with port 0).</summary>
-    public IPEndPoint? ClientEndPoint => listener?.LocalEndPoint as IPEndPoint;
-
     /// <summary>Builds the back-end the options name.</summary>
     public static IReplicationBackend CreateBackend(ServerOptions options, ILoggerFactory loggerFactory)
     {
