@@ -43,8 +43,6 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         {
             members.Add(new Member((uint)i, "127.0.0.1:" + FreePort().ToString(CultureInfo.InvariantCulture), "127.0.0.1:" + FreePort().ToString(CultureInfo.InvariantCulture)));
         }
-
-        MembersArgument = string.Join(',', members.Select(m => m.Id.ToString(CultureInfo.InvariantCulture) + "=" + m.Raft + "/" + m.Client));
     }
 
     /// <summary>The temporary directory holding every replica's data and log file.</summary>
@@ -62,11 +60,61 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
     /// <summary>Extra <c>serve</c> arguments.</summary>
     public IReadOnlyList<string> ExtraServeArguments { get; }
 
-    /// <summary>The <c>--members</c> value every replica gets.</summary>
-    public string MembersArgument { get; }
+    /// <summary>The <c>--members</c> value every replica gets (with the advertised client endpoints).</summary>
+    public string MembersArgument => string.Join(',', members.Select(m => m.Id.ToString(CultureInfo.InvariantCulture) + "=" + m.Raft + "/" + m.AdvertisedClient));
 
-    /// <summary>The replicas' client endpoints, in id order.</summary>
+    /// <summary>The client endpoints the replicas listen on, in id order (the probes use these, never a proxy).</summary>
     public IReadOnlyList<string> ClientEndPoints => members.Select(m => m.Client).ToArray();
+
+    /// <summary>The client endpoints the member list advertises (a proxy's, when one was set), in id order.</summary>
+    public IReadOnlyList<string> AdvertisedClientEndPoints => members.Select(m => m.AdvertisedClient).ToArray();
+
+    /// <summary>A replica's canonical Raft endpoint.</summary>
+    public string RaftEndPoint(uint id) => Find(id).Raft;
+
+    /// <summary>A replica's client listen endpoint.</summary>
+    public string ClientEndPoint(uint id) => Find(id).Client;
+
+    /// <summary>
+    /// Advertises <paramref name="endPoint"/> as replica <paramref name="id"/>'s client endpoint (it keeps listening on its
+    /// own, via <c>--client-listen</c>); takes effect for every replica started afterwards.
+    /// </summary>
+    public void AdvertiseClientEndPoint(uint id, string endPoint) => Find(id).AdvertisedClient = endPoint;
+
+    /// <summary>Extra <c>serve</c> arguments for one replica only (for example its peer routes).</summary>
+    public void SetReplicaArguments(uint id, IReadOnlyList<string> arguments) => Find(id).ExtraArguments = arguments;
+
+    /// <summary>Whether the replica's process is running (paused counts as running).</summary>
+    public bool IsRunning(uint id) => Find(id).Process is { HasExited: false };
+
+    /// <summary>Replicas whose process exited without being stopped or killed through this class (a crash).</summary>
+    public IReadOnlyList<uint> Crashed => members.Where(m => m.Process is { HasExited: true }).Select(m => m.Id).ToArray();
+
+    /// <summary>Whether the replica is stopped with SIGSTOP.</summary>
+    public bool IsPaused(uint id) => Find(id).Paused;
+
+    /// <summary>Pauses a replica with SIGSTOP: it keeps its sockets but runs nothing until <see cref="Resume"/>.</summary>
+    public void Pause(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process && !member.Paused)
+        {
+            _ = SendSignal(process.Id, SigStop);
+            member.Paused = true;
+        }
+    }
+
+    /// <summary>Resumes a paused replica with SIGCONT.</summary>
+    public void Resume(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process && member.Paused)
+        {
+            _ = SendSignal(process.Id, SigCont);
+        }
+
+        member.Paused = false;
+    }
 
     /// <summary>The replica ids.</summary>
     public IEnumerable<uint> Ids => members.Select(m => m.Id);
@@ -111,7 +159,13 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
-        foreach (var argument in ExtraServeArguments)
+        if (member.AdvertisedClient != member.Client)
+        {
+            info.ArgumentList.Add("--client-listen");
+            info.ArgumentList.Add(member.Client);
+        }
+
+        foreach (var argument in ExtraServeArguments.Concat(member.ExtraArguments))
         {
             info.ArgumentList.Add(argument);
         }
@@ -136,6 +190,7 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
             process.WaitForExit(10_000);
         }
 
+        member.Paused = false;
         CloseLog(member);
         member.Process?.Dispose();
         member.Process = null;
@@ -147,6 +202,7 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         var member = Find(id);
         if (member.Process is { HasExited: false } process)
         {
+            Resume(id);
             _ = SendSignal(process.Id, 15);
             using var cts = new CancellationTokenSource(grace);
             try
@@ -166,7 +222,7 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
     }
 
     /// <summary>The client endpoints of the replicas whose process is running.</summary>
-    public IReadOnlyList<string> RunningClientEndPoints => members.Where(m => m.Process is { HasExited: false }).Select(m => m.Client).ToArray();
+    public IReadOnlyList<string> RunningClientEndPoints => members.Where(m => m.Process is { HasExited: false } && !m.Paused).Select(m => m.Client).ToArray();
 
     /// <summary>Asks every running replica for its status; unreachable replicas are left out.</summary>
     public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) => ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout);
@@ -177,7 +233,7 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < timeout)
         {
-            var running = members.Count(m => m.Process is { HasExited: false });
+            var running = members.Count(m => m.Process is { HasExited: false } && !m.Paused);
             var reports = await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
             var leaders = reports.Where(r => r.Role == ReplicaRole.Leader).ToList();
             if (leaders.Count == 1 && reports.Count == running && reports.All(r => r.LeaderId == leaders[0].ReplicaId))
@@ -301,6 +357,9 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
 
     private Member Find(uint id) => members.Find(m => m.Id == id) ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString(CultureInfo.InvariantCulture));
 
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);
 
@@ -311,6 +370,12 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         public string Raft { get; } = raft;
 
         public string Client { get; } = client;
+
+        public string AdvertisedClient { get; set; } = client;
+
+        public IReadOnlyList<string> ExtraArguments { get; set; } = [];
+
+        public bool Paused { get; set; }
 
         public Process? Process { get; set; }
 

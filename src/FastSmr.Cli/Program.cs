@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(BuildStatus());
         root.Subcommands.Add(BuildBench());
         root.Subcommands.Add(BuildCheck());
+        root.Subcommands.Add(BuildChaos());
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 
@@ -35,7 +36,10 @@ public static class Program
         var snapshotInterval = new Option<long?>("--snapshot-interval") { Description = "take a snapshot every N log entries (default 2048)" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "log level", DefaultValueFactory = _ => LogLevel.Information };
         var dotnextLogLevel = new Option<LogLevel>("--dotnext-log-level") { Description = "log level of DotNext's own components (its warnings repeat a stack trace about every 100 ms while a peer is down)", DefaultValueFactory = _ => LogLevel.Error };
-        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, logLevel, dotnextLogLevel };
+        var clientListen = new Option<string?>("--client-listen") { Description = "listen for clients here instead of on the advertised client endpoint (e.g. behind a proxy)" };
+        var peerRoutes = new Option<string?>("--peer-routes") { Description = "dial peers through these addresses: id=host:port,... (member identities stay the canonical endpoints)" };
+        var injectBug = new Option<string?>("--inject-bug") { Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it", Hidden = true };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, logLevel, dotnextLogLevel };
         command.SetAction(async (result, token) =>
         {
             ServerOptions options;
@@ -80,6 +84,21 @@ public static class Program
                 if (result.GetValue(snapshotInterval) is { } interval)
                 {
                     options.SnapshotInterval = interval;
+                }
+
+                if (result.GetValue(clientListen) is { } listen)
+                {
+                    options.ClientListen = listen;
+                }
+
+                if (result.GetValue(peerRoutes) is { } r)
+                {
+                    options.PeerRoutes = ServerOptions.ParsePeerRoutes(r);
+                }
+
+                if (result.GetValue(injectBug) is { } bug)
+                {
+                    options.InjectBug = bug;
                 }
 
                 if (result.GetValue(electionLow) is { } low)
@@ -248,6 +267,56 @@ public static class Program
                 FastSmr.Verification.CheckVerdict.NotLinearizable => 1,
                 _ => 3,
             };
+        });
+        return command;
+    }
+
+    private static Command BuildChaos()
+    {
+        var seconds = new Option<int>("--seconds") { Description = "how long the nemesis injects faults", DefaultValueFactory = _ => 60 };
+        var seed = new Option<int>("--seed") { Description = "seed of the fault schedule and the workload", DefaultValueFactory = _ => 1 };
+        var replicas = new Option<int>("--replicas") { Description = "3 or 5", DefaultValueFactory = _ => 3 };
+        var backend = new Option<string>("--backend") { Description = "replication back-end", DefaultValueFactory = _ => "dotnext" };
+        var outDirectory = new Option<string?>("--out") { Description = "where the history, check and report go (default chaos-results/seed-S)" };
+        var electionTimeout = new Option<int>("--election-timeout-ms") { Description = "lower election timeout of every replica", DefaultValueFactory = _ => 1_000 };
+        var budget = new Option<int>("--check-budget-seconds") { Description = "linearizability check budget (running out fails the run)", DefaultValueFactory = _ => 60 };
+        var injectBug = new Option<string?>("--inject-bug") { Description = "TEST ONLY: every replica injects this bug (ack-without-append, stale-read); the verdict must be FAIL" };
+        var command = new Command("chaos", "replicas behind fault-injecting proxies, a seeded nemesis, a linearizability check; prints one verdict line, exits 1 on FAIL") { seconds, seed, replicas, backend, outDirectory, electionTimeout, budget, injectBug };
+        command.SetAction(async (result, token) =>
+        {
+            var settings = new ChaosSettings
+            {
+                Seconds = result.GetValue(seconds),
+                Seed = result.GetValue(seed),
+                Replicas = result.GetValue(replicas),
+                Backend = result.GetValue(backend)!,
+                OutDirectory = result.GetValue(outDirectory) ?? Path.Combine("chaos-results", "seed-" + result.GetValue(seed).ToString(CultureInfo.InvariantCulture)),
+                ElectionTimeoutMs = result.GetValue(electionTimeout),
+                CheckBudget = TimeSpan.FromSeconds(Math.Max(1, result.GetValue(budget))),
+                InjectBug = result.GetValue(injectBug),
+            };
+            if (settings.Seconds is < 1 or > 86_400 || settings.Replicas is not (3 or 5) || settings.ElectionTimeoutMs < 50)
+            {
+                await Console.Error.WriteLineAsync("fastsmr chaos: --seconds 1..86400, --replicas 3 or 5, --election-timeout-ms >= 50").ConfigureAwait(false);
+                return 2;
+            }
+
+            if (settings.InjectBug is { } bug && !FastSmr.Server.ServerOptions.InjectedBugs.Contains(bug))
+            {
+                await Console.Error.WriteLineAsync("fastsmr chaos: unknown --inject-bug '" + bug + "' (available: " + string.Join(", ", FastSmr.Server.ServerOptions.InjectedBugs) + ")").ConfigureAwait(false);
+                return 2;
+            }
+
+            try
+            {
+                var outcome = await ChaosRun.RunAsync(settings, Console.Out, token).ConfigureAwait(false);
+                return outcome.Pass ? 0 : 1;
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
+            {
+                await Console.Out.WriteLineAsync(FormattableString.Invariant($"chaos: FAIL seed={settings.Seed} ops=0 unknown=0 faults= reasons: the run could not proceed: {e.Message}")).ConfigureAwait(false);
+                return 1;
+            }
         });
         return command;
     }

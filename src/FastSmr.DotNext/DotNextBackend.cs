@@ -71,16 +71,26 @@ public sealed class DotNextBackend : IReplicationBackend
             : new WriteAheadLog(walOptions, stateMachine);
 
         var local = LocalEndPoint();
-        var configuration = new RaftCluster.TcpConfiguration(local)
-        {
-            // null selects DotNext's in-memory configuration storage, filled below with the static membership.
-            ConfigurationStorage = null!,
-            ColdStart = false,
-            LowerElectionTimeout = options.LowerElectionTimeoutMs,
-            UpperElectionTimeout = options.UpperElectionTimeoutMs,
-            HeartbeatThreshold = options.HeartbeatThreshold,
-            LoggerFactory = options.LoggerFactory,
-        };
+        RaftCluster.NodeConfiguration configuration = options.PeerRoutes.Count == 0
+            ? new RaftCluster.TcpConfiguration(local)
+            {
+                // null selects DotNext's in-memory configuration storage, filled below with the static membership.
+                ConfigurationStorage = null!,
+                ColdStart = false,
+                LowerElectionTimeout = options.LowerElectionTimeoutMs,
+                UpperElectionTimeout = options.UpperElectionTimeoutMs,
+                HeartbeatThreshold = options.HeartbeatThreshold,
+                LoggerFactory = options.LoggerFactory,
+            }
+            : new RaftCluster.CustomTransportConfiguration(local, new SocketTransport.ListenerFactory(), new SocketTransport.RoutedConnectionFactory(options.PeerRoutes))
+            {
+                ConfigurationStorage = null!,
+                ColdStart = false,
+                LowerElectionTimeout = options.LowerElectionTimeoutMs,
+                UpperElectionTimeout = options.UpperElectionTimeoutMs,
+                HeartbeatThreshold = options.HeartbeatThreshold,
+                LoggerFactory = options.LoggerFactory,
+            };
         var builder = ((InMemoryClusterConfigurationStorage<EndPoint>)configuration.ConfigurationStorage).CreateInitialConfigurationBuilder();
         foreach (var (_, endPoint) in options.Members)
         {

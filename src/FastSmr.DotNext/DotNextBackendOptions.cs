@@ -16,6 +16,13 @@ public sealed class DotNextBackendOptions
     /// </summary>
     public IReadOnlyList<(uint Id, IPEndPoint RaftEndPoint)> Members { get; set; } = [];
 
+    /// <summary>
+    /// Optional per-peer dial addresses: the canonical Raft endpoint of a peer → the address this replica connects to
+    /// instead (the chaos harness puts a proxy port per ordered pair there). When any route is given, the back-end uses
+    /// FastSmr's socket transport through DotNext's custom-transport hook instead of DotNext's built-in TCP transport.
+    /// </summary>
+    public IReadOnlyDictionary<IPEndPoint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<IPEndPoint, IPEndPoint>();
+
     /// <summary>Where the WAL and snapshots live.</summary>
     public string DataDirectory { get; set; } = "";
 

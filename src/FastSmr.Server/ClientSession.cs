@@ -180,11 +180,19 @@ internal sealed class ClientSession
         var timeout = header.TimeoutMicros == 0 ? TimeSpan.Zero : TimeSpan.FromMicroseconds(header.TimeoutMicros);
         switch (header.Type)
         {
+            case FrameType.Submit when server.InjectedBug == InjectedBug.AckWithoutAppend && Interlocked.Increment(ref server.InjectedCounter) % 5 == 0:
+                // TEST ONLY (fastsmr chaos --inject-bug): claim success for a command that was never appended.
+                Reply(replyType, header.RequestId, SubmitResult.FromOutput([0]));
+                return;
             case FrameType.Submit:
                 Track(replyType, header.RequestId, server.Engine.SubmitRecordAsync(body, timeout));
                 return;
             case FrameType.Read when header.Flags > (byte)ReadConsistency.Local:
                 Reply(replyType, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Rejected));
+                return;
+            case FrameType.Read when server.InjectedBug == InjectedBug.StaleRead:
+                // TEST ONLY: answer a linearizable read from this replica's local state, leader or not, without a barrier.
+                Track(replyType, header.RequestId, server.Engine.ReadAsync(body.ToArray(), ReadConsistency.Local, timeout));
                 return;
             case FrameType.Read:
                 Track(replyType, header.RequestId, server.Engine.ReadAsync(body.ToArray(), (ReadConsistency)header.Flags, timeout));

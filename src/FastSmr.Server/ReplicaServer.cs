@@ -40,12 +40,24 @@ public sealed class ReplicaServer : IAsyncDisposable
             clientEndPoints[member.Id] = member.Client;
         }
 
+        InjectedBug = options.InjectBug switch
+        {
+            "ack-without-append" => InjectedBug.AckWithoutAppend,
+            "stale-read" => InjectedBug.StaleRead,
+            _ => InjectedBug.None,
+        };
         StateMachine = stateMachine ?? new KvStateMachine();
         Backend = CreateBackend(options, this.loggerFactory);
         options.Engine.ReplicaId = options.Id;
         options.Engine.ClusterId = options.ClusterId;
         Engine = new ReplicaEngine(options.Engine, StateMachine, Backend, this.loggerFactory.CreateLogger<ReplicaEngine>());
     }
+
+    /// <summary>The test-only fault this replica was asked to inject (<see cref="ServerOptions.InjectBug"/>).</summary>
+    internal InjectedBug InjectedBug { get; }
+
+    /// <summary>Counts requests for the injected fault.</summary>
+    internal long InjectedCounter;
 
     /// <summary>The options the replica runs with.</summary>
     public ServerOptions Options { get; }
@@ -64,9 +76,15 @@ public sealed class ReplicaServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var members = new List<(uint, IPEndPoint)>();
+        var routes = new Dictionary<IPEndPoint, IPEndPoint>();
         foreach (var member in options.Members)
         {
-            members.Add((member.Id, ServerOptions.ParseEndPoint(member.Raft)));
+            var raft = ServerOptions.ParseEndPoint(member.Raft);
+            members.Add((member.Id, raft));
+            if (options.PeerRoutes.TryGetValue(member.Id, out var route))
+            {
+                routes[raft] = ServerOptions.ParseEndPoint(route);
+            }
         }
 
         return options.Backend.ToUpperInvariant() switch
@@ -75,6 +93,7 @@ public sealed class ReplicaServer : IAsyncDisposable
             {
                 ReplicaId = options.Id,
                 Members = members,
+                PeerRoutes = routes,
                 DataDirectory = options.DataDirectory,
                 Durability = options.Durability,
                 LowerElectionTimeoutMs = options.LowerElectionTimeoutMs,
@@ -90,7 +109,7 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <summary>Starts the engine and the client listener.</summary>
     public async Task StartAsync(CancellationToken token = default)
     {
-        var endPoint = ServerOptions.ParseEndPoint(Options.Self.Client);
+        var endPoint = ServerOptions.ParseEndPoint(Options.ClientListen ?? Options.Self.Client);
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {

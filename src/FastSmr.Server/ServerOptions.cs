@@ -46,6 +46,28 @@ public sealed class ServerOptions
     /// <summary>The WAL chunk size of the DotNext back-end in bytes (at least 1 MiB). Compaction frees whole chunks.</summary>
     public int WalChunkBytes { get; set; } = 4 << 20;
 
+    /// <summary>
+    /// Where this replica listens for clients when that differs from the client endpoint the member list advertises
+    /// (for example behind a proxy); null listens on the advertised one.
+    /// </summary>
+    public string? ClientListen { get; set; }
+
+    /// <summary>
+    /// Optional dial addresses per peer id: this replica connects to peer <c>id</c> through "host:port" instead of the
+    /// peer's canonical Raft endpoint, which stays its identity. The chaos harness routes each ordered pair of replicas
+    /// through its own proxy port this way.
+    /// </summary>
+    public Dictionary<uint, string> PeerRoutes { get; set; } = [];
+
+    /// <summary>
+    /// Test-only fault injection used by <c>fastsmr chaos --inject-bug</c> to prove the harness catches a broken replica;
+    /// null (the default) injects nothing. See <see cref="InjectedBugs"/>.
+    /// </summary>
+    public string? InjectBug { get; set; }
+
+    /// <summary>The names <see cref="InjectBug"/> accepts.</summary>
+    public static IReadOnlyList<string> InjectedBugs { get; } = ["ack-without-append", "stale-read"];
+
     /// <summary>Engine limits (batching, queues, command size, timeouts).</summary>
     public EngineOptions Engine { get; set; } = new();
 
@@ -85,6 +107,23 @@ public sealed class ServerOptions
         return members;
     }
 
+    /// <summary>Parses peer routes "id=host:port,..." as given on the command line.</summary>
+    public static Dictionary<uint, string> ParsePeerRoutes(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var routes = new Dictionary<uint, string>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = part.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || !uint.TryParse(part.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out var id) || !routes.TryAdd(id, part[(eq + 1)..]))
+            {
+                throw new FormatException("bad peer route '" + part + "': expected a unique id=host:port");
+            }
+        }
+
+        return routes;
+    }
+
     /// <summary>Parses "host:port" into an IP endpoint (IPv4 or IPv6 literal; "localhost" maps to 127.0.0.1).</summary>
     public static IPEndPoint ParseEndPoint(string text) => Core.EndPointParser.Parse(text);
 
@@ -101,6 +140,26 @@ public sealed class ServerOptions
         {
             _ = ParseEndPoint(member.Raft);
             _ = ParseEndPoint(member.Client);
+        }
+
+        if (ClientListen is not null)
+        {
+            _ = ParseEndPoint(ClientListen);
+        }
+
+        foreach (var (peer, route) in PeerRoutes)
+        {
+            if (peer == Id || !Members.Exists(m => m.Id == peer))
+            {
+                throw new ArgumentException("peer route for " + peer.ToString(CultureInfo.InvariantCulture) + ": not another member");
+            }
+
+            _ = ParseEndPoint(route);
+        }
+
+        if (InjectBug is not null && !InjectedBugs.Contains(InjectBug))
+        {
+            throw new ArgumentException("unknown --inject-bug '" + InjectBug + "' (available: " + string.Join(", ", InjectedBugs) + ")");
         }
 
         if (string.IsNullOrWhiteSpace(DataDirectory))
