@@ -10,7 +10,7 @@ namespace FastSmr.Cli;
 /// </summary>
 internal sealed class ChaosNemesis(LocalProcessCluster cluster, ChaosTopology topology, ChaosWorkload workload, int seed, TimeSpan recoveryMax, TextWriter progress)
 {
-    private readonly Random random = new(HashCode.Combine(seed, "nemesis"));
+    private readonly Random random = new(unchecked((seed * 7_919) + 17));
     private readonly Dictionary<ChaosFault, int> injected = [];
     private readonly List<string> problems = [];
     private readonly List<HealRecord> heals = [];

@@ -153,7 +153,7 @@ internal sealed class ChaosWorkload
 
     private async Task RegisterClientAsync(int clientNumber)
     {
-        var random = new Random(HashCode.Combine(seed, clientNumber, "register"));
+        var random = new Random(unchecked((seed * 104_729) + clientNumber));
         var client = NewClient(clientNumber);
         await using (client.ConfigureAwait(false))
         {

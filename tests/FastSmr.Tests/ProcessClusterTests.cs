@@ -13,8 +13,7 @@ namespace FastSmr.Tests;
 [Collection(ClusterCollection.Name)]
 public partial class ProcessClusterTests(ITestOutputHelper output)
 {
-    private static (string, string[]) Launcher() =>
-        (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "fastsmr.dll")]);
+    private static (string, string[]) Launcher() => FastsmrProcess.Launcher();
 
     [Fact]
     public async Task KilledFollower_KeepsEveryEntryItAcknowledged()
@@ -131,35 +130,7 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Runs <c>fastsmr</c> with <paramref name="arguments"/> to completion (bounded), logging its output.</summary>
-    private async Task<(int ExitCode, string Output)> RunFastsmrAsync(params string[] arguments)
-    {
-        var (executable, prefix) = Launcher();
-        var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in prefix.Concat(arguments))
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
-
-        var text = await stdout;
-        output.WriteLine(text);
-        output.WriteLine(await stderr);
-        return (process.ExitCode, text);
-    }
+    private Task<(int ExitCode, string Output)> RunFastsmrAsync(params string[] arguments) => FastsmrProcess.RunAsync(output, TimeSpan.FromMinutes(3), arguments);
 
     [GeneratedRegex(@"replicas \([^)]*\) in (\S+)")]
     private static partial Regex DemoDirectory();

@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using Xunit.Abstractions;
+
+namespace FastSmr.Tests;
+
+/// <summary>Runs the <c>fastsmr</c> program as a child process, bounded in time, stopped (with its children) by id.</summary>
+internal static class FastsmrProcess
+{
+    /// <summary>How to start <c>fastsmr</c> from the test output directory.</summary>
+    public static (string, string[]) Launcher() =>
+        (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "fastsmr.dll")]);
+
+    /// <summary>Runs <c>fastsmr</c> with <paramref name="arguments"/> to completion, logging its output; kills its process tree past <paramref name="limit"/>.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(ITestOutputHelper output, TimeSpan limit, params string[] arguments)
+    {
+        var (executable, prefix) = Launcher();
+        var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in prefix.Concat(arguments))
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(limit);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            output.WriteLine(await stdout);
+            throw;
+        }
+
+        var text = await stdout;
+        output.WriteLine(text);
+        output.WriteLine(await stderr);
+        return (process.ExitCode, text);
+    }
+}
