@@ -40,6 +40,11 @@ internal static class ServeCommand
             stop.Cancel();
         });
 
+        if (options.InjectBug is not null)
+        {
+            await Console.Error.WriteLineAsync("fastsmr serve: WARNING: injecting bug '" + options.InjectBug + "' on purpose (test only: this replica breaks linearizability)").ConfigureAwait(false);
+        }
+
         var server = new ReplicaServer(options, loggerFactory: loggerFactory);
         await using (server.ConfigureAwait(false))
         {

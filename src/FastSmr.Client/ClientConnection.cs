@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Channels;
@@ -24,6 +25,7 @@ internal sealed class ClientConnection : IAsyncDisposable
     private Task? writeLoop;
     private long nextRequestId;
     private Exception? failure;
+    private long lastReadTimestamp;
 
     private ClientConnection(Socket socket, string endPoint, int replyBytesMax)
     {
@@ -41,6 +43,9 @@ internal sealed class ClientConnection : IAsyncDisposable
     public uint ReplicaId { get; private set; }
 
     public bool IsOpen => failure is null && !closed.IsCancellationRequested;
+
+    /// <summary>Whether the replica sent anything on this connection after <paramref name="timestamp"/> (a <see cref="Stopwatch"/> timestamp).</summary>
+    public bool HeardFromSince(long timestamp) => Volatile.Read(ref lastReadTimestamp) >= timestamp;
 
     /// <summary>Requests sent or queued that have no reply yet.</summary>
     public int OutstandingCount
@@ -208,6 +213,7 @@ internal sealed class ClientConnection : IAsyncDisposable
                     request?.Reply.TrySetResult(new ClientReply(header.Type, header.Status, bytes));
                 }
 
+                Volatile.Write(ref lastReadTimestamp, Stopwatch.GetTimestamp());
                 input.AdvanceTo(buffer.Start, buffer.End);
                 if (read.IsCompleted)
                 {

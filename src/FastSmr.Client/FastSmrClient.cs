@@ -156,6 +156,7 @@ public sealed class FastSmrClient : IAsyncDisposable
                 }
 
                 attempts++;
+                var sentAt = Stopwatch.GetTimestamp();
                 var request = current.Send(type, flags, (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue), bodyLength, writeBody, state);
                 ClientReply reply;
                 try
@@ -165,6 +166,14 @@ public sealed class FastSmrClient : IAsyncDisposable
                 catch (TimeoutException)
                 {
                     current.Abandon(request);
+
+                    // A replica that sent nothing at all while this request waited is unresponsive — paused, cut off,
+                    // or a deposed leader that has not noticed yet — so the next request tries another replica.
+                    if (!current.HeardFromSince(sentAt))
+                    {
+                        DropConnection(current);
+                    }
+
                     return new ClientResult(SubmitStatus.Unknown, [], attempts);
                 }
                 catch (ConnectionLostException)
