@@ -158,7 +158,7 @@ internal static class ChaosRun
 
         var pass = reasons.Count == 0;
         var faults = string.Join(',', nemesis.Injected.OrderBy(p => p.Key).Select(p => p.Key.Name() + ":" + p.Value.ToString(CultureInfo.InvariantCulture)));
-        var verdict = FormattableString.Invariant($"chaos: {(pass ? "PASS" : "FAIL")} seed={settings.Seed} ops={total} ok={workload.Ok} unknown={workload.Unknown} faults={faults}");
+        var verdict = FormattableString.Invariant($"chaos: {(pass ? "PASS" : "FAIL")} seed={settings.Seed} ops={total} unknown={workload.Unknown} faults={faults} ok={workload.Ok}");
         if (!pass)
         {
             verdict += " reasons: " + string.Join(" | ", reasons);
@@ -229,6 +229,7 @@ internal static class ChaosRun
             await JsonSerializer.SerializeAsync(reportStream, report, JsonOptions, CancellationToken.None).ConfigureAwait(false);
         }
 
+        await progress.WriteLineAsync("chaos: note: kill -9 leaves the page cache intact, so no chaos run can show a missing fsync").ConfigureAwait(false);
         await progress.WriteLineAsync(verdict).ConfigureAwait(false);
         return new ChaosOutcome(pass, verdict, reasons, outDirectory);
     }
