@@ -77,7 +77,17 @@ internal static class ChaosRun
         var started = ChaosWorkload.Now();
         await progress.WriteLineAsync(FormattableString.Invariant($"chaos: seed {settings.Seed}, {settings.Seconds} s, {settings.Replicas} {settings.Backend} replicas ({settings.Durability}), election timeout {settings.ElectionTimeoutMs} ms, every peer pair and client path through its own proxy{(settings.InjectBug is null ? "" : ", INJECTED BUG " + settings.InjectBug)}")).ConfigureAwait(false);
         cluster.StartAll();
-        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        try
+        {
+            await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+        {
+            var reports = await cluster.StatusesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            await progress.WriteLineAsync("chaos: no agreed leader at start: " + string.Join("; ", reports.Select(r => FormattableString.Invariant($"{r.ReplicaId}: {r.Role} term {r.Term.Value} leader {r.LeaderId}")))).ConfigureAwait(false);
+            CopyLogs(cluster, outDirectory);
+            throw;
+        }
 
         var registerClients = settings.RegisterClients > 0 ? settings.RegisterClients : 2 * settings.Replicas;
         var workload = new ChaosWorkload(cluster.AdvertisedClientEndPoints, cluster.ClusterId, settings.Seed, settings.OperationTimeout, settings.KeySlots, settings.OperationsPerKey);

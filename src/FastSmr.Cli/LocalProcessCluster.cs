@@ -305,12 +305,40 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>A free TCP port on 127.0.0.1 (bound and released; the caller binds it again soon after).</summary>
+    /// <summary>
+    /// A free TCP port on 127.0.0.1 (bound and released; the caller binds it again soon after), taken below Linux's
+    /// ephemeral range (32768–60999 by default): the kernel hands ephemeral ports to every outgoing connection and to
+    /// every listener bound to port 0 (the chaos proxies), so a port released in that range can be taken by one of
+    /// them before the replica that was meant to listen on it starts.
+    /// </summary>
     public static int FreePort()
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var port = Random.Shared.Next(20_000, 32_000);
+            lock (HandedOut)
+            {
+                // Never the same port twice from this process: each is released at once and bound later.
+                if (!HandedOut.Add(port))
+                {
+                    continue;
+                }
+            }
+
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+
+        using var fallback = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        fallback.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)fallback.LocalEndPoint!).Port;
     }
 
     /// <summary>How to run this very program again: the apphost directly, or <c>dotnet fastsmr.dll</c>.</summary>
@@ -356,6 +384,8 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
     }
 
     private Member Find(uint id) => members.Find(m => m.Id == id) ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString(CultureInfo.InvariantCulture));
+
+    private static readonly HashSet<int> HandedOut = [];
 
     private const int SigStop = 19;
     private const int SigCont = 18;

@@ -31,7 +31,7 @@ internal static class MachineInfo
         }
 
         // Result files being rewritten do not make the measured code dirty.
-        return Git("status --porcelain --untracked-files=no -- . :!perf-results")?.Length > 0 ? head + "-dirty" : head;
+        return Git("status --porcelain --untracked-files=no -- :/ :(exclude,top)perf-results")?.Length > 0 ? head + "-dirty" : head;
     }
 
     /// <summary>Runs git in the program's directory; null when git is missing or fails.</summary>

@@ -21,16 +21,7 @@ public class PeerRouteTests(ITestOutputHelper output)
         var links = new Dictionary<(uint From, uint To), ChaosLink>();
         try
         {
-            await using var cluster = new InProcessCluster(3, configure: options =>
-            {
-                foreach (var peer in options.Members.Where(m => m.Id != options.Id))
-                {
-                    var link = new ChaosLink(EndPointParser.Parse(peer.Raft));
-                    link.Start();
-                    links[(options.Id, peer.Id)] = link;
-                    options.PeerRoutes[peer.Id] = link.EndPoint.ToString();
-                }
-            });
+            await using var cluster = new InProcessCluster(3, configure: options => RouteThroughLinks(options, links));
             await cluster.StartAllAsync();
             var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
             var leaderId = leader.Options.Id;
@@ -106,13 +97,7 @@ public class PeerRouteTests(ITestOutputHelper output)
             {
                 options.LowerElectionTimeoutMs = 1_000;
                 options.UpperElectionTimeoutMs = 2_000;
-                foreach (var peer in options.Members.Where(m => m.Id != options.Id))
-                {
-                    var link = new ChaosLink(EndPointParser.Parse(peer.Raft));
-                    link.Start();
-                    links[(options.Id, peer.Id)] = link;
-                    options.PeerRoutes[peer.Id] = link.EndPoint.ToString();
-                }
+                RouteThroughLinks(options, links);
             });
             await cluster.StartAllAsync();
             var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
@@ -166,6 +151,18 @@ public class PeerRouteTests(ITestOutputHelper output)
             {
                 await link.DisposeAsync();
             }
+        }
+    }
+
+    /// <summary>Routes this replica's connection to every peer through a new link of its own (A→B and B→A differ).</summary>
+    private static void RouteThroughLinks(ServerOptions options, Dictionary<(uint From, uint To), ChaosLink> links)
+    {
+        foreach (var peer in options.Members.Where(m => m.Id != options.Id))
+        {
+            var link = new ChaosLink(EndPointParser.Parse(peer.Raft));
+            link.Start();
+            links[(options.Id, peer.Id)] = link;
+            options.PeerRoutes[peer.Id] = link.EndPoint.ToString();
         }
     }
 
