@@ -126,11 +126,19 @@ public class EngineTests
         // the deadline; with the index it knows its own entry can never commit there, and answers NotLeader.
         var (engine, backend) = await StartAsync();
         await using var owned = engine;
-        await Task.Delay(100); // the term's no-op
+        var noOp = System.Diagnostics.Stopwatch.StartNew();
+        while (backend.Proposed.Count == 0 && noOp.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(5); // the term's no-op goes first, committed under its own term
+        }
+
+        await Task.Delay(50);
         backend.ReportIndex = indexKnown;
         backend.CommitAs = (_, term) => new Term(term.Value + 1);
-        var pending = engine.SubmitAsync(KvCommand.Put(Kv.Key("k"), Kv.Key("v")), TimeSpan.FromMilliseconds(300));
-        for (var i = 0; i < 200 && backend.CommandBatches.Count == 0; i++)
+        // A deadline long enough to be proposed before it passes even on a loaded machine.
+        var pending = engine.SubmitAsync(KvCommand.Put(Kv.Key("k"), Kv.Key("v")), TimeSpan.FromSeconds(2));
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (backend.CommandBatches.Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(2))
         {
             await Task.Delay(5);
         }
