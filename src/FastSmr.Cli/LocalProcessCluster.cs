@@ -154,6 +154,7 @@ public sealed partial class LocalProcessCluster : IAsyncDisposable
             "serve", "--id", id.ToString(CultureInfo.InvariantCulture), "--members", MembersArgument,
             "--data", Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture)),
             "--cluster-id", ClusterId.ToString(CultureInfo.InvariantCulture), "--backend", Backend, "--durability", Durability,
+            "--exit-with-parent",
         })
         {
             info.ArgumentList.Add(argument);

@@ -19,7 +19,10 @@ public static class Program
         root.Subcommands.Add(BuildBench());
         root.Subcommands.Add(BuildCheck());
         root.Subcommands.Add(BuildChaos());
-        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+        // On Ctrl-C / SIGTERM the command's token is cancelled and the process waits for the command to clean up: the
+        // demo and chaos runs stop every replica they started (SIGTERM, up to 10 s each, then SIGKILL) before exiting.
+        var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };
+        return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);
     }
 
     private static Command BuildServe()
@@ -39,7 +42,8 @@ public static class Program
         var clientListen = new Option<string?>("--client-listen") { Description = "listen for clients here instead of on the advertised client endpoint (e.g. behind a proxy)" };
         var peerRoutes = new Option<string?>("--peer-routes") { Description = "dial peers through these addresses: id=host:port,... (member identities stay the canonical endpoints)" };
         var injectBug = new Option<string?>("--inject-bug") { Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it", Hidden = true };
-        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, logLevel, dotnextLogLevel };
+        var exitWithParent = new Option<bool>("--exit-with-parent") { Description = "stop when the process that started this one exits (used by demo, chaos and the tests, so no replica outlives its harness)" };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, exitWithParent, logLevel, dotnextLogLevel };
         command.SetAction(async (result, token) =>
         {
             ServerOptions options;
@@ -113,7 +117,7 @@ public static class Program
                 return 2;
             }
 
-            return await ServeCommand.RunAsync(options, result.GetValue(logLevel), result.GetValue(dotnextLogLevel), token).ConfigureAwait(false);
+            return await ServeCommand.RunAsync(options, result.GetValue(logLevel), result.GetValue(dotnextLogLevel), result.GetValue(exitWithParent), token).ConfigureAwait(false);
         });
         return command;
     }
@@ -316,6 +320,12 @@ public static class Program
             {
                 await Console.Out.WriteLineAsync(FormattableString.Invariant($"chaos: FAIL seed={settings.Seed} ops=0 unknown=0 faults= reasons: the run could not proceed: {e.Message}")).ConfigureAwait(false);
                 return 1;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                // Every replica and proxy was stopped on the way out (the run's disposals); no verdict for a partial run.
+                await Console.Out.WriteLineAsync(FormattableString.Invariant($"chaos: FAIL seed={settings.Seed} reasons: interrupted; every process it started was stopped")).ConfigureAwait(false);
+                return 130;
             }
         });
         return command;

@@ -6,9 +6,9 @@ using Microsoft.Extensions.Logging;
 namespace FastSmr.Cli;
 
 /// <summary><c>fastsmr serve</c>: runs one replica until SIGTERM or Ctrl-C.</summary>
-internal static class ServeCommand
+internal static partial class ServeCommand
 {
-    public static async Task<int> RunAsync(ServerOptions options, LogLevel logLevel, LogLevel dotnextLogLevel, CancellationToken token)
+    public static async Task<int> RunAsync(ServerOptions options, LogLevel logLevel, LogLevel dotnextLogLevel, bool exitWithParent, CancellationToken token)
     {
         try
         {
@@ -45,6 +45,11 @@ internal static class ServeCommand
             await Console.Error.WriteLineAsync("fastsmr serve: WARNING: injecting bug '" + options.InjectBug + "' on purpose (test only: this replica breaks linearizability)").ConfigureAwait(false);
         }
 
+        if (exitWithParent)
+        {
+            _ = WatchParentAsync(stop);
+        }
+
         var server = new ReplicaServer(options, loggerFactory: loggerFactory);
         await using (server.ConfigureAwait(false))
         {
@@ -64,6 +69,28 @@ internal static class ServeCommand
 
         return 0;
     }
+
+    /// <summary>
+    /// Stops the replica when the process that started it is gone (the parent id changes once this process is
+    /// re-parented), so a harness killed with SIGKILL leaves no replica behind.
+    /// </summary>
+    private static async Task WatchParentAsync(CancellationTokenSource stop)
+    {
+        var parent = GetParentProcessId();
+        while (!stop.IsCancellationRequested)
+        {
+            await Task.Delay(250, CancellationToken.None).ConfigureAwait(false);
+            if (GetParentProcessId() != parent)
+            {
+                await Console.Error.WriteLineAsync("fastsmr serve: the parent process exited; stopping").ConfigureAwait(false);
+                await stop.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "getppid")]
+    private static partial int GetParentProcessId();
 
     public static DurabilityMode ParseDurability(string text) => text.ToUpperInvariant() switch
     {

@@ -130,6 +130,63 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task HarnessKilledWithSigkill_LeavesNoReplicaBehind()
+    {
+        // demo and chaos start replicas with --exit-with-parent: a replica stops once the process that started it is gone.
+        var (executable, prefix) = Launcher();
+        var info = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in prefix.Concat(["demo", "--seconds", "60", "--clients", "2"]))
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var harness = Process.Start(info)!;
+        var directory = "";
+        int[] replicas = [];
+        try
+        {
+            var watch = Stopwatch.StartNew();
+            while (replicas.Length < 3 && watch.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(200);
+                replicas = Directory.EnumerateDirectories($"/proc/{harness.Id}/task")
+                    .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    .Select(int.Parse).Distinct().ToArray();
+            }
+
+            Assert.Equal(3, replicas.Length);
+            await Task.Delay(2_000); // let them start serving
+        }
+        finally
+        {
+            harness.Kill(entireProcessTree: false); // SIGKILL the harness only: no chance to stop its children
+            await harness.WaitForExitAsync();
+            var line = (await harness.StandardOutput.ReadToEndAsync()).Split('\n').FirstOrDefault(l => l.Contains(" in /", StringComparison.Ordinal));
+            directory = line is null ? "" : line[(line.LastIndexOf(" in ", StringComparison.Ordinal) + 4)..].Trim();
+        }
+
+        var stopped = Stopwatch.StartNew();
+        while (replicas.Any(Alive) && stopped.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(100);
+        }
+
+        output.WriteLine($"replicas {string.Join(",", replicas)} stopped {stopped.ElapsedMilliseconds} ms after their harness was killed");
+        foreach (var pid in replicas.Where(Alive))
+        {
+            Process.GetProcessById(pid).Kill(); // do not leave it running even when the test fails
+        }
+
+        Assert.DoesNotContain(replicas, Alive);
+        if (directory.Length > 0 && Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true); // the killed harness could not delete it
+        }
+
+        static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+    }
+
     private Task<(int ExitCode, string Output)> RunFastsmrAsync(params string[] arguments) => FastsmrProcess.RunAsync(output, TimeSpan.FromMinutes(3), arguments);
 
     [GeneratedRegex(@"replicas \([^)]*\) in (\S+)")]
