@@ -65,19 +65,28 @@ internal static class SocketTransport
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
-            try
+            while (true)
             {
-                var accepted = await socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                accepted.NoDelay = true;
-                return new SocketConnection(accepted, accepted.RemoteEndPoint);
-            }
-            catch (ObjectDisposedException)
-            {
-                return null;
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
-            {
-                return null;
+                try
+                {
+                    var accepted = await socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                    accepted.NoDelay = true;
+                    return new SocketConnection(accepted, accepted.RemoteEndPoint);
+                }
+                catch (ObjectDisposedException)
+                {
+                    return null;
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
+                {
+                    return null;
+                }
+                catch (SocketException)
+                {
+                    // A connection reset before it was accepted, or descriptors exhausted for a moment: DotNext stops
+                    // listening for good on any error, so keep accepting (after a pause, bounded by cancellation).
+                    await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
