@@ -5,5 +5,14 @@ namespace FastSmr.Bench;
 /// <summary>Component benchmarks (BenchmarkDotNet). Cluster figures come from <c>fastsmr demo</c> / <c>fastsmr loadgen</c>.</summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "write-paths")
+        {
+            return WritePaths.Run(args[1..]);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }
