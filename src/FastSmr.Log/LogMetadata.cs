@@ -1,0 +1,182 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace FastSmr.Log;
+
+/// <summary>The Raft state that must survive a crash with the log: current term, the vote in it, the commit index.</summary>
+public readonly record struct LogMetadataState(long Term, uint VotedFor, long CommitIndex);
+
+/// <summary>
+/// Durable metadata with atomic update. The file has two 4 KiB slots; each update writes the slot that does *not*
+/// hold the newest state — sequence number, state, CRC-32C — and fdatasyncs it before returning. A torn or lost
+/// write can only damage the slot being written, so the other one still holds the previous state; on open the
+/// valid slot with the higher sequence wins. A failed fdatasync makes the object refuse further updates (the kernel
+/// may have dropped the dirty pages, so a retry could report a durability that is not there).
+/// </summary>
+public sealed partial class LogMetadata : IDisposable
+{
+    /// <summary>Bytes per slot (one page, so a slot write never shares a page with the other slot).</summary>
+    public const int SlotSize = 4096;
+
+    private const int PayloadSize = 8 + 8 + 4 + 8 + 4; // sequence, term, votedFor, commit, crc
+    private readonly SafeFileHandle file;
+    private readonly byte[] buffer = new byte[PayloadSize];
+    private long sequence;
+    private string? failure;
+
+    private LogMetadata(SafeFileHandle file, long sequence, LogMetadataState state)
+    {
+        this.file = file;
+        this.sequence = sequence;
+        State = state;
+    }
+
+    /// <summary>The newest durable state.</summary>
+    public LogMetadataState State { get; private set; }
+
+    /// <summary>Opens (or creates, with an all-zero state) the metadata file at <paramref name="path"/>.</summary>
+    public static LogMetadata Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var created = !File.Exists(path);
+        var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        try
+        {
+            if (created || RandomAccess.GetLength(file) < 2 * SlotSize)
+            {
+                RandomAccess.SetLength(file, 2 * SlotSize);
+                var metadata = new LogMetadata(file, 0, default);
+                metadata.Update(default);
+                SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!); // the new name itself must survive a crash
+                return metadata;
+            }
+
+            Span<byte> slot = stackalloc byte[PayloadSize];
+            (long Sequence, LogMetadataState State)? best = null;
+            var neverWritten = true;
+            for (var i = 0; i < 2; i++)
+            {
+                RandomAccess.Read(file, slot, i * (long)SlotSize);
+                neverWritten &= !slot.ContainsAnyExcept((byte)0);
+                if (TryDecode(slot, out var seq, out var state) && (best is null || seq > best.Value.Sequence))
+                {
+                    best = (seq, state);
+                }
+            }
+
+            if (best is null && neverWritten)
+            {
+                // Created, then a crash before the first update was durable: nothing was ever promised.
+                var fresh = new LogMetadata(file, 0, default);
+                fresh.Update(default);
+                return fresh;
+            }
+
+            if (best is null)
+            {
+                throw new InvalidDataException(path + ": both metadata slots are corrupt (term, vote and commit index are lost; refusing to start with a blank state)");
+            }
+
+            return new LogMetadata(file, best.Value.Sequence, best.Value.State);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Makes <paramref name="state"/> durable; when this returns, a crash at any later moment keeps it.</summary>
+    public void Update(LogMetadataState state)
+    {
+        ObjectDisposedException.ThrowIf(file.IsClosed, this);
+        if (failure is not null)
+        {
+            throw new IOException("the metadata file refuses writes after a failed sync: " + failure);
+        }
+
+        var next = sequence + 1;
+        var span = buffer.AsSpan();
+        BinaryPrimitives.WriteInt64LittleEndian(span, next);
+        BinaryPrimitives.WriteInt64LittleEndian(span[8..], state.Term);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[16..], state.VotedFor);
+        BinaryPrimitives.WriteInt64LittleEndian(span[20..], state.CommitIndex);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[28..], Crc32C.Compute(span[..28]));
+
+        // Slot by sequence parity: the newest state lives in the other slot until this write is durable.
+        RandomAccess.Write(file, span, (next & 1) * (long)SlotSize);
+        if (Fdatasync(file) != 0)
+        {
+            failure = "fdatasync failed with errno " + Marshal.GetLastPInvokeError().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new IOException("metadata update is not durable: " + failure);
+        }
+
+        sequence = next;
+        State = state;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => file.Dispose();
+
+    private static bool TryDecode(ReadOnlySpan<byte> slot, out long sequence, out LogMetadataState state)
+    {
+        sequence = BinaryPrimitives.ReadInt64LittleEndian(slot);
+        state = new LogMetadataState(
+            BinaryPrimitives.ReadInt64LittleEndian(slot[8..]),
+            BinaryPrimitives.ReadUInt32LittleEndian(slot[16..]),
+            BinaryPrimitives.ReadInt64LittleEndian(slot[20..]));
+        return sequence > 0 && Crc32C.Compute(slot[..28]) == BinaryPrimitives.ReadUInt32LittleEndian(slot[28..]);
+    }
+
+    private static int Fdatasync(SafeFileHandle handle)
+    {
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            return FdatasyncNative((int)handle.DangerousGetHandle());
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private static void SyncDirectory(string directory)
+    {
+        const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY
+        var fd = OpenNative(directory, ReadOnlyDirectory);
+        if (fd < 0)
+        {
+            throw new IOException("cannot open directory " + directory + " to sync it: errno " + Marshal.GetLastPInvokeError().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        try
+        {
+            if (FsyncNative(fd) != 0)
+            {
+                throw new IOException("fsync of directory " + directory + " failed: errno " + Marshal.GetLastPInvokeError().ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+        finally
+        {
+            _ = CloseNative(fd);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenNative(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int FsyncNative(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int CloseNative(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static partial int FdatasyncNative(int fd);
+}
