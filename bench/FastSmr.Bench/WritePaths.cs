@@ -25,6 +25,7 @@ internal static unsafe partial class WritePaths
         var seconds = 3.0;
         string? json = null;
         string directory = Path.GetTempPath();
+        var fallocate = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -32,7 +33,8 @@ internal static unsafe partial class WritePaths
                 case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--json": json = args[++i]; break;
                 case "--dir": directory = args[++i]; break;
-                default: Console.Error.WriteLine("usage: write-paths [--seconds S] [--json FILE] [--dir DIR]"); return 2;
+                case "--fallocate": fallocate = true; break;
+                default: Console.Error.WriteLine("usage: write-paths [--seconds S] [--json FILE] [--dir DIR] [--fallocate]"); return 2;
             }
         }
 
@@ -40,27 +42,22 @@ internal static unsafe partial class WritePaths
         var rows = new List<Dictionary<string, object>>();
         try
         {
-            using (var file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite))
-            {
-                file.SetLength(FileBytes);
-                var zero = new byte[1 << 20];
-                for (var written = 0; written < FileBytes; written += zero.Length)
-                {
-                    file.Write(zero);
-                }
-
-                file.Flush(flushToDisk: true);
-            }
-
-            Console.WriteLine($"write-paths: {seconds} s per row on a preallocated {FileBytes >> 20} MiB file in {directory}");
+            Prepare(path, fallocate);
+            Console.WriteLine($"write-paths: {seconds} s per row on a {FileBytes >> 20} MiB file preallocated by {(fallocate ? "fallocate (unwritten extents)" : "writing zeros")} in {directory}");
             Console.WriteLine("| path | bytes per sync | syncs/s | MB/s | p50 µs | p99 µs | max µs |");
             Console.WriteLine("|---|---|---|---|---|---|---|");
             foreach (var bytes in new[] { 64, 4_096, 16_384, 262_144 })
             {
-                rows.Add(Measure("mmap memcpy + fdatasync", path, bytes, seconds, MmapFdatasync));
-                rows.Add(Measure("mmap memcpy + msync", path, bytes, seconds, MmapMsync));
-                rows.Add(Measure("pwrite + fdatasync", path, bytes, seconds, PwriteFdatasync));
-                rows.Add(Measure("pwrite to O_DSYNC", path, bytes, seconds, PwriteDsync));
+                foreach (var (name, run) in new (string, Func<string, int, double, List<double>>)[]
+                {
+                    ("mmap memcpy + fdatasync", MmapFdatasync), ("mmap memcpy + msync", MmapMsync),
+                    ("pwrite + fdatasync", PwriteFdatasync), ("pwrite to O_DSYNC", PwriteDsync),
+                })
+                {
+                    Prepare(path, fallocate); // a fresh file for every row: no row inherits another's pages or extents
+
+                    rows.Add(Measure(name, path, bytes, seconds, run));
+                }
             }
         }
         finally
@@ -75,6 +72,7 @@ internal static unsafe partial class WritePaths
                 ["benchmark"] = "write-paths",
                 ["seconds_per_row"] = seconds,
                 ["file_bytes"] = FileBytes,
+                ["preallocation"] = fallocate ? "fallocate" : "zero-fill",
                 ["directory"] = directory,
                 ["rows"] = rows,
                 ["machine"] = new Dictionary<string, object> { ["cores"] = Environment.ProcessorCount, ["os"] = RuntimeInformation.OSDescription, ["runtime"] = RuntimeInformation.FrameworkDescription },
@@ -85,6 +83,28 @@ internal static unsafe partial class WritePaths
         }
 
         return 0;
+    }
+
+    /// <summary>Creates the file: zero-filled and synced, or reserved with fallocate (unwritten extents).</summary>
+    private static void Prepare(string path, bool fallocate)
+    {
+        if (fallocate)
+        {
+            // Reserved but unwritten extents: the first write to each block must also convert its extent.
+            using var file = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.None, FileBytes);
+        }
+        else
+        {
+            using var file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite);
+            file.SetLength(FileBytes);
+            var zero = new byte[1 << 20];
+            for (var written = 0; written < FileBytes; written += zero.Length)
+            {
+                file.Write(zero);
+            }
+
+            file.Flush(flushToDisk: true);
+        }
     }
 
     /// <summary>Runs appends of <paramref name="bytes"/> bytes, each made durable, for <paramref name="seconds"/>.</summary>
