@@ -108,9 +108,9 @@ internal static unsafe partial class WritePaths
     }
 
     /// <summary>Runs appends of <paramref name="bytes"/> bytes, each made durable, for <paramref name="seconds"/>.</summary>
-    private static Dictionary<string, object> Measure(string name, string path, int bytes, double seconds, Func<string, int, double, List<double>> path2)
+    private static Dictionary<string, object> Measure(string name, string path, int bytes, double seconds, Func<string, int, double, List<double>> run)
     {
-        var latencies = path2(path, bytes, seconds);
+        var latencies = run(path, bytes, seconds);
         latencies.Sort();
         var total = latencies.Sum();
         double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))];

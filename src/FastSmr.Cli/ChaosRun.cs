@@ -43,13 +43,7 @@ internal sealed record ChaosSettings
 
     /// <summary>How long after a heal a write must be acknowledged again.</summary>
     public TimeSpan RecoveryMax { get; init; } = TimeSpan.FromSeconds(20);
-
-    /// <summary>How to run <c>fastsmr serve</c>; null runs this program.</summary>
-    public (string Executable, string[] Arguments)? Launcher { get; init; }
 }
-
-/// <summary>What a chaos run concluded.</summary>
-internal sealed record ChaosOutcome(bool Pass, string VerdictLine, IReadOnlyList<string> Reasons, string OutDirectory);
 
 /// <summary>
 /// <c>fastsmr chaos</c>: replicas as processes behind per-pair proxies, register and set clients, a seeded nemesis, then
@@ -58,7 +52,8 @@ internal sealed record ChaosOutcome(bool Pass, string VerdictLine, IReadOnlyList
 /// </summary>
 internal static class ChaosRun
 {
-    public static async Task<ChaosOutcome> RunAsync(ChaosSettings settings, TextWriter progress, CancellationToken token)
+    /// <returns>Whether the run passed.</returns>
+    public static async Task<bool> RunAsync(ChaosSettings settings, TextWriter progress, CancellationToken token)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var outDirectory = Path.GetFullPath(settings.OutDirectory);
@@ -70,7 +65,7 @@ internal static class ChaosRun
             "--log-level", "Information",
             .. settings.InjectBug is null ? Array.Empty<string>() : ["--inject-bug", settings.InjectBug],
         ];
-        var cluster = new LocalProcessCluster(settings.Replicas, settings.Backend, settings.Durability, clusterId: (ulong)(uint)settings.Seed + 1, launcher: settings.Launcher, extraServeArguments: serveArguments);
+        var cluster = new LocalProcessCluster(settings.Replicas, settings.Backend, settings.Durability, clusterId: (ulong)(uint)settings.Seed + 1, extraServeArguments: serveArguments);
         await using var clusterScope = cluster.ConfigureAwait(false);
         var topology = ChaosTopology.Create(cluster);
         await using var topologyScope = topology.ConfigureAwait(false);
@@ -93,9 +88,6 @@ internal static class ChaosRun
         var workload = new ChaosWorkload(cluster.AdvertisedClientEndPoints, cluster.ClusterId, settings.Seed, settings.OperationTimeout, settings.KeySlots, settings.OperationsPerKey);
         workload.Start(registerClients, settings.SetClients);
         var nemesis = new ChaosNemesis(cluster, topology, workload, settings.Seed, settings.RecoveryMax, progress);
-        List<FastSmr.Core.Protocol.StatusReport>? converged = null;
-        List<string> missing = [];
-        List<string> unreadable = [];
         try
         {
             await nemesis.RunAsync(TimeSpan.FromSeconds(settings.Seconds), token).ConfigureAwait(false);
@@ -108,14 +100,14 @@ internal static class ChaosRun
             await workload.StopAsync().ConfigureAwait(false);
         }
 
-        converged = await cluster.WaitForConvergenceAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        var converged = await cluster.WaitForConvergenceAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         if (converged is null || converged.Count != settings.Replicas)
         {
             var reports = await cluster.StatusesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
             reasons.Add("replicas did not converge to one digest at one applied index within 60 s: " + string.Join("; ", reports.Select(r => FormattableString.Invariant($"{r.ReplicaId}: applied {r.AppliedIndex.Value} commit {r.CommitIndex.Value} digest {r.Digest}"))));
         }
 
-        (missing, unreadable) = await workload.ReadBackAsync(4, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        var (missing, unreadable) = await workload.ReadBackAsync(4, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         await progress.WriteLineAsync(FormattableString.Invariant($"chaos: read back {workload.AckedSetWrites} acknowledged set writes: {missing.Count} missing, {unreadable.Count} unreadable")).ConfigureAwait(false);
         if (missing.Count > 0)
         {
@@ -241,7 +233,7 @@ internal static class ChaosRun
 
         await progress.WriteLineAsync("chaos: note: kill -9 leaves the page cache intact, so no chaos run can show a missing fsync").ConfigureAwait(false);
         await progress.WriteLineAsync(verdict).ConfigureAwait(false);
-        return new ChaosOutcome(pass, verdict, reasons, outDirectory);
+        return pass;
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };

@@ -87,7 +87,7 @@ internal sealed class ChaosTopology : IAsyncDisposable
         peers[(to, from)].DropBackward = true;
     }
 
-    /// <summary>Adds <paramref name="delay"/> to every peer link and cuts their connections (so the delay applies at once).</summary>
+    /// <summary>Adds <paramref name="delay"/> to every chunk forwarded on every peer link (open connections included).</summary>
     public void SlowPeers(TimeSpan delay)
     {
         foreach (var link in peers.Values)

@@ -119,6 +119,7 @@ internal sealed class ChaosWorkload
                         var result = await client.ReadAsync(KvCommand.Get(Encoding.UTF8.GetBytes(item.Key)), ReadConsistency.Linearizable, timeout).ConfigureAwait(false);
                         if (result.Status != SubmitStatus.Ok)
                         {
+                            await Task.Delay(50).ConfigureAwait(false); // refused at once (Busy, no leader): do not spin
                             continue;
                         }
 

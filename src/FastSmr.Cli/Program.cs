@@ -50,66 +50,25 @@ public static class Program
             try
             {
                 options = result.GetValue(config) is { } file ? ServerOptions.FromJsonFile(file.FullName) : new ServerOptions();
-                if (result.GetValue(id) is { } i)
-                {
-                    options.Id = i;
-                }
+                var o = options;
 
-                if (result.GetValue(members) is { } m)
+                // A flag given on the command line overrides the configuration file.
+                Override(id, v => o.Id = v);
+                OverrideText(members, v => o.Members = ServerOptions.ParseMembers(v));
+                OverrideText(data, v => o.DataDirectory = v);
+                Override(clusterId, v => o.ClusterId = v);
+                OverrideText(backend, v => o.Backend = v);
+                OverrideText(durability, v => o.Durability = ServeCommand.ParseDurability(v));
+                Override(proposals, v => o.Engine.ProposalsInFlightMax = v);
+                Override(snapshotInterval, v => o.SnapshotInterval = v);
+                OverrideText(clientListen, v => o.ClientListen = v);
+                OverrideText(peerRoutes, v => o.PeerRoutes = ServerOptions.ParsePeerRoutes(v));
+                OverrideText(injectBug, v => o.InjectBug = v);
+                Override(electionLow, v =>
                 {
-                    options.Members = ServerOptions.ParseMembers(m);
-                }
-
-                if (result.GetValue(data) is { } d)
-                {
-                    options.DataDirectory = d;
-                }
-
-                if (result.GetValue(clusterId) is { } c)
-                {
-                    options.ClusterId = c;
-                }
-
-                if (result.GetValue(backend) is { } b)
-                {
-                    options.Backend = b;
-                }
-
-                if (result.GetValue(durability) is { } du)
-                {
-                    options.Durability = ServeCommand.ParseDurability(du);
-                }
-
-                if (result.GetValue(proposals) is { } inFlight)
-                {
-                    options.Engine.ProposalsInFlightMax = inFlight;
-                }
-
-                if (result.GetValue(snapshotInterval) is { } interval)
-                {
-                    options.SnapshotInterval = interval;
-                }
-
-                if (result.GetValue(clientListen) is { } listen)
-                {
-                    options.ClientListen = listen;
-                }
-
-                if (result.GetValue(peerRoutes) is { } r)
-                {
-                    options.PeerRoutes = ServerOptions.ParsePeerRoutes(r);
-                }
-
-                if (result.GetValue(injectBug) is { } bug)
-                {
-                    options.InjectBug = bug;
-                }
-
-                if (result.GetValue(electionLow) is { } low)
-                {
-                    options.LowerElectionTimeoutMs = low;
-                    options.UpperElectionTimeoutMs = 2 * low;
-                }
+                    o.LowerElectionTimeoutMs = v;
+                    o.UpperElectionTimeoutMs = 2 * v;
+                });
             }
             catch (Exception e) when (e is FormatException or IOException or System.Text.Json.JsonException or ArgumentException)
             {
@@ -118,6 +77,23 @@ public static class Program
             }
 
             return await ServeCommand.RunAsync(options, result.GetValue(logLevel), result.GetValue(dotnextLogLevel), result.GetValue(exitWithParent), token).ConfigureAwait(false);
+
+            void Override<T>(Option<T?> option, Action<T> set)
+                where T : struct
+            {
+                if (result.GetValue(option) is { } value)
+                {
+                    set(value);
+                }
+            }
+
+            void OverrideText(Option<string?> option, Action<string> set)
+            {
+                if (result.GetValue(option) is { } value)
+                {
+                    set(value);
+                }
+            }
         });
         return command;
     }
@@ -313,8 +289,7 @@ public static class Program
 
             try
             {
-                var outcome = await ChaosRun.RunAsync(settings, Console.Out, token).ConfigureAwait(false);
-                return outcome.Pass ? 0 : 1;
+                return await ChaosRun.RunAsync(settings, Console.Out, token).ConfigureAwait(false) ? 0 : 1;
             }
             catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException or System.Net.Sockets.SocketException)
             {
