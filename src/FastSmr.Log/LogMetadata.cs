@@ -1,11 +1,13 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace FastSmr.Log;
 
-/// <summary>The Raft state that must survive a crash with the log: current term, the vote in it, the commit index.</summary>
-public readonly record struct LogMetadataState(long Term, uint VotedFor, long CommitIndex);
+/// <summary>
+/// The state that must survive a crash with the log: current term, the vote in it, the commit index, and the index and
+/// term of the last entry removed by compaction (0, 0 while nothing was compacted).
+/// </summary>
+public readonly record struct LogMetadataState(long Term, uint VotedFor, long CommitIndex, long CompactedIndex = 0, long CompactedTerm = 0);
 
 /// <summary>
 /// Durable metadata with atomic update. The file has two 4 KiB slots; each update writes the slot that does *not*
@@ -14,12 +16,12 @@ public readonly record struct LogMetadataState(long Term, uint VotedFor, long Co
 /// valid slot with the higher sequence wins. A failed fdatasync makes the object refuse further updates (the kernel
 /// may have dropped the dirty pages, so a retry could report a durability that is not there).
 /// </summary>
-public sealed partial class LogMetadata : IDisposable
+public sealed class LogMetadata : IDisposable
 {
     /// <summary>Bytes per slot (one page, so a slot write never shares a page with the other slot).</summary>
     public const int SlotSize = 4096;
 
-    private const int PayloadSize = 8 + 8 + 4 + 8 + 4; // sequence, term, votedFor, commit, crc
+    private const int PayloadSize = 8 + 8 + 4 + 8 + 8 + 8 + 4; // sequence, term, votedFor, commit, compacted index and term, crc
     private readonly SafeFileHandle file;
     private readonly byte[] buffer = new byte[PayloadSize];
     private long sequence;
@@ -48,7 +50,7 @@ public sealed partial class LogMetadata : IDisposable
                 RandomAccess.SetLength(file, 2 * SlotSize);
                 var metadata = new LogMetadata(file, 0, default);
                 metadata.Update(default);
-                SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!); // the new name itself must survive a crash
+                Native.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!); // the new name itself must survive a crash
                 return metadata;
             }
 
@@ -102,13 +104,15 @@ public sealed partial class LogMetadata : IDisposable
         BinaryPrimitives.WriteInt64LittleEndian(span[8..], state.Term);
         BinaryPrimitives.WriteUInt32LittleEndian(span[16..], state.VotedFor);
         BinaryPrimitives.WriteInt64LittleEndian(span[20..], state.CommitIndex);
-        BinaryPrimitives.WriteUInt32LittleEndian(span[28..], Crc32C.Compute(span[..28]));
+        BinaryPrimitives.WriteInt64LittleEndian(span[28..], state.CompactedIndex);
+        BinaryPrimitives.WriteInt64LittleEndian(span[36..], state.CompactedTerm);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[44..], Crc32C.Compute(span[..44]));
 
         // Slot by sequence parity: the newest state lives in the other slot until this write is durable.
         RandomAccess.Write(file, span, (next & 1) * (long)SlotSize);
-        if (Fdatasync(file) != 0)
+        if (!Native.Fdatasync(file))
         {
-            failure = "fdatasync failed with errno " + Marshal.GetLastPInvokeError().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            failure = "fdatasync failed with errno " + Native.LastError;
             throw new IOException("metadata update is not durable: " + failure);
         }
 
@@ -125,58 +129,9 @@ public sealed partial class LogMetadata : IDisposable
         state = new LogMetadataState(
             BinaryPrimitives.ReadInt64LittleEndian(slot[8..]),
             BinaryPrimitives.ReadUInt32LittleEndian(slot[16..]),
-            BinaryPrimitives.ReadInt64LittleEndian(slot[20..]));
-        return sequence > 0 && Crc32C.Compute(slot[..28]) == BinaryPrimitives.ReadUInt32LittleEndian(slot[28..]);
+            BinaryPrimitives.ReadInt64LittleEndian(slot[20..]),
+            BinaryPrimitives.ReadInt64LittleEndian(slot[28..]),
+            BinaryPrimitives.ReadInt64LittleEndian(slot[36..]));
+        return sequence > 0 && Crc32C.Compute(slot[..44]) == BinaryPrimitives.ReadUInt32LittleEndian(slot[44..]);
     }
-
-    private static int Fdatasync(SafeFileHandle handle)
-    {
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        try
-        {
-            return FdatasyncNative((int)handle.DangerousGetHandle());
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
-    }
-
-    private static void SyncDirectory(string directory)
-    {
-        const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY
-        var fd = OpenNative(directory, ReadOnlyDirectory);
-        if (fd < 0)
-        {
-            throw new IOException("cannot open directory " + directory + " to sync it: errno " + Marshal.GetLastPInvokeError().ToString(System.Globalization.CultureInfo.InvariantCulture));
-        }
-
-        try
-        {
-            if (FsyncNative(fd) != 0)
-            {
-                throw new IOException("fsync of directory " + directory + " failed: errno " + Marshal.GetLastPInvokeError().ToString(System.Globalization.CultureInfo.InvariantCulture));
-            }
-        }
-        finally
-        {
-            _ = CloseNative(fd);
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int OpenNative(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int FsyncNative(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int CloseNative(int fd);
-
-    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
-    private static partial int FdatasyncNative(int fd);
 }

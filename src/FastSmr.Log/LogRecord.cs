@@ -30,8 +30,10 @@ public enum LogRecordError
 
 /// <summary>
 /// The on-disk record: a 32-byte header — payload length (u32), CRC-32C (u32) over the header with the CRC field
-/// zeroed and the payload, term (i64), index (i64), type (u8), 7 reserved zero bytes — then the payload, padded with
-/// zeros to a multiple of 8 bytes. All integers little-endian.
+/// zeroed and the payload, term (i64), index (i64), type (u8), 3 reserved zero bytes, sync lag (u32) — then the
+/// payload, padded with zeros to a multiple of 8 bytes. All integers little-endian. The sync lag is the record's index
+/// minus the highest index known durable when the record was written (<see cref="uint.MaxValue"/>: nothing known);
+/// recovery uses it to tell a torn tail (nothing later claims the damaged record was durable) from corruption.
 /// </summary>
 public static class LogRecord
 {
@@ -48,25 +50,47 @@ public static class LogRecord
     public static int Size(int payloadLength) => HeaderSize + ((payloadLength + Alignment - 1) & ~(Alignment - 1));
 
     /// <summary>Writes a record into <paramref name="destination"/> and returns its size.</summary>
-    public static int Write(Span<byte> destination, long term, long index, LogRecordType type, ReadOnlySpan<byte> payload)
+    public static int Write(Span<byte> destination, long term, long index, LogRecordType type, ReadOnlySpan<byte> payload, long durableIndex = -1)
+    {
+        var size = Size(payload.Length);
+        ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, size);
+        payload.CopyTo(destination[HeaderSize..]);
+        destination[(HeaderSize + payload.Length)..size].Clear();
+        WriteHeader(destination[..HeaderSize], term, index, type, payload, durableIndex);
+        return size;
+    }
+
+    /// <summary>
+    /// Writes only the header of a record (its CRC covers <paramref name="payload"/>, which the caller writes after it,
+    /// padded to <see cref="Size"/>); for payloads too large to copy into a buffer first.
+    /// </summary>
+    public static void WriteHeader(Span<byte> header, long term, long index, LogRecordType type, ReadOnlySpan<byte> payload, long durableIndex = -1)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(payload.Length, PayloadMax);
         ArgumentOutOfRangeException.ThrowIfNegative(term);
         ArgumentOutOfRangeException.ThrowIfNegative(index);
-        var size = Size(payload.Length);
-        ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, size);
-        var header = destination[..HeaderSize];
+        ArgumentOutOfRangeException.ThrowIfLessThan(header.Length, HeaderSize);
+        header = header[..HeaderSize];
         BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(header[4..], 0);
         BinaryPrimitives.WriteInt64LittleEndian(header[8..], term);
         BinaryPrimitives.WriteInt64LittleEndian(header[16..], index);
         header[24] = (byte)type;
-        header[25..HeaderSize].Clear();
-        payload.CopyTo(destination[HeaderSize..]);
-        destination[(HeaderSize + payload.Length)..size].Clear();
+        header[25..28].Clear();
+        var lag = durableIndex < 0 || index - durableIndex >= uint.MaxValue ? uint.MaxValue : (uint)Math.Max(0, index - durableIndex);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[28..], lag);
         var crc = Crc32C.Append(Crc32C.Compute(header), payload);
         BinaryPrimitives.WriteUInt32LittleEndian(header[4..], crc);
-        return size;
+    }
+
+    /// <summary>
+    /// The highest index that was durable when the (intact) record starting at <paramref name="record"/> was written,
+    /// or -1 when the writer did not know.
+    /// </summary>
+    public static long DurableWhenWritten(ReadOnlySpan<byte> record)
+    {
+        var lag = BinaryPrimitives.ReadUInt32LittleEndian(record[28..]);
+        return lag == uint.MaxValue ? -1 : BinaryPrimitives.ReadInt64LittleEndian(record[16..]) - lag;
     }
 
     /// <summary>Reads the record at the start of <paramref name="source"/>; on success, the payload is a slice of it.</summary>
@@ -91,7 +115,7 @@ public static class LogRecord
         term = BinaryPrimitives.ReadInt64LittleEndian(source[8..]);
         index = BinaryPrimitives.ReadInt64LittleEndian(source[16..]);
         type = (LogRecordType)source[24];
-        if (length > PayloadMax || type != LogRecordType.Entry || source[25..HeaderSize].ContainsAnyExcept((byte)0) || term < 0 || index < 0)
+        if (length > PayloadMax || type != LogRecordType.Entry || source[25..28].ContainsAnyExcept((byte)0) || term < 0 || index < 0)
         {
             return LogRecordError.BadHeader;
         }

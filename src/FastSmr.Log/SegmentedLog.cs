@@ -1,0 +1,828 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace FastSmr.Log;
+
+/// <summary>
+/// A crash-safe log of records in fixed-size, preallocated segment files named by their first index.
+/// <list type="bullet">
+/// <item>Appends are copied into a write buffer and handed to the kernel with one <c>pwrite</c>; <see cref="Flush(long)"/>
+/// and <see cref="FlushAsync"/> make them durable with one <c>fdatasync</c>, and concurrent flushes share it (group
+/// commit). A failed sync is fatal: the log refuses every later write and says why.</item>
+/// <item>Reads are zero-copy spans over a read-only mapping of the segment, valid while the <see cref="LogReader"/> that
+/// returned them is on that segment (it holds a reference on the segment, so compaction cannot unmap it underneath).</item>
+/// <item>Only the last segment can hold unsynced records (a roll-over syncs the old segment first), so recovery checks
+/// the last segment at open and indexes the others lazily on first use, checking every CRC as it goes.</item>
+/// </list>
+/// Thread safety: every member may be called from any thread; appends, truncation and compaction are serialized.
+/// </summary>
+public sealed unsafe class SegmentedLog : IDisposable
+{
+    private const string MetadataFileName = "metadata";
+    private const string SegmentExtension = ".seg";
+
+    private readonly string directory;
+    private readonly LogOptions options;
+    private readonly LogMetadata metadata;
+    private readonly List<Segment> segments;
+    private readonly Lock state = new();
+    private readonly Lock syncGate = new();
+    private readonly byte* buffer;
+    private readonly int bufferSize;
+    private int pending;          // bytes in the buffer, all belonging to the tail segment
+    private long pendingOffset;   // where buffer[0] goes in the tail segment
+    private long lastIndex;
+    private long lastTerm;
+    private long durableIndex;
+    private string? failure;
+    private bool disposed;
+    private TaskCompletionSource? nextFlush;
+    private bool flusherRunning;
+
+    private SegmentedLog(string directory, LogOptions options, LogMetadata metadata, List<Segment> segments)
+    {
+        this.directory = directory;
+        this.options = options;
+        this.metadata = metadata;
+        this.segments = segments;
+        bufferSize = options.WriteBufferSize;
+        buffer = (byte*)NativeMemory.AlignedAlloc((nuint)bufferSize, 4096);
+    }
+
+    /// <summary>The first index that can be read (one past the last compacted entry).</summary>
+    public long FirstIndex => Metadata.CompactedIndex + 1;
+
+    /// <summary>The index of the last appended record (<see cref="FirstIndex"/> - 1 when empty).</summary>
+    public long LastIndex
+    {
+        get
+        {
+            lock (state)
+            {
+                return lastIndex;
+            }
+        }
+    }
+
+    /// <summary>The term of the last record (the compacted term when the log holds none).</summary>
+    public long LastTerm
+    {
+        get
+        {
+            lock (state)
+            {
+                return lastTerm;
+            }
+        }
+    }
+
+    /// <summary>Every record up to this index survives a crash.</summary>
+    public long DurableIndex => Volatile.Read(ref durableIndex);
+
+    /// <summary>The durable term, vote, commit index and compaction point.</summary>
+    public LogMetadataState Metadata => metadata.State;
+
+    /// <summary>Live segment files.</summary>
+    public int SegmentCount
+    {
+        get
+        {
+            lock (state)
+            {
+                return segments.Count;
+            }
+        }
+    }
+
+    /// <summary>Why the log refuses writes, or null while it accepts them.</summary>
+    public string? Failure => Volatile.Read(ref failure);
+
+    /// <summary>
+    /// Opens the log in <paramref name="directory"/> (creating it when absent), finishing an interrupted compaction,
+    /// truncating a torn tail and refusing — with the segment and offset — damage to records that were durable.
+    /// </summary>
+    public static SegmentedLog Open(string directory, LogOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new LogOptions();
+        options.Validate();
+        directory = Path.GetFullPath(directory);
+        Directory.CreateDirectory(directory);
+        var metadata = LogMetadata.Open(Path.Combine(directory, MetadataFileName));
+        var segments = new List<Segment>();
+        SegmentedLog? log = null;
+        try
+        {
+            OpenSegments(directory, options, segments);
+            log = new SegmentedLog(directory, options, metadata, segments);
+            log.Recover();
+            return log;
+        }
+        catch
+        {
+            if (log is not null)
+            {
+                log.Dispose();
+            }
+            else
+            {
+                segments.ForEach(s => s.Release());
+                metadata.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Appends a record with the next index and returns that index. Not durable until a flush covers it.</summary>
+    public long Append(long term, ReadOnlySpan<byte> payload)
+    {
+        var size = LogRecord.Size(payload.Length);
+        if (size > options.SegmentSize - SegmentHeader.Size || payload.Length > LogRecord.PayloadMax)
+        {
+            throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, "a record must fit in one segment (" + options.SegmentSize.ToString(CultureInfo.InvariantCulture) + " bytes with its header) and be at most " + LogRecord.PayloadMax.ToString(CultureInfo.InvariantCulture) + " bytes");
+        }
+
+        lock (state)
+        {
+            ThrowIfUnwritable();
+            if (term < lastTerm)
+            {
+                throw new ArgumentOutOfRangeException(nameof(term), term, "terms never go down in the log (the last record has term " + lastTerm.ToString(CultureInfo.InvariantCulture) + ")");
+            }
+
+            var tail = segments[^1];
+            if (tail.End + size > tail.Size)
+            {
+                RollOver();
+                tail = segments[^1];
+            }
+
+            var index = lastIndex + 1;
+            var offset = tail.End;
+            if (size > bufferSize - pending)
+            {
+                WritePending();
+            }
+
+            if (size <= bufferSize)
+            {
+                LogRecord.Write(new Span<byte>(buffer + pending, size), term, index, LogRecordType.Entry, payload, durableIndex);
+                pending += size;
+            }
+            else
+            {
+                WriteLarge(tail, offset, term, index, payload, size);
+            }
+
+            tail.Add(offset);
+            tail.End = offset + size;
+            lastIndex = index;
+            lastTerm = term;
+            return index;
+        }
+    }
+
+    /// <summary>Makes every record appended so far durable.</summary>
+    public void Flush() => Flush(long.MaxValue);
+
+    /// <summary>
+    /// Makes records up to <paramref name="upToIndex"/> durable (all appended ones, if beyond the end). Callers that
+    /// arrive while a sync runs wait for it and then share the next one.
+    /// </summary>
+    public void Flush(long upToIndex)
+    {
+        if (Volatile.Read(ref durableIndex) >= upToIndex)
+        {
+            return;
+        }
+
+        lock (syncGate)
+        {
+            Segment tail;
+            long target;
+            lock (state)
+            {
+                ThrowIfUnwritable();
+                if (durableIndex >= Math.Min(upToIndex, lastIndex))
+                {
+                    return;
+                }
+
+                WritePending();
+                target = lastIndex;
+                tail = segments[^1];
+                tail.TryAcquire();
+            }
+
+            try
+            {
+                if (!options.SkipSyncForTesting)
+                {
+                    Sync(tail, dataOnly: true);
+                }
+            }
+            finally
+            {
+                tail.Release();
+            }
+
+            lock (state)
+            {
+                if (target > durableIndex)
+                {
+                    Volatile.Write(ref durableIndex, target);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Completes when records up to <paramref name="upToIndex"/> are durable. Requests arriving while a sync runs are
+    /// coalesced into the next single sync (group commit); completes synchronously when already durable.
+    /// </summary>
+    public ValueTask FlushAsync(long upToIndex, CancellationToken cancellationToken = default)
+    {
+        if (Volatile.Read(ref durableIndex) >= upToIndex)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        Task task;
+        lock (state)
+        {
+            ThrowIfUnwritable();
+            if (durableIndex >= Math.Min(upToIndex, lastIndex))
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            nextFlush ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            task = nextFlush.Task;
+            if (!flusherRunning)
+            {
+                flusherRunning = true;
+                ThreadPool.UnsafeQueueUserWorkItem(static log => log.RunFlusher(), this, preferLocal: false);
+            }
+        }
+
+        return new ValueTask(cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task);
+    }
+
+    /// <summary>Records [<paramref name="fromIndex"/>, <paramref name="toIndex"/>] to read with <c>foreach</c> (zero-copy, no allocation).</summary>
+    public LogRange Read(long fromIndex, long toIndex)
+    {
+        lock (state)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (fromIndex < FirstIndex || toIndex > lastIndex || fromIndex > toIndex + 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(fromIndex), "cannot read [" + fromIndex.ToString(CultureInfo.InvariantCulture) + ", " + toIndex.ToString(CultureInfo.InvariantCulture) + "]: the log holds [" + FirstIndex.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
+            }
+        }
+
+        return new LogRange(this, fromIndex, toIndex);
+    }
+
+    /// <summary>The term of record <paramref name="index"/>; the compacted term for the last compacted index.</summary>
+    public long TermAt(long index)
+    {
+        lock (state)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (index == Metadata.CompactedIndex)
+            {
+                return Metadata.CompactedTerm;
+            }
+
+            if (index < FirstIndex || index > lastIndex)
+            {
+                throw new ArgumentOutOfRangeException(nameof(index), index, "the log holds [" + FirstIndex.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
+            }
+
+            return SegmentFor(index).TermOf(index);
+        }
+    }
+
+    /// <summary>
+    /// Removes records from <paramref name="fromIndex"/> on (a Raft conflict). Durable when it returns, so no later
+    /// append can be reported durable while the removed records could come back. Refused at or below the commit index.
+    /// </summary>
+    public void TruncateSuffix(long fromIndex)
+    {
+        lock (syncGate)
+        {
+            lock (state)
+            {
+                ThrowIfUnwritable();
+                if (fromIndex > lastIndex)
+                {
+                    return;
+                }
+
+                if (fromIndex <= Metadata.CommitIndex || fromIndex <= Metadata.CompactedIndex)
+                {
+                    throw new InvalidOperationException("cannot truncate from index " + fromIndex.ToString(CultureInfo.InvariantCulture) + ": committed up to " + Metadata.CommitIndex.ToString(CultureInfo.InvariantCulture) + ", compacted up to " + Metadata.CompactedIndex.ToString(CultureInfo.InvariantCulture));
+                }
+
+                WritePending();
+                var keep = SegmentFor(fromIndex);
+                var removed = false;
+                for (var i = segments.Count - 1; segments[i] != keep; i--)
+                {
+                    // Later segments go first, so a crash half way leaves a shorter log, never a gap.
+                    var segment = segments[i];
+                    segments.RemoveAt(i);
+                    File.Delete(segment.Path);
+                    segment.Release();
+                    removed = true;
+                }
+
+                if (removed)
+                {
+                    Native.SyncDirectory(directory);
+                }
+
+                var offset = keep.OffsetOf(fromIndex);
+                Erase(keep, offset, keep.End - offset);
+                Sync(keep, dataOnly: false);
+                keep.CutAt(fromIndex);
+                keep.End = offset;
+                pendingOffset = offset;
+                lastIndex = fromIndex - 1;
+                lastTerm = lastIndex >= FirstIndex ? SegmentFor(lastIndex).TermOf(lastIndex) : Metadata.CompactedTerm;
+                Volatile.Write(ref durableIndex, Math.Min(durableIndex, lastIndex));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Records durably that entries up to <paramref name="upToIndex"/> are compacted (with that entry's term), then
+    /// deletes every segment holding only compacted entries. Only durable entries can be compacted.
+    /// </summary>
+    public void CompactPrefix(long upToIndex)
+    {
+        lock (state)
+        {
+            ThrowIfUnwritable();
+            if (upToIndex <= Metadata.CompactedIndex)
+            {
+                return;
+            }
+
+            if (upToIndex > durableIndex)
+            {
+                throw new ArgumentOutOfRangeException(nameof(upToIndex), upToIndex, "only durable entries can be compacted (durable up to " + durableIndex.ToString(CultureInfo.InvariantCulture) + ")");
+            }
+
+            var term = SegmentFor(upToIndex).TermOf(upToIndex);
+            metadata.Update(Metadata with { CompactedIndex = upToIndex, CompactedTerm = term });
+            if (DeleteCompactedSegments())
+            {
+                Native.SyncDirectory(directory);
+            }
+        }
+    }
+
+    /// <summary>Durably records term, vote and commit index (atomic: after a crash, either all old or all new).</summary>
+    public void SaveState(long term, uint votedFor, long commitIndex)
+    {
+        lock (state)
+        {
+            ThrowIfUnwritable();
+            var current = Metadata;
+            if (term < current.Term || commitIndex < current.CommitIndex)
+            {
+                throw new ArgumentOutOfRangeException(nameof(term), "term and commit index never go down (now term " + current.Term.ToString(CultureInfo.InvariantCulture) + ", commit " + current.CommitIndex.ToString(CultureInfo.InvariantCulture) + ")");
+            }
+
+            if (commitIndex > durableIndex)
+            {
+                throw new ArgumentOutOfRangeException(nameof(commitIndex), commitIndex, "the commit index cannot pass the durable index " + durableIndex.ToString(CultureInfo.InvariantCulture));
+            }
+
+            metadata.Update(current with { Term = term, VotedFor = votedFor, CommitIndex = commitIndex });
+        }
+    }
+
+    /// <summary>Makes everything appended durable and closes the files (readers still open keep their segments mapped).</summary>
+    public void Dispose()
+    {
+        if (failure is null && !disposed)
+        {
+            try
+            {
+                Flush();
+            }
+            catch (IOException)
+            {
+                // The failure is recorded; closing goes on.
+            }
+        }
+
+        Close();
+    }
+
+    /// <summary>Test-only: closes like a crash of the process would — the write buffer is lost, nothing is synced.</summary>
+    internal void CrashForTesting()
+    {
+        lock (state)
+        {
+            pending = 0;
+        }
+
+        Close();
+    }
+
+    /// <summary>Finds the segment of <paramref name="index"/> for a reader, takes a reference and makes the record visible in the mapping.</summary>
+    internal Segment AcquireFor(long index, long lastWanted)
+    {
+        lock (state)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (index < FirstIndex || index > lastIndex)
+            {
+                throw new InvalidOperationException("record " + index.ToString(CultureInfo.InvariantCulture) + " is no longer in the log (truncated or compacted while being read)");
+            }
+
+            var segment = SegmentFor(index);
+            if (segment == segments[^1] && pending > 0 && segment.OffsetOf(Math.Min(lastWanted, lastIndex)) >= pendingOffset)
+            {
+                WritePending();
+            }
+
+            segment.TryAcquire();
+            return segment;
+        }
+    }
+
+    private static void OpenSegments(string directory, LogOptions options, List<Segment> segments)
+    {
+        foreach (var leftover in Directory.EnumerateFiles(directory, "*" + SegmentExtension + ".tmp"))
+        {
+            File.Delete(leftover); // a segment whose creation did not finish: never held a record
+        }
+
+        var names = Directory.EnumerateFiles(directory, "*" + SegmentExtension).Order(StringComparer.Ordinal).ToList();
+        Span<byte> header = stackalloc byte[SegmentHeader.Size];
+        foreach (var path in names)
+        {
+            var name = Path.GetFileName(path);
+            if (!long.TryParse(Path.GetFileNameWithoutExtension(path), NumberStyles.None, CultureInfo.InvariantCulture, out var named) || Segment.FileName(named) != name)
+            {
+                throw new InvalidDataException(path + ": not a segment name (20 digits of its first index, then " + SegmentExtension + ")");
+            }
+
+            var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+            try
+            {
+                var length = RandomAccess.GetLength(file);
+                if (length < LogOptions.MinSegmentSize || length > LogOptions.MaxSegmentSize || length % 4096 != 0)
+                {
+                    throw new InvalidDataException(path + ": length " + length.ToString(CultureInfo.InvariantCulture) + " is not a segment size (a multiple of 4 KiB between 4 KiB and 1 GiB)");
+                }
+
+                if (RandomAccess.Read(file, header, 0) < SegmentHeader.Size)
+                {
+                    throw new InvalidDataException(path + ": cannot read the segment header");
+                }
+
+                var read = SegmentHeader.Read(header, path);
+                if (read.FirstIndex != named)
+                {
+                    throw new InvalidDataException(path + ": header says first index " + read.FirstIndex.ToString(CultureInfo.InvariantCulture) + " but the name says " + named.ToString(CultureInfo.InvariantCulture));
+                }
+
+                if (read.ClusterId != options.ClusterId || read.NodeId != options.NodeId)
+                {
+                    throw new InvalidDataException(path + ": belongs to cluster " + read.ClusterId.ToString(CultureInfo.InvariantCulture) + " node " + read.NodeId.ToString(CultureInfo.InvariantCulture) + ", this log is cluster " + options.ClusterId.ToString(CultureInfo.InvariantCulture) + " node " + options.NodeId.ToString(CultureInfo.InvariantCulture));
+                }
+
+                if (segments.Count > 0 && segments[^1].FirstIndex >= named)
+                {
+                    throw new InvalidDataException(path + ": first index does not follow the previous segment's");
+                }
+
+                segments.Add(new Segment(path, file, length, named));
+            }
+            catch
+            {
+                file.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private void Recover()
+    {
+        var compacted = Metadata.CompactedIndex;
+        if (DeleteCompactedSegments())
+        {
+            Native.SyncDirectory(directory);
+        }
+
+        if (segments.Count == 0)
+        {
+            segments.Add(CreateSegment(compacted + 1));
+        }
+
+        if (segments[0].FirstIndex > compacted + 1)
+        {
+            throw new InvalidDataException(segments[0].Path + ": the log starts at index " + segments[0].FirstIndex.ToString(CultureInfo.InvariantCulture) + " but entries are compacted only up to " + compacted.ToString(CultureInfo.InvariantCulture) + " (segments are missing)");
+        }
+
+        var tail = segments[^1];
+        var (stop, error, _) = tail.Scan(SegmentHeader.Size, 0);
+        tail.Indexed = true;
+        tail.End = stop;
+        if (stop + LogRecord.HeaderSize <= tail.Size)
+        {
+            var missing = tail.FirstIndex + tail.Count;
+            var claim = tail.FindDurabilityClaim(stop, missing);
+            if (claim >= 0)
+            {
+                throw new InvalidDataException(tail.Path + ": record " + missing.ToString(CultureInfo.InvariantCulture) + " at offset " + stop.ToString(CultureInfo.InvariantCulture) + " is damaged (" + Describe(error) + ") but the record at offset " + claim.ToString(CultureInfo.InvariantCulture) + " was written after it was durable: corruption, not a torn write");
+            }
+
+            if (tail.From(stop).ContainsAnyExcept((byte)0))
+            {
+                // A torn tail: bytes of writes that never became durable. Zero them before anything is appended here.
+                Erase(tail, stop, tail.Size - stop);
+                Sync(tail, dataOnly: false);
+            }
+        }
+
+        lastIndex = tail.Count > 0 ? tail.LastIndex : tail.FirstIndex - 1;
+        if (lastIndex < compacted)
+        {
+            throw new InvalidDataException(tail.Path + ": the log ends at index " + lastIndex.ToString(CultureInfo.InvariantCulture) + ", below the compacted index " + compacted.ToString(CultureInfo.InvariantCulture));
+        }
+
+        lastTerm = lastIndex == compacted ? Metadata.CompactedTerm : SegmentFor(lastIndex).TermOf(lastIndex);
+        if (Metadata.CommitIndex > lastIndex)
+        {
+            throw new InvalidDataException(directory + ": committed up to index " + Metadata.CommitIndex.ToString(CultureInfo.InvariantCulture) + " but the log ends at " + lastIndex.ToString(CultureInfo.InvariantCulture) + ": durable records are missing");
+        }
+
+        pendingOffset = tail.End;
+        Sync(tail, dataOnly: true); // records a killed process left in the page cache are durable from here on
+        durableIndex = lastIndex;
+    }
+
+    private static string Describe(LogRecordError error) => error switch
+    {
+        LogRecordError.None => "intact but out of sequence",
+        LogRecordError.Empty => "missing: zeros",
+        LogRecordError.Truncated => "cut short",
+        LogRecordError.BadHeader => "impossible header",
+        _ => "checksum mismatch",
+    };
+
+    /// <summary>The segment holding <paramref name="index"/>, indexed (checking its CRCs the first time). Under the state lock.</summary>
+    private Segment SegmentFor(long index)
+    {
+        int lo = 0, hi = segments.Count - 1;
+        while (lo < hi)
+        {
+            var mid = (lo + hi + 1) / 2;
+            if (segments[mid].FirstIndex <= index)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        var segment = segments[lo];
+        if (!segment.Indexed)
+        {
+            IndexSealed(segment, lo);
+        }
+
+        return segment;
+    }
+
+    private void IndexSealed(Segment segment, int position)
+    {
+        var (stop, error, _) = segment.Scan(SegmentHeader.Size, 0);
+        var expectedLast = segments[position + 1].FirstIndex - 1;
+        if (segment.LastIndex != expectedLast)
+        {
+            throw new InvalidDataException(segment.Path + ": record " + (segment.LastIndex + 1).ToString(CultureInfo.InvariantCulture) + " at offset " + stop.ToString(CultureInfo.InvariantCulture) + " is damaged (" + Describe(error) + "); the segment should hold records up to " + expectedLast.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (stop < segment.Size && segment.From(stop).ContainsAnyExcept((byte)0))
+        {
+            throw new InvalidDataException(segment.Path + ": unexpected bytes after the last record at offset " + stop.ToString(CultureInfo.InvariantCulture));
+        }
+
+        segment.End = stop;
+        segment.Indexed = true;
+    }
+
+    private bool DeleteCompactedSegments()
+    {
+        var compacted = Metadata.CompactedIndex;
+        var deleted = false;
+        while (segments.Count > 1 && segments[1].FirstIndex <= compacted + 1)
+        {
+            var segment = segments[0];
+            segments.RemoveAt(0);
+            File.Delete(segment.Path);
+            segment.Release();
+            deleted = true;
+        }
+
+        return deleted;
+    }
+
+    private void RollOver()
+    {
+        var old = segments[^1];
+        WritePending();
+        Sync(old, dataOnly: true);
+        Volatile.Write(ref durableIndex, lastIndex);
+        segments.Add(CreateSegment(lastIndex + 1));
+        pendingOffset = SegmentHeader.Size;
+    }
+
+    private Segment CreateSegment(long firstIndex)
+    {
+        var path = Path.Combine(directory, Segment.FileName(firstIndex));
+        var temporary = path + ".tmp";
+        var file = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        try
+        {
+            if (!Native.Allocate(file, options.SegmentSize))
+            {
+                RandomAccess.SetLength(file, options.SegmentSize); // no fallocate here: a sparse file still reads as zeros
+            }
+
+            Span<byte> header = stackalloc byte[SegmentHeader.Size];
+            new SegmentHeader(options.ClusterId, options.NodeId, firstIndex).Write(header);
+            RandomAccess.Write(file, header, 0);
+            if (!Native.Fsync(file))
+            {
+                throw Fail("fsync of new segment " + temporary + " failed: errno " + Native.LastError);
+            }
+
+            File.Move(temporary, path);
+            Native.SyncDirectory(directory);
+            options.IoObserver?.Written(path, 0, SegmentHeader.Size);
+            options.IoObserver?.Synced(path);
+
+            return new Segment(path, file, options.SegmentSize, firstIndex) { Indexed = true };
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private void WritePending()
+    {
+        if (pending == 0)
+        {
+            return;
+        }
+
+        var tail = segments[^1];
+        try
+        {
+            RandomAccess.Write(tail.File, new ReadOnlySpan<byte>(buffer, pending), pendingOffset);
+        }
+        catch (IOException e)
+        {
+            throw Fail("write to " + tail.Name + " failed: " + e.Message);
+        }
+
+        options.IoObserver?.Written(tail.Path, pendingOffset, pending);
+        pendingOffset += pending;
+        pending = 0;
+    }
+
+    private void WriteLarge(Segment tail, long offset, long term, long index, ReadOnlySpan<byte> payload, int size)
+    {
+        WritePending();
+        Span<byte> header = stackalloc byte[LogRecord.HeaderSize];
+        LogRecord.WriteHeader(header, term, index, LogRecordType.Entry, payload, durableIndex);
+        Span<byte> padding = stackalloc byte[LogRecord.Alignment];
+        padding.Clear();
+        try
+        {
+            RandomAccess.Write(tail.File, header, offset);
+            RandomAccess.Write(tail.File, payload, offset + LogRecord.HeaderSize);
+            RandomAccess.Write(tail.File, padding[..(size - LogRecord.HeaderSize - payload.Length)], offset + LogRecord.HeaderSize + payload.Length);
+        }
+        catch (IOException e)
+        {
+            throw Fail("write to " + tail.Name + " failed: " + e.Message);
+        }
+
+        options.IoObserver?.Written(tail.Path, offset, size);
+        pendingOffset = offset + size;
+    }
+
+    /// <summary>Makes [offset, offset+length) of a segment read as zeros: a punched hole, or written zeros where holes are not supported.</summary>
+    private void Erase(Segment segment, long offset, long length)
+    {
+        if (length <= 0)
+        {
+            return;
+        }
+
+        if (!Native.PunchHole(segment.File, offset, length))
+        {
+            var zeros = new byte[64 * 1024];
+            for (var done = 0L; done < length; done += zeros.Length)
+            {
+                RandomAccess.Write(segment.File, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)), offset + done);
+            }
+        }
+
+        options.IoObserver?.Written(segment.Path, offset, length);
+    }
+
+    private void Sync(Segment segment, bool dataOnly)
+    {
+        if (!(dataOnly ? Native.Fdatasync(segment.File) : Native.Fsync(segment.File)))
+        {
+            throw Fail((dataOnly ? "fdatasync" : "fsync") + " of " + segment.Name + " failed: errno " + Native.LastError);
+        }
+
+        options.IoObserver?.Synced(segment.Path);
+    }
+
+    private IOException Fail(string reason)
+    {
+        Volatile.Write(ref failure, reason + " (the kernel may have dropped the unsynced pages; the log refuses writes from now on)");
+        return new IOException(failure);
+    }
+
+    private void ThrowIfUnwritable()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (failure is not null)
+        {
+            throw new IOException("the log refuses writes: " + failure);
+        }
+    }
+
+    private void RunFlusher()
+    {
+        while (true)
+        {
+            TaskCompletionSource? batch;
+            lock (state)
+            {
+                batch = nextFlush;
+                nextFlush = null;
+                if (batch is null)
+                {
+                    flusherRunning = false;
+                    return;
+                }
+            }
+
+            try
+            {
+                Flush();
+                batch.SetResult();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                batch.SetException(e);
+            }
+        }
+    }
+
+    private void Close()
+    {
+        lock (syncGate)
+        {
+            lock (state)
+            {
+                if (disposed)
+                {
+                    return;
+                }
+
+                disposed = true;
+                foreach (var segment in segments)
+                {
+                    segment.Release();
+                }
+
+                segments.Clear();
+                metadata.Dispose();
+                NativeMemory.AlignedFree(buffer);
+                nextFlush?.TrySetException(new ObjectDisposedException(nameof(SegmentedLog)));
+                nextFlush = null;
+            }
+        }
+    }
+}

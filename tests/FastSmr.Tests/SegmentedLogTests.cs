@@ -1,0 +1,392 @@
+using FastSmr.Log;
+using Xunit.Abstractions;
+
+namespace FastSmr.Tests;
+
+/// <summary>FastSmr.Log's segmented log: operations against an in-memory model, recovery from torn and corrupt files, readers.</summary>
+public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
+{
+    // Small segments and buffer so a few hundred records roll over, and some records bypass the buffer.
+    private static readonly LogOptions Small = new() { SegmentSize = 8192, WriteBufferSize = 4096, ClusterId = 7, NodeId = 2 };
+
+    private readonly string directory = Directory.CreateTempSubdirectory("fastsmr-log-").FullName;
+
+    [Fact]
+    public void AppendFlushRead_AcrossSegments_SurvivesReopen()
+    {
+        var payloads = new List<byte[]>();
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                var payload = Payload(i, 20 + (i % 90));
+                payloads.Add(payload);
+                Assert.Equal(i + 1, log.Append(1 + (i / 100), payload));
+            }
+
+            log.Flush();
+            Assert.Equal(300, log.DurableIndex);
+            Assert.True(log.SegmentCount > 3, "300 records of ~100 B must roll over 8 KiB segments, got " + log.SegmentCount);
+            AssertRecords(log, payloads, 1);
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small);
+        Assert.Equal(300, reopened.LastIndex);
+        Assert.Equal(3, reopened.LastTerm);
+        Assert.Equal(300, reopened.DurableIndex);
+        AssertRecords(reopened, payloads, 1);
+        Assert.Equal(2, reopened.TermAt(150));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    public void RandomOperations_MatchAnInMemoryModel(int seed)
+    {
+        var rng = new Random(seed);
+        var model = new List<(long Term, byte[] Payload)>(); // model[i] is index first + i
+        long first = 1, term = 1, durable = 0, commit = 0;
+        var log = SegmentedLog.Open(directory, Small);
+        try
+        {
+            for (var step = 0; step < 500; step++)
+            {
+                var last = first + model.Count - 1;
+                var op = rng.Next(100);
+                if (op < 50)
+                {
+                    term += rng.Next(12) == 0 ? 1 : 0;
+                    var payload = Payload(rng.Next(), rng.Next(10) == 0 ? rng.Next(4000, 7000) : rng.Next(0, 200));
+                    Assert.Equal(last + 1, log.Append(term, payload));
+                    model.Add((term, payload));
+                }
+                else if (op < 60)
+                {
+                    log.Flush();
+                    durable = last;
+                }
+                else if (op < 66 && last > Math.Max(commit, first - 1))
+                {
+                    var from = rng.NextInt64(Math.Max(commit, first - 1) + 1, last + 1);
+                    log.TruncateSuffix(from);
+                    model.RemoveRange((int)(from - first), (int)(last - from + 1));
+                    durable = Math.Min(durable, from - 1);
+                }
+                else if (op < 70 && durable >= first)
+                {
+                    var upTo = rng.NextInt64(first, durable + 1);
+                    log.CompactPrefix(upTo);
+                    model.RemoveRange(0, (int)(upTo - first + 1));
+                    first = upTo + 1;
+                }
+                else if (op < 74)
+                {
+                    commit = rng.NextInt64(commit, durable + 1);
+                    log.SaveState(term, (uint)rng.Next(5), commit);
+                }
+                else if (op < 86 && model.Count > 0)
+                {
+                    var from = rng.NextInt64(first, last + 1);
+                    var to = rng.NextInt64(from, last + 1);
+                    AssertRange(log, model, first, from, to);
+                }
+                else if (op < 93)
+                {
+                    log.Dispose();
+                    log = SegmentedLog.Open(directory, Small);
+                    durable = last;
+                    Assert.Equal(last, log.LastIndex);
+                }
+                else
+                {
+                    // A process crash: the write buffer is lost, records already handed to the kernel survive.
+                    log.CrashForTesting();
+                    log = SegmentedLog.Open(directory, Small);
+                    Assert.InRange(log.LastIndex, durable, last);
+                    model.RemoveRange((int)(log.LastIndex - first + 1), (int)(last - log.LastIndex));
+                    durable = log.LastIndex;
+                }
+
+                Assert.Equal(first, log.FirstIndex);
+                Assert.Equal(first + model.Count - 1, log.LastIndex);
+                Assert.Equal(commit, log.Metadata.CommitIndex);
+            }
+
+            AssertRange(log, model, first, first, first + model.Count - 1);
+            output.WriteLine($"seed {seed}: log [{first}, {first + model.Count - 1}], {log.SegmentCount} segments, commit {commit}");
+        }
+        finally
+        {
+            log.Dispose();
+        }
+    }
+
+    [Fact]
+    public void TruncateThenShorterAppend_NeverResurrectsOldRecords()
+    {
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                log.Append(1, Payload(i, 60));
+            }
+
+            log.Flush();
+            log.TruncateSuffix(41);
+            log.Append(2, Payload(1000, 8)); // index 41, far shorter than the old 41..100
+            log.Flush();
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small);
+        Assert.Equal(41, reopened.LastIndex);
+        Assert.Equal(2, reopened.LastTerm);
+        foreach (var entry in reopened.Read(41, 41))
+        {
+            Assert.Equal(Payload(1000, 8), entry.Payload.ToArray());
+        }
+    }
+
+    [Fact]
+    public void TruncateSuffix_IsRefusedAtOrBelowTheCommitIndex()
+    {
+        using var log = SegmentedLog.Open(directory, Small);
+        for (var i = 0; i < 10; i++)
+        {
+            log.Append(1, Payload(i, 10));
+        }
+
+        log.Flush();
+        log.SaveState(1, 1, 6);
+        Assert.Throws<InvalidOperationException>(() => log.TruncateSuffix(6));
+        log.TruncateSuffix(7);
+        Assert.Equal(6, log.LastIndex);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(0, Payload(0, 1))); // terms never go down
+    }
+
+    [Fact]
+    public void TornTail_IsTruncated_AndFlushedRecordsStay()
+    {
+        string tail;
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                log.Append(1, Payload(i, 50));
+            }
+
+            log.Flush();
+            for (var i = 20; i < 25; i++)
+            {
+                log.Append(1, Payload(i, 50));
+            }
+
+            foreach (var unused in log.Read(25, 25))
+            {
+                // reading hands the buffered records to the kernel, as a later pwrite would
+            }
+
+            tail = Directory.GetFiles(directory, "*.seg").Order(StringComparer.Ordinal).Last();
+            log.CrashForTesting();
+        }
+
+        // Tear record 23: keep its header, zero the second half of its payload (a write cut at a sector boundary).
+        var offset = RecordOffset(tail, 23);
+        using (var file = File.OpenHandle(tail, FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.Write(file, new byte[40], offset + LogRecord.HeaderSize + 16);
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small);
+        Assert.Equal(22, reopened.LastIndex);
+        AssertRecords(reopened, Enumerable.Range(0, 22).Select(i => Payload(i, 50)).ToList(), 1);
+        reopened.Append(2, Payload(99, 7));
+        reopened.Flush();
+        Assert.Equal(23, reopened.LastIndex);
+    }
+
+    [Fact]
+    public void BitFlipInADurableRecord_IsReportedWithSegmentAndOffset_NotTruncated()
+    {
+        string tail;
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                log.Append(1, Payload(i, 40));
+            }
+
+            log.Flush();
+            log.Append(1, Payload(10, 40)); // written knowing 1..10 are durable
+            log.Flush();
+            tail = Directory.GetFiles(directory, "*.seg").Single();
+        }
+
+        var offset = RecordOffset(tail, 5);
+        FlipBit(tail, offset + LogRecord.HeaderSize + 3);
+        var error = Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, Small));
+        output.WriteLine(error.Message);
+        Assert.Contains(Path.GetFileName(tail), error.Message, StringComparison.Ordinal);
+        Assert.Contains("offset " + offset, error.Message, StringComparison.Ordinal);
+        Assert.Equal(10 * LogRecord.Size(40) + LogRecord.Size(40) + SegmentHeader.Size, NonZeroLength(tail)); // nothing was cut
+    }
+
+    [Fact]
+    public void BitFlipInASealedSegment_IsReportedOnFirstRead()
+    {
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                log.Append(1, Payload(i, 100));
+            }
+        }
+
+        var first = Directory.GetFiles(directory, "*.seg").Order(StringComparer.Ordinal).First();
+        FlipBit(first, RecordOffset(first, 30) + LogRecord.HeaderSize + 1);
+        using var reopened = SegmentedLog.Open(directory, Small); // only the tail is checked on open
+        Assert.Equal(200, reopened.LastIndex);
+        var error = Assert.Throws<InvalidDataException>(() =>
+        {
+            foreach (var unused in reopened.Read(1, 2))
+            {
+            }
+        });
+        output.WriteLine(error.Message);
+        Assert.Contains(Path.GetFileName(first), error.Message, StringComparison.Ordinal);
+        Assert.Contains("record 30", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Readers_KeepTheirSegmentMapped_ThroughRollOverAndCompaction()
+    {
+        using var log = SegmentedLog.Open(directory, Small);
+        for (var i = 0; i < 50; i++)
+        {
+            log.Append(1, Payload(i, 100));
+        }
+
+        log.Flush();
+        var firstSegment = Directory.GetFiles(directory, "*.seg").Order(StringComparer.Ordinal).First();
+        var seen = 0;
+        foreach (var entry in log.Read(1, 3))
+        {
+            for (var i = 50; i < 300; i++)
+            {
+                log.Append(1, Payload(i, 100)); // rolls over many times
+            }
+
+            log.Flush();
+            log.CompactPrefix(250); // deletes the segment this entry lives in
+            Assert.False(File.Exists(firstSegment));
+            Assert.Equal(Payload((int)entry.Index - 1, 100), entry.Payload.ToArray()); // the mapping is still there
+            seen++;
+        }
+
+        Assert.Equal(3, seen);
+        Assert.Equal(251, log.FirstIndex);
+        Assert.Equal(250, log.Metadata.CompactedIndex);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Read(250, 251));
+        AssertRecords(log, Enumerable.Range(250, 50).Select(i => Payload(i, 100)).ToList(), 251);
+    }
+
+    [Fact]
+    public async Task ConcurrentFlushes_AllComplete()
+    {
+        using var log = SegmentedLog.Open(directory, new LogOptions { SegmentSize = 1 << 20 });
+        var tasks = new List<Task>();
+        for (var i = 0; i < 64; i++)
+        {
+            var index = log.Append(1, Payload(i, 64));
+            tasks.Add(log.FlushAsync(index).AsTask());
+        }
+
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(64, log.DurableIndex);
+    }
+
+    [Fact]
+    public void OtherClustersSegments_AreRefused()
+    {
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            log.Append(1, Payload(1, 1));
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, new LogOptions { SegmentSize = 8192, ClusterId = 8, NodeId = 2 }));
+        Assert.Contains("cluster 7", error.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    internal static byte[] Payload(int seed, int length)
+    {
+        var bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static void AssertRecords(SegmentedLog log, List<byte[]> payloads, long first)
+    {
+        var index = first;
+        foreach (var entry in log.Read(first, first + payloads.Count - 1))
+        {
+            Assert.Equal(index, entry.Index);
+            Assert.True(payloads[(int)(index - first)].AsSpan().SequenceEqual(entry.Payload), "payload of record " + index);
+            index++;
+        }
+
+        Assert.Equal(first + payloads.Count, index);
+    }
+
+    private static void AssertRange(SegmentedLog log, List<(long Term, byte[] Payload)> model, long first, long from, long to)
+    {
+        var index = from;
+        foreach (var entry in log.Read(from, to))
+        {
+            var (term, payload) = model[(int)(index - first)];
+            Assert.Equal(index, entry.Index);
+            Assert.Equal(term, entry.Term);
+            Assert.True(payload.AsSpan().SequenceEqual(entry.Payload), "payload of record " + index);
+            index++;
+        }
+
+        Assert.Equal(to + 1, index);
+    }
+
+    /// <summary>The byte offset of record <paramref name="index"/> in a segment file, found by walking its headers.</summary>
+    internal static long RecordOffset(string segment, long index)
+    {
+        var bytes = File.ReadAllBytes(segment);
+        var offset = (long)SegmentHeader.Size;
+        while (true)
+        {
+            var length = BitConverter.ToUInt32(bytes, (int)offset);
+            var at = BitConverter.ToInt64(bytes, (int)offset + 16);
+            if (at == index)
+            {
+                return offset;
+            }
+
+            offset += LogRecord.Size((int)length);
+        }
+    }
+
+    private static void FlipBit(string path, long offset)
+    {
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
+        var one = new byte[1];
+        RandomAccess.Read(file, one, offset);
+        one[0] ^= 0x10;
+        RandomAccess.Write(file, one, offset);
+    }
+
+    private static int NonZeroLength(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        return Array.FindLastIndex(bytes, b => b != 0) / 8 * 8 + 8;
+    }
+}
