@@ -19,6 +19,7 @@ public static class Program
         root.Subcommands.Add(BuildBench());
         root.Subcommands.Add(BuildCheck());
         root.Subcommands.Add(BuildChaos());
+        root.Subcommands.Add(BuildLog());
         // On Ctrl-C / SIGTERM the command's token is cancelled and the process waits for the command to clean up: the
         // demo and chaos runs stop every replica they started (SIGTERM, up to 10 s each, then SIGKILL) before exiting.
         var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };
@@ -249,6 +250,21 @@ public static class Program
             };
         });
         return command;
+    }
+
+    private static Command BuildLog()
+    {
+        var directory = new Option<DirectoryInfo>("--dir") { Description = "the log directory", Required = true };
+        var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id the segments must carry", DefaultValueFactory = _ => 0 };
+        var nodeId = new Option<uint>("--node-id") { Description = "node id the segments must carry", DefaultValueFactory = _ => 0 };
+        var segmentSize = new Option<long>("--segment-size") { Description = "segment size for new segments in bytes", DefaultValueFactory = _ => 64L << 20 };
+        var verify = new Command("verify", "open a FastSmr.Log directory (recovering a torn tail, as a replica would) and check every record; exit 0 intact, 1 corrupt") { directory, clusterId, nodeId, segmentSize };
+        verify.SetAction(result => LogCommand.Verify(result.GetValue(directory)!.FullName, result.GetValue(clusterId), result.GetValue(nodeId), result.GetValue(segmentSize), Console.Out));
+        var seed = new Option<int>("--seed") { Description = "seed of the group sizes", DefaultValueFactory = _ => 1 };
+        var torture = new Command("torture", "TEST ONLY: append and flush until killed, printing each durable index (the kill -9 crash tests)") { directory, seed, segmentSize };
+        torture.Hidden = true;
+        torture.SetAction((result, token) => LogCommand.TortureAsync(result.GetValue(directory)!.FullName, result.GetValue(seed), result.GetValue(segmentSize), token));
+        return new Command("log", "FastSmr.Log tools") { verify, torture };
     }
 
     private static Command BuildChaos()

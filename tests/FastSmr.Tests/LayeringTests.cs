@@ -34,7 +34,7 @@ public class LayeringTests
     [InlineData("FastSmr.DotNext", new[] { "FastSmr.Engine" })]
     [InlineData("FastSmr.Client", new[] { "FastSmr.Core" })]
     [InlineData("FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine" })]
-    [InlineData("FastSmr.Cli", new[] { "FastSmr.Chaos", "FastSmr.Client", "FastSmr.Server", "FastSmr.Verification" })]
+    [InlineData("FastSmr.Cli", new[] { "FastSmr.Chaos", "FastSmr.Client", "FastSmr.Log", "FastSmr.Server", "FastSmr.Verification" })]
     public void Project_ReferencesOnlyTheLayersBelowIt(string project, string[] expected)
     {
         Assert.Equal(expected, References(project));
