@@ -55,4 +55,7 @@ internal interface ILogIoObserver
 
     /// <summary>Everything written to <paramref name="path"/> so far is durable.</summary>
     void Synced(string path);
+
+    /// <summary>Called before each sync of a segment; returning false makes that sync fail as if the disk reported EIO.</summary>
+    bool AllowSync(string path) => true;
 }

@@ -749,6 +749,11 @@ public sealed unsafe class SegmentedLog : IDisposable
 
     private void Sync(Segment segment, bool dataOnly)
     {
+        if (options.IoObserver?.AllowSync(segment.Path) == false)
+        {
+            throw Fail((dataOnly ? "fdatasync" : "fsync") + " of " + segment.Name + " failed: injected by a test");
+        }
+
         if (!(dataOnly ? Native.Fdatasync(segment.File) : Native.Fsync(segment.File)))
         {
             throw Fail((dataOnly ? "fdatasync" : "fsync") + " of " + segment.Name + " failed: errno " + Native.LastError);

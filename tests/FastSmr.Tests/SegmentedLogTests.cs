@@ -320,7 +320,69 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("cluster 7", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AFailedSync_IsFatal_AndSaysWhy()
+    {
+        var disk = new FailingDisk();
+        using (var log = SegmentedLog.Open(directory, Small with { IoObserver = disk }))
+        {
+            log.Append(1, Payload(1, 10));
+            log.Flush();
+            log.Append(1, Payload(2, 10));
+            disk.Fail = true;
+            var error = Assert.Throws<IOException>(() => log.Flush());
+            Assert.Contains("fdatasync", error.Message, StringComparison.Ordinal);
+            disk.Fail = false; // a retry would now succeed at the syscall level, and would lie: the log must not try
+            var refused = Assert.Throws<IOException>(() => log.Append(1, Payload(3, 10)));
+            Assert.Contains("refuses writes", refused.Message, StringComparison.Ordinal);
+            Assert.Throws<IOException>(() => log.Flush());
+            Assert.NotNull(log.Failure);
+            Assert.Equal(1, log.DurableIndex);
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small); // a restart starts from what the disk holds
+        Assert.InRange(reopened.LastIndex, 1, 2);
+    }
+
+    [Fact]
+    public void OpenFilesAndMappings_AreOnePerLiveSegment()
+    {
+        using var log = SegmentedLog.Open(directory, Small);
+        for (var round = 0; round < 10; round++)
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                log.Append(1, Payload(i, 100));
+            }
+
+            log.Flush();
+            log.CompactPrefix(log.LastIndex - 150);
+        }
+
+        var descriptors = Directory.GetFiles("/proc/self/fd").Count(fd => new FileInfo(fd).LinkTarget?.StartsWith(directory, StringComparison.Ordinal) == true);
+        var mappings = File.ReadLines("/proc/self/maps").Count(line => line.Contains(directory, StringComparison.Ordinal));
+        output.WriteLine($"{log.SegmentCount} live segments, {descriptors} descriptors, {mappings} mappings in {directory}");
+        Assert.InRange(log.SegmentCount, 2, 5);
+        Assert.Equal(log.SegmentCount + 1, descriptors); // + the metadata file
+        Assert.Equal(log.SegmentCount, mappings);
+    }
+
     public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    private sealed class FailingDisk : ILogIoObserver
+    {
+        public bool Fail { get; set; }
+
+        public void Written(string path, long offset, long length)
+        {
+        }
+
+        public void Synced(string path)
+        {
+        }
+
+        public bool AllowSync(string path) => !Fail;
+    }
 
     internal static byte[] Payload(int seed, int length)
     {
