@@ -17,10 +17,18 @@ internal static unsafe partial class Native
     public static string LastError => Marshal.GetLastPInvokeError().ToString(CultureInfo.InvariantCulture);
 
     /// <summary>fdatasync(2); false (errno in <see cref="LastError"/>) when it failed.</summary>
-    public static bool Fdatasync(SafeFileHandle handle) => WithFd(handle, static fd => FdatasyncNative(fd)) == 0;
+    public static bool Fdatasync(SafeFileHandle handle)
+    {
+        using var fd = new Descriptor(handle);
+        return FdatasyncNative(fd.Value) == 0;
+    }
 
     /// <summary>fsync(2): data and every piece of metadata (used after hole punching, which changes the extent map).</summary>
-    public static bool Fsync(SafeFileHandle handle) => WithFd(handle, static fd => FsyncNative(fd)) == 0;
+    public static bool Fsync(SafeFileHandle handle)
+    {
+        using var fd = new Descriptor(handle);
+        return FsyncNative(fd.Value) == 0;
+    }
 
     /// <summary>Makes the directory entries of <paramref name="directory"/> (created, renamed, deleted names) durable.</summary>
     public static void SyncDirectory(string directory)
@@ -47,75 +55,49 @@ internal static unsafe partial class Native
     /// <summary>Reserves <paramref name="length"/> bytes from offset 0 (fallocate mode 0: extends the size, reads as zeros); false if unsupported.</summary>
     public static bool Allocate(SafeFileHandle handle, long length)
     {
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        try
-        {
-            return FallocateNative((int)handle.DangerousGetHandle(), 0, 0, length) == 0;
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        using var fd = new Descriptor(handle);
+        return FallocateNative(fd.Value, 0, 0, length) == 0;
     }
 
     /// <summary>Deallocates [offset, offset+length) keeping the file size, so the range reads as zeros; false if the file system cannot.</summary>
     public static bool PunchHole(SafeFileHandle handle, long offset, long length)
     {
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        try
-        {
-            return FallocateNative((int)handle.DangerousGetHandle(), FallocPunchHole | FallocKeepSize, offset, length) == 0;
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        using var fd = new Descriptor(handle);
+        return FallocateNative(fd.Value, FallocPunchHole | FallocKeepSize, offset, length) == 0;
     }
 
     /// <summary>Maps the whole file read-only and shared, so writes through the descriptor are visible through the mapping.</summary>
     public static byte* MapReadOnly(SafeFileHandle handle, long length, string name)
     {
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        using var fd = new Descriptor(handle);
+        var address = MmapNative(null, (nuint)length, ProtRead, MapShared, fd.Value, 0);
+        if (address == (void*)-1)
         {
-            var address = MmapNative(null, (nuint)length, ProtRead, MapShared, (int)handle.DangerousGetHandle(), 0);
-            if (address == (void*)-1)
-            {
-                throw new IOException("mmap of " + name + " (" + length.ToString(CultureInfo.InvariantCulture) + " bytes) failed: errno " + LastError);
-            }
+            throw new IOException("mmap of " + name + " (" + length.ToString(CultureInfo.InvariantCulture) + " bytes) failed: errno " + LastError);
+        }
 
-            return (byte*)address;
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        return (byte*)address;
     }
 
     /// <summary>Removes a mapping made by <see cref="MapReadOnly"/>.</summary>
     public static void Unmap(byte* address, long length) => _ = MunmapNative(address, (nuint)length);
 
-    private static int WithFd(SafeFileHandle handle, Func<int, int> call)
+    /// <summary>The descriptor of a handle, kept from being closed and reused while a native call uses it.</summary>
+    private readonly ref struct Descriptor
     {
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        private readonly SafeFileHandle handle;
+        private readonly bool added;
+
+        public Descriptor(SafeFileHandle handle)
         {
-            return call((int)handle.DangerousGetHandle());
+            this.handle = handle;
+            handle.DangerousAddRef(ref added);
+            Value = (int)handle.DangerousGetHandle();
         }
-        finally
+
+        public int Value { get; }
+
+        public void Dispose()
         {
             if (added)
             {
