@@ -37,15 +37,35 @@ public sealed class LogMetadata : IDisposable
     /// <summary>The newest durable state.</summary>
     public LogMetadataState State { get; private set; }
 
-    /// <summary>Opens (or creates, with an all-zero state) the metadata file at <paramref name="path"/>.</summary>
-    public static LogMetadata Open(string path)
+    /// <summary>
+    /// Opens (or creates, with an all-zero state) the metadata file at <paramref name="path"/>. With
+    /// <paramref name="mustExist"/> (the log already has records), a missing or never-written file is an error
+    /// instead: starting over with a blank term and vote would let the node vote twice in a term.
+    /// </summary>
+    public static LogMetadata Open(string path, bool mustExist = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var created = !File.Exists(path);
+        if (created && mustExist)
+        {
+            throw new InvalidDataException(path + ": missing while the log has segments; refusing to start with a blank term and vote");
+        }
+
         var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         try
         {
-            if (created || RandomAccess.GetLength(file) < 2 * SlotSize)
+            var length = RandomAccess.GetLength(file);
+            if (length > 0 && length != 2 * SlotSize)
+            {
+                throw new InvalidDataException(path + ": " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + " bytes, not a metadata file (" + (2 * SlotSize).ToString(System.Globalization.CultureInfo.InvariantCulture) + "); refusing to start with a blank term and vote");
+            }
+
+            if (mustExist && length == 0)
+            {
+                throw new InvalidDataException(path + ": empty while the log has segments; refusing to start with a blank term and vote");
+            }
+
+            if (created || length == 0)
             {
                 RandomAccess.SetLength(file, 2 * SlotSize);
                 var metadata = new LogMetadata(file, 0, default);
@@ -65,6 +85,11 @@ public sealed class LogMetadata : IDisposable
                 {
                     best = (seq, state);
                 }
+            }
+
+            if (best is null && neverWritten && mustExist)
+            {
+                throw new InvalidDataException(path + ": never written while the log has segments; refusing to start with a blank term and vote");
             }
 
             if (best is null && neverWritten)

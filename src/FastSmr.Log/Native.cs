@@ -11,7 +11,8 @@ internal static unsafe partial class Native
     private const int FallocPunchHole = 0x02;
     private const int ProtRead = 0x1;
     private const int MapShared = 0x01;
-    private const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY
+    private const int ReadOnlyDirectory = 0x10000 | 0x80000; // O_RDONLY | O_DIRECTORY | O_CLOEXEC
+    private const int AdviseDontNeed = 4; // POSIX_FADV_DONTNEED
 
     /// <summary>The errno of the last failed call on this thread, as text.</summary>
     public static string LastError => Marshal.GetLastPInvokeError().ToString(CultureInfo.InvariantCulture);
@@ -57,6 +58,13 @@ internal static unsafe partial class Native
     {
         using var fd = new Descriptor(handle);
         return FallocateNative(fd.Value, 0, 0, length) == 0;
+    }
+
+    /// <summary>Drops the file's clean cached pages, so the next read comes from the disk (best effort).</summary>
+    public static void DropCache(SafeFileHandle handle)
+    {
+        using var fd = new Descriptor(handle);
+        _ = FadviseNative(fd.Value, 0, 0, AdviseDontNeed);
     }
 
     /// <summary>Deallocates [offset, offset+length) keeping the file size, so the range reads as zeros; false if the file system cannot.</summary>
@@ -120,6 +128,9 @@ internal static unsafe partial class Native
 
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     private static partial int FallocateNative(int fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
+    private static partial int FadviseNative(int fd, long offset, long length, int advice);
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* MmapNative(void* address, nuint length, int protection, int flags, int fd, long offset);

@@ -51,7 +51,20 @@ public sealed unsafe class SegmentedLog : IDisposable
     }
 
     /// <summary>The first index that can be read (one past the last compacted entry).</summary>
-    public long FirstIndex => Metadata.CompactedIndex + 1;
+    public long FirstIndex
+    {
+        get
+        {
+            lock (state)
+            {
+                return Meta.CompactedIndex + 1;
+            }
+        }
+    }
+
+    private LogMetadataState Meta => metadata.State;
+
+    private long First => Meta.CompactedIndex + 1;
 
     /// <summary>The index of the last appended record (<see cref="FirstIndex"/> - 1 when empty).</summary>
     public long LastIndex
@@ -81,7 +94,16 @@ public sealed unsafe class SegmentedLog : IDisposable
     public long DurableIndex => Volatile.Read(ref durableIndex);
 
     /// <summary>The durable term, vote, commit index and compaction point.</summary>
-    public LogMetadataState Metadata => metadata.State;
+    public LogMetadataState Metadata
+    {
+        get
+        {
+            lock (state)
+            {
+                return Meta;
+            }
+        }
+    }
 
     /// <summary>Live segment files.</summary>
     public int SegmentCount
@@ -108,8 +130,15 @@ public sealed unsafe class SegmentedLog : IDisposable
         options ??= new LogOptions();
         options.Validate();
         directory = Path.GetFullPath(directory);
-        Directory.CreateDirectory(directory);
-        var metadata = LogMetadata.Open(Path.Combine(directory, MetadataFileName));
+        if (!Directory.Exists(directory))
+        {
+            Directory.CreateDirectory(directory);
+            Native.SyncDirectory(Path.GetDirectoryName(directory)!); // the log's own name must survive a crash too
+        }
+
+        var hasSegments = Directory.EnumerateFiles(directory, "*" + SegmentExtension).Any();
+        var metadata = LogMetadata.Open(Path.Combine(directory, MetadataFileName), mustExist: hasSegments);
+
         var segments = new List<Segment>();
         SegmentedLog? log = null;
         try
@@ -155,6 +184,11 @@ public sealed unsafe class SegmentedLog : IDisposable
             var tail = segments[^1];
             if (tail.End + size > tail.Size)
             {
+                if (tail.Count == 0)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, "the record does not fit in the current segment (" + tail.Size.ToString(CultureInfo.InvariantCulture) + " bytes, created with another segment size)");
+                }
+
                 RollOver();
                 tail = segments[^1];
             }
@@ -276,9 +310,9 @@ public sealed unsafe class SegmentedLog : IDisposable
         lock (state)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            if (fromIndex < FirstIndex || toIndex > lastIndex || fromIndex > toIndex + 1)
+            if (fromIndex < First || toIndex > lastIndex || fromIndex > toIndex + 1)
             {
-                throw new ArgumentOutOfRangeException(nameof(fromIndex), "cannot read [" + fromIndex.ToString(CultureInfo.InvariantCulture) + ", " + toIndex.ToString(CultureInfo.InvariantCulture) + "]: the log holds [" + FirstIndex.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
+                throw new ArgumentOutOfRangeException(nameof(fromIndex), "cannot read [" + fromIndex.ToString(CultureInfo.InvariantCulture) + ", " + toIndex.ToString(CultureInfo.InvariantCulture) + "]: the log holds [" + First.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
             }
         }
 
@@ -291,14 +325,14 @@ public sealed unsafe class SegmentedLog : IDisposable
         lock (state)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            if (index == Metadata.CompactedIndex)
+            if (index == Meta.CompactedIndex)
             {
-                return Metadata.CompactedTerm;
+                return Meta.CompactedTerm;
             }
 
-            if (index < FirstIndex || index > lastIndex)
+            if (index < First || index > lastIndex)
             {
-                throw new ArgumentOutOfRangeException(nameof(index), index, "the log holds [" + FirstIndex.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
+                throw new ArgumentOutOfRangeException(nameof(index), index, "the log holds [" + First.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
             }
 
             return SegmentFor(index).TermOf(index);
@@ -321,38 +355,54 @@ public sealed unsafe class SegmentedLog : IDisposable
                     return;
                 }
 
-                if (fromIndex <= Metadata.CommitIndex || fromIndex <= Metadata.CompactedIndex)
+                if (fromIndex <= Meta.CommitIndex || fromIndex <= Meta.CompactedIndex)
                 {
-                    throw new InvalidOperationException("cannot truncate from index " + fromIndex.ToString(CultureInfo.InvariantCulture) + ": committed up to " + Metadata.CommitIndex.ToString(CultureInfo.InvariantCulture) + ", compacted up to " + Metadata.CompactedIndex.ToString(CultureInfo.InvariantCulture));
+                    throw new InvalidOperationException("cannot truncate from index " + fromIndex.ToString(CultureInfo.InvariantCulture) + ": committed up to " + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture) + ", compacted up to " + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture));
                 }
 
                 WritePending();
                 var keep = SegmentFor(fromIndex);
-                var removed = false;
-                for (var i = segments.Count - 1; segments[i] != keep; i--)
-                {
-                    // Later segments go first, so a crash half way leaves a shorter log, never a gap.
-                    var segment = segments[i];
-                    segments.RemoveAt(i);
-                    File.Delete(segment.Path);
-                    segment.Release();
-                    removed = true;
-                }
-
-                if (removed)
-                {
-                    Native.SyncDirectory(directory);
-                }
-
                 var offset = keep.OffsetOf(fromIndex);
-                Erase(keep, offset, keep.End - offset);
-                Sync(keep, dataOnly: false);
+                var oldEnd = keep.End;
+                var removed = new List<Segment>();
+                while (segments[^1] != keep)
+                {
+                    removed.Add(segments[^1]);
+                    segments.RemoveAt(segments.Count - 1);
+                }
+
+                // The in-memory log is cut first, so whatever happens below, reads never see the removed records.
                 keep.CutAt(fromIndex);
                 keep.End = offset;
                 pendingOffset = offset;
                 lastIndex = fromIndex - 1;
-                lastTerm = lastIndex >= FirstIndex ? SegmentFor(lastIndex).TermOf(lastIndex) : Metadata.CompactedTerm;
+                lastTerm = lastIndex >= First ? SegmentFor(lastIndex).TermOf(lastIndex) : Meta.CompactedTerm;
                 Volatile.Write(ref durableIndex, Math.Min(durableIndex, lastIndex));
+                try
+                {
+                    // Later segments go first (newest first), so a crash half way leaves a shorter log, never a gap.
+                    foreach (var segment in removed)
+                    {
+                        File.Delete(segment.Path);
+                    }
+
+                    if (removed.Count > 0)
+                    {
+                        Native.SyncDirectory(directory);
+                    }
+
+                    Erase(keep, offset, oldEnd - offset);
+                    Sync(keep, dataOnly: false);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Half a truncation on disk: only a restart (recovery) can say what the log holds now.
+                    throw Fail("truncation from index " + fromIndex.ToString(CultureInfo.InvariantCulture) + " failed: " + e.Message);
+                }
+                finally
+                {
+                    removed.ForEach(segment => segment.Release());
+                }
             }
         }
     }
@@ -366,7 +416,7 @@ public sealed unsafe class SegmentedLog : IDisposable
         lock (state)
         {
             ThrowIfUnwritable();
-            if (upToIndex <= Metadata.CompactedIndex)
+            if (upToIndex <= Meta.CompactedIndex)
             {
                 return;
             }
@@ -377,10 +427,17 @@ public sealed unsafe class SegmentedLog : IDisposable
             }
 
             var term = SegmentFor(upToIndex).TermOf(upToIndex);
-            metadata.Update(Metadata with { CompactedIndex = upToIndex, CompactedTerm = term });
-            if (DeleteCompactedSegments())
+            metadata.Update(Meta with { CompactedIndex = upToIndex, CompactedTerm = term });
+            try
             {
-                Native.SyncDirectory(directory);
+                if (DeleteCompactedSegments())
+                {
+                    Native.SyncDirectory(directory);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw Fail("deleting compacted segments failed: " + e.Message);
             }
         }
     }
@@ -391,7 +448,7 @@ public sealed unsafe class SegmentedLog : IDisposable
         lock (state)
         {
             ThrowIfUnwritable();
-            var current = Metadata;
+            var current = Meta;
             if (term < current.Term || commitIndex < current.CommitIndex)
             {
                 throw new ArgumentOutOfRangeException(nameof(term), "term and commit index never go down (now term " + current.Term.ToString(CultureInfo.InvariantCulture) + ", commit " + current.CommitIndex.ToString(CultureInfo.InvariantCulture) + ")");
@@ -441,7 +498,7 @@ public sealed unsafe class SegmentedLog : IDisposable
         lock (state)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            if (index < FirstIndex || index > lastIndex)
+            if (index < First || index > lastIndex)
             {
                 throw new InvalidOperationException("record " + index.ToString(CultureInfo.InvariantCulture) + " is no longer in the log (truncated or compacted while being read)");
             }
@@ -516,7 +573,7 @@ public sealed unsafe class SegmentedLog : IDisposable
 
     private void Recover()
     {
-        var compacted = Metadata.CompactedIndex;
+        var compacted = Meta.CompactedIndex;
         if (DeleteCompactedSegments())
         {
             Native.SyncDirectory(directory);
@@ -532,7 +589,13 @@ public sealed unsafe class SegmentedLog : IDisposable
             throw new InvalidDataException(segments[0].Path + ": the log starts at index " + segments[0].FirstIndex.ToString(CultureInfo.InvariantCulture) + " but entries are compacted only up to " + compacted.ToString(CultureInfo.InvariantCulture) + " (segments are missing)");
         }
 
+        // Whatever a killed process left in the page cache — names and data — is made durable before it is trusted,
+        // and the tail's cached pages are dropped so the scan reads what the disk holds (after a failed sync in an
+        // earlier life, the kernel may have marked unwritten pages clean; only the disk tells the truth).
+        Native.SyncDirectory(directory);
         var tail = segments[^1];
+        Sync(tail, dataOnly: true);
+        Native.DropCache(tail.File);
         var (stop, error, _) = tail.Scan(SegmentHeader.Size, 0);
         tail.Indexed = true;
         tail.End = stop;
@@ -559,14 +622,13 @@ public sealed unsafe class SegmentedLog : IDisposable
             throw new InvalidDataException(tail.Path + ": the log ends at index " + lastIndex.ToString(CultureInfo.InvariantCulture) + ", below the compacted index " + compacted.ToString(CultureInfo.InvariantCulture));
         }
 
-        lastTerm = lastIndex == compacted ? Metadata.CompactedTerm : SegmentFor(lastIndex).TermOf(lastIndex);
-        if (Metadata.CommitIndex > lastIndex)
+        lastTerm = lastIndex == compacted ? Meta.CompactedTerm : SegmentFor(lastIndex).TermOf(lastIndex);
+        if (Meta.CommitIndex > lastIndex)
         {
-            throw new InvalidDataException(directory + ": committed up to index " + Metadata.CommitIndex.ToString(CultureInfo.InvariantCulture) + " but the log ends at " + lastIndex.ToString(CultureInfo.InvariantCulture) + ": durable records are missing");
+            throw new InvalidDataException(directory + ": committed up to index " + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture) + " but the log ends at " + lastIndex.ToString(CultureInfo.InvariantCulture) + ": durable records are missing");
         }
 
         pendingOffset = tail.End;
-        Sync(tail, dataOnly: true); // records a killed process left in the page cache are durable from here on
         durableIndex = lastIndex;
     }
 
@@ -625,14 +687,21 @@ public sealed unsafe class SegmentedLog : IDisposable
 
     private bool DeleteCompactedSegments()
     {
-        var compacted = Metadata.CompactedIndex;
+        var compacted = Meta.CompactedIndex;
         var deleted = false;
         while (segments.Count > 1 && segments[1].FirstIndex <= compacted + 1)
         {
             var segment = segments[0];
             segments.RemoveAt(0);
-            File.Delete(segment.Path);
-            segment.Release();
+            try
+            {
+                File.Delete(segment.Path);
+            }
+            finally
+            {
+                segment.Release();
+            }
+
             deleted = true;
         }
 
@@ -653,7 +722,9 @@ public sealed unsafe class SegmentedLog : IDisposable
     {
         var path = Path.Combine(directory, Segment.FileName(firstIndex));
         var temporary = path + ".tmp";
+        File.Delete(temporary); // left by a creation that failed earlier in this process
         var file = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        var renamed = false;
         try
         {
             if (!Native.Allocate(file, options.SegmentSize))
@@ -666,19 +737,26 @@ public sealed unsafe class SegmentedLog : IDisposable
             RandomAccess.Write(file, header, 0);
             if (!Native.Fsync(file))
             {
-                throw Fail("fsync of new segment " + temporary + " failed: errno " + Native.LastError);
+                throw new IOException("fsync of new segment " + temporary + " failed: errno " + Native.LastError);
             }
 
             File.Move(temporary, path);
+            renamed = true;
             Native.SyncDirectory(directory);
             options.IoObserver?.Written(path, 0, SegmentHeader.Size);
             options.IoObserver?.Synced(path);
-
             return new Segment(path, file, options.SegmentSize, firstIndex) { Indexed = true };
         }
-        catch
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             file.Dispose();
+            if (renamed)
+            {
+                // The name exists but may not be durable: only a restart can sort that out.
+                throw Fail("creating segment " + path + " failed: " + e.Message);
+            }
+
+            File.Delete(temporary); // nothing refers to it; the append that needed it fails and may be retried
             throw;
         }
     }
@@ -695,7 +773,7 @@ public sealed unsafe class SegmentedLog : IDisposable
         {
             RandomAccess.Write(tail.File, new ReadOnlySpan<byte>(buffer, pending), pendingOffset);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw Fail("write to " + tail.Name + " failed: " + e.Message);
         }
@@ -718,7 +796,7 @@ public sealed unsafe class SegmentedLog : IDisposable
             RandomAccess.Write(tail.File, payload, offset + LogRecord.HeaderSize);
             RandomAccess.Write(tail.File, padding[..(size - LogRecord.HeaderSize - payload.Length)], offset + LogRecord.HeaderSize + payload.Length);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw Fail("write to " + tail.Name + " failed: " + e.Message);
         }
@@ -737,10 +815,14 @@ public sealed unsafe class SegmentedLog : IDisposable
 
         if (!Native.PunchHole(segment.File, offset, length))
         {
+            // Back to front: a crash half way leaves the removed records' tail zeroed and their head intact, never
+            // zeros followed by old records that claim the zeroed ones were durable.
             var zeros = new byte[64 * 1024];
-            for (var done = 0L; done < length; done += zeros.Length)
+            for (var end = offset + length; end > offset;)
             {
-                RandomAccess.Write(segment.File, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)), offset + done);
+                var chunk = (int)Math.Min(zeros.Length, end - offset);
+                end -= chunk;
+                RandomAccess.Write(segment.File, zeros.AsSpan(0, chunk), end);
             }
         }
 
@@ -798,8 +880,9 @@ public sealed unsafe class SegmentedLog : IDisposable
                 Flush();
                 batch.SetResult();
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            catch (Exception e)
             {
+                // Whatever went wrong, the waiters hear it and the flusher stays alive for the next batch.
                 batch.SetException(e);
             }
         }

@@ -345,6 +345,53 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void ATruncationThatFailsHalfWay_IsFatal_AndTheLogReopensConsistent()
+    {
+        var disk = new FailingDisk();
+        var payloads = Enumerable.Range(0, 200).Select(i => Payload(i, 100)).ToList();
+        using (var log = SegmentedLog.Open(directory, Small with { IoObserver = disk }))
+        {
+            payloads.ForEach(p => log.Append(1, p));
+            log.Flush();
+            Assert.True(log.SegmentCount > 2);
+            disk.Fail = true; // the later segments are deleted and the hole punched, then the fsync fails
+            Assert.Throws<IOException>(() => log.TruncateSuffix(20));
+            Assert.Equal(19, log.LastIndex); // reads never see the removed records, even now
+            AssertRecords(log, payloads.Take(19).ToList(), 1);
+            Assert.Throws<IOException>(() => log.Append(1, Payload(0, 1)));
+            log.CrashForTesting();
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small);
+        Assert.Equal(19, reopened.LastIndex);
+        AssertRecords(reopened, payloads.Take(19).ToList(), 1);
+    }
+
+    [Fact]
+    public void MissingOrDamagedMetadata_WithSegments_IsRefused()
+    {
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            log.Append(3, Payload(0, 10));
+            log.Flush();
+            log.SaveState(3, 2, 1);
+        }
+
+        var metadata = Path.Combine(directory, "metadata");
+        File.WriteAllBytes(metadata, new byte[100]); // cut short
+        Assert.Contains("not a metadata file", Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, Small)).Message, StringComparison.Ordinal);
+        File.Delete(metadata); // gone: a blank term and vote would let this node vote twice
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            // Refused every time: a refused open must not leave a blank file that the next open would accept.
+            Assert.Contains("refusing to start with a blank term and vote", Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, Small)).Message, StringComparison.Ordinal);
+        }
+
+        File.WriteAllBytes(metadata, new byte[2 * LogMetadata.SlotSize]); // created but never written
+        Assert.Contains("never written", Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, Small)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void OpenFilesAndMappings_AreOnePerLiveSegment()
     {
         using var log = SegmentedLog.Open(directory, Small);
