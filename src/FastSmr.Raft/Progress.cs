@@ -1,0 +1,125 @@
+namespace FastSmr.Raft;
+
+/// <summary>How the leader replicates to one follower (the etcd-raft shape).</summary>
+internal enum ProgressState
+{
+    /// <summary>Where the follower's log matches is unknown: one append at a time until one is accepted.</summary>
+    Probe,
+
+    /// <summary>The follower matches: appends are pipelined, optimistically advancing <see cref="Progress.Next"/>.</summary>
+    Replicate,
+}
+
+/// <summary>The leader's view of one follower: match, next, the in-flight window (bounded in messages and bytes).</summary>
+internal sealed class Progress(long next)
+{
+    private readonly Queue<(long LastIndex, long Bytes)> inflight = new();
+
+    public long Match { get; set; }
+
+    public long Next { get; set; } = next;
+
+    public ProgressState State { get; private set; } = ProgressState.Probe;
+
+    /// <summary>In Probe: an append is out and unanswered, so no other is sent until an answer or a heartbeat response.</summary>
+    public bool ProbeSent { get; set; }
+
+    /// <summary>Heard from since the last check-quorum.</summary>
+    public bool RecentActive { get; set; }
+
+    /// <summary>The highest heartbeat round the follower answered.</summary>
+    public long AckedRound { get; set; }
+
+    public long InflightBytes { get; private set; }
+
+    public int InflightCount => inflight.Count;
+
+    public void BecomeProbe()
+    {
+        State = ProgressState.Probe;
+        Next = Match + 1;
+        ProbeSent = false;
+        inflight.Clear();
+        InflightBytes = 0;
+    }
+
+    public void BecomeReplicate()
+    {
+        State = ProgressState.Replicate;
+        Next = Match + 1;
+        ProbeSent = false;
+    }
+
+    public bool IsPaused(RaftOptions options) => State == ProgressState.Probe
+        ? ProbeSent
+        : inflight.Count >= options.InflightMessagesMax || InflightBytes >= options.InflightBytesMax;
+
+    public void Sent(long lastIndex, long bytes)
+    {
+        if (State == ProgressState.Replicate)
+        {
+            Next = lastIndex + 1;
+            inflight.Enqueue((lastIndex, bytes));
+            InflightBytes += bytes;
+        }
+        else
+        {
+            ProbeSent = true;
+        }
+    }
+
+    /// <summary>
+    /// The follower answered a heartbeat while the window is full: free one slot, so one more append goes out. If the
+    /// window was full of lost appends, that append leaves a gap, the follower rejects it, and the leader probes again.
+    /// </summary>
+    public void FreeOneSlot()
+    {
+        if (State == ProgressState.Replicate && inflight.Count > 0)
+        {
+            InflightBytes -= inflight.Dequeue().Bytes;
+        }
+    }
+
+    /// <summary>An acknowledgement up to <paramref name="index"/>; false if it tells nothing new.</summary>
+    public bool Acknowledged(long index)
+    {
+        while (inflight.Count > 0 && inflight.Peek().LastIndex <= index)
+        {
+            InflightBytes -= inflight.Dequeue().Bytes;
+        }
+
+        if (index <= Match)
+        {
+            return false;
+        }
+
+        Match = index;
+        Next = Math.Max(Next, index + 1);
+        ProbeSent = false;
+        return true;
+    }
+
+    /// <summary>A rejection of an append after <paramref name="rejected"/>; false when it is stale (answered an older append).</summary>
+    public bool Rejected(long rejected, long hint)
+    {
+        if (State == ProgressState.Replicate)
+        {
+            if (rejected <= Match)
+            {
+                return false;
+            }
+
+            BecomeProbe();
+            return true;
+        }
+
+        if (rejected != Next - 1)
+        {
+            return false;
+        }
+
+        Next = Math.Max(Match + 1, Math.Min(rejected, hint + 1));
+        ProbeSent = false;
+        return true;
+    }
+}

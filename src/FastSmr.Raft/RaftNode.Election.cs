@@ -1,0 +1,119 @@
+namespace FastSmr.Raft;
+
+/// <summary>Elections: pre-vote, vote, the lease promise, leadership transfer's forced campaign.</summary>
+public sealed partial class RaftNode
+{
+    /// <summary>Starts an election now (as if the election timeout had passed). With pre-vote, asks first.</summary>
+    public void Campaign() => StartElection(transfer: false);
+
+    private void StartElection(bool transfer)
+    {
+        ResetElectionDeadline(now);
+        if (options.PreVote && !transfer)
+        {
+            Role = Role.PreCandidate;
+            Leader = 0;
+            votesFor.Clear();
+            votesAgainst.Clear();
+            votesFor.Add(Id);
+            if (votesFor.Count >= quorum)
+            {
+                BecomeCandidate(transfer);
+                return;
+            }
+
+            foreach (var voter in options.Voters)
+            {
+                if (voter != Id)
+                {
+                    Send(new Message { Type = MessageType.PreVote, From = Id, To = voter, Term = Term + 1, Index = log.LastIndex, LogTerm = log.LastTerm });
+                }
+            }
+
+            return;
+        }
+
+        BecomeCandidate(transfer);
+    }
+
+    private void BecomeCandidate(bool transfer)
+    {
+        Term++;
+        Vote = Id;
+        Role = Role.Candidate;
+        Leader = 0;
+        TransferTarget = 0;
+        progress.Clear();
+        votesFor.Clear();
+        votesAgainst.Clear();
+        votesFor.Add(Id);
+        ResetElectionDeadline(now);
+        if (votesFor.Count >= quorum)
+        {
+            BecomeLeader();
+            return;
+        }
+
+        foreach (var voter in options.Voters)
+        {
+            if (voter != Id)
+            {
+                // The host persists (term, vote) before it sends this (Ready's rule 1).
+                Send(new Message { Type = MessageType.Vote, From = Id, To = voter, Term = Term, Index = log.LastIndex, LogTerm = log.LastTerm, Transfer = transfer });
+            }
+        }
+    }
+
+    private void HandlePreVote(Message message)
+    {
+        // Granted for a term beyond ours to a log at least as up to date as ours; no state changes (thesis §9.6).
+        var grant = message.Term > Term && log.IsUpToDate(message.Index, message.LogTerm);
+        Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = message.From, Term = grant ? message.Term : Term, Reject = !grant });
+    }
+
+    private void HandleVote(Message message)
+    {
+        // Here message.Term == Term (a higher term was adopted above, unless the lease promise refused it).
+        var grant = (Vote == 0 || Vote == message.From) && log.IsUpToDate(message.Index, message.LogTerm) && Role != Role.Leader;
+        if (grant)
+        {
+            Vote = message.From;
+            ResetElectionDeadline(now);
+        }
+
+        Send(new Message { Type = MessageType.VoteResponse, From = Id, To = message.From, Term = Term, Reject = !grant });
+    }
+
+    private void StepCandidate(Message message)
+    {
+        switch (message.Type)
+        {
+            case MessageType.Append:
+            case MessageType.Heartbeat:
+                // A leader exists in our term (or a pre-candidate hears the current leader): follow it.
+                BecomeFollower(message.Term, message.From);
+                StepFollower(message);
+                return;
+            case MessageType.PreVoteResponse when Role == Role.PreCandidate:
+            case MessageType.VoteResponse when Role == Role.Candidate:
+                (message.Reject ? votesAgainst : votesFor).Add(message.From);
+                if (votesFor.Count >= quorum)
+                {
+                    if (Role == Role.PreCandidate)
+                    {
+                        BecomeCandidate(transfer: false);
+                    }
+                    else
+                    {
+                        BecomeLeader();
+                    }
+                }
+                else if (votesAgainst.Count >= quorum)
+                {
+                    BecomeFollower(Term, 0);
+                }
+
+                return;
+        }
+    }
+}

@@ -1,0 +1,92 @@
+namespace FastSmr.Raft;
+
+/// <summary>The follower: appends from the leader, acknowledgements only of persisted entries, heartbeats, TimeoutNow.</summary>
+public sealed partial class RaftNode
+{
+    // The highest index known to match the current leader's log, and the highest acknowledged to it.
+    private long leaderMatch;
+    private long acknowledged;
+
+    private void StepFollower(Message message)
+    {
+        switch (message.Type)
+        {
+            case MessageType.Append:
+                HeardFromLeader(message.From);
+                HandleAppend(message);
+                break;
+            case MessageType.Heartbeat:
+                HeardFromLeader(message.From);
+                // The leader sent min(our match, its commit): we hold those entries.
+                log.CommitTo(Math.Min(message.Commit, log.LastIndex));
+                if (message.Round != 0)
+                {
+                    Send(new Message { Type = MessageType.HeartbeatResponse, From = Id, To = message.From, Term = Term, Round = message.Round });
+                }
+
+                break;
+            case MessageType.TimeoutNow:
+                StartElection(transfer: true);
+                break;
+        }
+    }
+
+    private void HeardFromLeader(int leader)
+    {
+        Leader = leader;
+        ResetElectionDeadline(now);
+        // The lease promise: no vote or pre-vote for anyone else for a minimum election timeout from now (§6.4).
+        noVoteUntil = Math.Max(noVoteUntil, now + options.ElectionTimeoutMinUs);
+    }
+
+    private void HandleAppend(Message message)
+    {
+        if (message.Index < log.Committed)
+        {
+            // Everything up to our commit index matches any leader's log (Leader Completeness): say so.
+            leaderMatch = Math.Max(leaderMatch, log.Committed);
+            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = Math.Min(log.Committed, log.Stable) });
+            return;
+        }
+
+        if (!log.MatchTerm(message.Index, message.LogTerm))
+        {
+            // Hint: our last index if we are short, else the index before the conflicting term, never below commit.
+            var hint = message.Index > log.LastIndex ? log.LastIndex : Math.Max(log.Committed, log.FirstIndexOfTermAt(message.Index) - 1);
+            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = message.Index, Reject = true, RejectHint = hint });
+            return;
+        }
+
+        var lastNew = log.AppendFromLeader(message.Index, message.Entries);
+        leaderMatch = Math.Max(leaderMatch, lastNew);
+        log.CommitTo(Math.Min(message.Commit, lastNew));
+        if (options.Bug == RaftBug.AcknowledgeBeforePersist)
+        {
+            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = lastNew });
+            return;
+        }
+
+        if (log.Stable >= lastNew)
+        {
+            // Nothing new to persist (a duplicate or a probe): answer at once.
+            acknowledged = Math.Max(acknowledged, lastNew);
+            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = lastNew });
+        }
+    }
+
+    /// <summary>Entries became durable: acknowledge to the leader what is both persisted and known to match its log.</summary>
+    private void AcknowledgeStable()
+    {
+        if (Role != Role.Follower || Leader == 0)
+        {
+            return;
+        }
+
+        var index = Math.Min(leaderMatch, log.Stable);
+        if (index > acknowledged)
+        {
+            acknowledged = index;
+            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = Leader, Term = Term, Index = index });
+        }
+    }
+}

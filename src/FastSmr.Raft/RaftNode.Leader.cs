@@ -1,0 +1,236 @@
+namespace FastSmr.Raft;
+
+/// <summary>The leader: pipelined replication, commitment by counting, heartbeat rounds and the lease, check-quorum, transfer.</summary>
+public sealed partial class RaftNode
+{
+    private const int RoundHistory = 256;
+    private readonly long[] roundSentAt = new long[RoundHistory];
+    private long round;
+    private long transferDeadline;
+
+    /// <summary>
+    /// Until when (on this replica's clock) the leader's lease holds: the send time of the latest heartbeat round a
+    /// majority acknowledged, plus the minimum election timeout × (1 − ρ) (thesis §6.4). 0 when not leading, while a
+    /// leadership transfer runs, or before a majority answered a round of this term.
+    /// </summary>
+    public long LeaseUntil
+    {
+        get
+        {
+            if (Role != Role.Leader || TransferTarget != 0)
+            {
+                return 0;
+            }
+
+            var acked = new List<long>(options.Voters.Count) { round };
+            foreach (var (_, pr) in progress)
+            {
+                acked.Add(pr.AckedRound);
+            }
+
+            acked.Sort();
+            var majorityRound = acked[acked.Count - quorum];
+            if (majorityRound == 0 || majorityRound <= round - RoundHistory)
+            {
+                return 0;
+            }
+
+            return roundSentAt[majorityRound % RoundHistory] + (long)(options.ElectionTimeoutMinUs * (1 - options.ClockDriftBound));
+        }
+    }
+
+    /// <summary>
+    /// Hands leadership to <paramref name="target"/> (thesis §3.10): stops taking proposals and gives up the lease at
+    /// once, brings the target up to date, then tells it to campaign. Abandoned after a minimum election timeout.
+    /// </summary>
+    public bool TransferLeadership(int target)
+    {
+        if (Role != Role.Leader || target == Id || !progress.TryGetValue(target, out var pr))
+        {
+            return false;
+        }
+
+        TransferTarget = target;
+        transferDeadline = now + options.ElectionTimeoutMinUs;
+        if (pr.Match == log.LastIndex)
+        {
+            Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = target, Term = Term });
+        }
+        else if (!pr.IsPaused(options))
+        {
+            SendAppend(target, pr);
+        }
+
+        return true;
+    }
+
+    private void BecomeLeader()
+    {
+        Role = Role.Leader;
+        Leader = Id;
+        TransferTarget = 0;
+        progress.Clear();
+        foreach (var voter in options.Voters)
+        {
+            if (voter != Id)
+            {
+                progress[voter] = new Progress(log.LastIndex + 1) { RecentActive = true };
+            }
+        }
+
+        round = 0;
+        Array.Clear(roundSentAt);
+        checkQuorumDeadline = now + options.ElectionTimeoutMinUs;
+        noVoteUntil = Math.Max(noVoteUntil, now + options.ElectionTimeoutMinUs);
+        // An entry of the leader's own term, so that everything before it can commit (thesis §3.6.2, §6.4).
+        log.Append(new Entry(log.LastIndex + 1, Term, EntryType.NoOp, ReadOnlyMemory<byte>.Empty));
+        BroadcastHeartbeat();
+        SendAppends();
+    }
+
+    private void TickLeader()
+    {
+        // While it leads, the leader itself votes for nobody else, and keeps that promise for a minimum election
+        // timeout after it stops: its own vote is part of every majority its lease counts on.
+        noVoteUntil = Math.Max(noVoteUntil, now + options.ElectionTimeoutMinUs);
+        if (now >= heartbeatDeadline)
+        {
+            BroadcastHeartbeat();
+        }
+
+        if (TransferTarget != 0 && now >= transferDeadline)
+        {
+            TransferTarget = 0; // the target did not take over in time: lead on
+        }
+
+        if (options.CheckQuorum && now >= checkQuorumDeadline)
+        {
+            checkQuorumDeadline = now + options.ElectionTimeoutMinUs;
+            var active = 1;
+            foreach (var (_, pr) in progress)
+            {
+                active += pr.RecentActive ? 1 : 0;
+                pr.RecentActive = false;
+            }
+
+            if (active < quorum)
+            {
+                BecomeFollower(Term, 0); // cannot reach a majority: stop claiming to lead
+            }
+        }
+    }
+
+    private void BroadcastHeartbeat()
+    {
+        heartbeatDeadline = now + options.HeartbeatIntervalUs;
+        round++;
+        roundSentAt[round % RoundHistory] = now;
+        foreach (var (id, pr) in progress)
+        {
+            // Commit only up to what the follower is known to hold, so it can apply it without checking the log.
+            Send(new Message { Type = MessageType.Heartbeat, From = Id, To = id, Term = Term, Commit = Math.Min(pr.Match, log.Committed), Round = round });
+        }
+    }
+
+    private void SendAppends()
+    {
+        foreach (var (id, pr) in progress)
+        {
+            while (!pr.IsPaused(options) && pr.Next <= log.LastIndex)
+            {
+                SendAppend(id, pr);
+            }
+        }
+    }
+
+    private void SendAppend(int id, Progress pr)
+    {
+        var prev = pr.Next - 1;
+        var prevTerm = log.Term(prev);
+        if (prevTerm < 0)
+        {
+            throw new InvalidOperationException("follower " + id + " needs entries before the leader's first index: snapshots are not implemented yet");
+        }
+
+        var entries = log.Slice(prev, options.MessageBytesMax, out var bytes);
+        Send(new Message { Type = MessageType.Append, From = Id, To = id, Term = Term, Index = prev, LogTerm = prevTerm, Entries = entries, Commit = log.Committed });
+        pr.Sent(prev + entries.Count, bytes);
+    }
+
+    private void StepLeader(Message message)
+    {
+        if (!progress.TryGetValue(message.From, out var pr))
+        {
+            return;
+        }
+
+        pr.RecentActive = true;
+        switch (message.Type)
+        {
+            case MessageType.AppendResponse when message.Reject:
+                if (pr.Rejected(message.Index, message.RejectHint))
+                {
+                    SendAppend(message.From, pr);
+                }
+
+                break;
+            case MessageType.AppendResponse:
+                var wasProbe = pr.State == ProgressState.Probe;
+                if (pr.Acknowledged(message.Index))
+                {
+                    if (wasProbe)
+                    {
+                        pr.BecomeReplicate();
+                    }
+
+                    MaybeCommit();
+                    if (message.From == TransferTarget && pr.Match == log.LastIndex)
+                    {
+                        Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = message.From, Term = Term });
+                    }
+                }
+
+                SendAppends();
+                break;
+            case MessageType.HeartbeatResponse:
+                pr.AckedRound = Math.Max(pr.AckedRound, Math.Min(message.Round, round));
+                if (pr.State == ProgressState.Probe)
+                {
+                    pr.ProbeSent = false; // the follower is there: probe again (the last probe may have been lost)
+                }
+                else if (pr.IsPaused(options))
+                {
+                    pr.FreeOneSlot();
+                }
+
+                if (pr.Match < log.LastIndex && !pr.IsPaused(options))
+                {
+                    SendAppend(message.From, pr);
+                }
+
+                break;
+        }
+    }
+
+    private void MaybeCommit()
+    {
+        var matches = new List<long>(options.Voters.Count) { log.Stable }; // the leader counts only what it persisted
+        foreach (var (_, pr) in progress)
+        {
+            matches.Add(pr.Match);
+        }
+
+        matches.Sort();
+        var candidate = matches[matches.Count - quorum];
+        // Only an entry of the current term commits by counting; older ones commit with it (thesis §3.6.2, figure 3.7).
+        if (candidate > log.Committed && (log.Term(candidate) == Term || options.Bug == RaftBug.CommitOldTermByCounting))
+        {
+            log.CommitTo(candidate);
+            foreach (var (id, other) in progress)
+            {
+                // Tell followers promptly; commit-only notifications are not lease rounds.
+                Send(new Message { Type = MessageType.Heartbeat, From = Id, To = id, Term = Term, Commit = Math.Min(other.Match, log.Committed) });
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+namespace FastSmr.Raft;
+
+/// <summary>
+/// One replica's Raft core. Pure: no I/O, no clock, no threads — time comes in through <see cref="Tick"/>, randomness
+/// from the seed in <see cref="RaftOptions"/>, and everything the host must do comes out as a <see cref="Ready"/>.
+/// Not thread-safe: one thread (or one simulated replica) drives it.
+/// </summary>
+public sealed partial class RaftNode
+{
+    private readonly RaftOptions options;
+    private readonly RaftLog log;
+    private readonly Dictionary<int, Progress> progress = [];
+    private readonly List<Message> outbox = [];
+    private readonly int quorum;
+    private ulong random;
+    private HardState lastHardState;
+    private long now;
+    private bool started;
+    private long electionDeadline;
+    private long heartbeatDeadline;
+    private long checkQuorumDeadline;
+    private long noVoteUntil;
+    private readonly HashSet<int> votesFor = [];
+    private readonly HashSet<int> votesAgainst = [];
+
+    /// <summary>Starts a replica from what it persisted (nothing, for a new one).</summary>
+    public RaftNode(RaftOptions options, HardState hardState = default, IReadOnlyList<Entry>? persisted = null, long snapshotIndex = 0, long snapshotTerm = 0)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        this.options = options;
+        quorum = (options.Voters.Count / 2) + 1;
+        random = options.Seed == 0 ? 0x9E3779B97F4A7C15UL : options.Seed;
+        log = new RaftLog(snapshotIndex, snapshotTerm, persisted ?? [], hardState.Commit);
+        Term = hardState.Term;
+        Vote = hardState.Vote;
+        lastHardState = new HardState(Term, Vote, log.Committed);
+        Role = Role.Follower;
+    }
+
+    /// <summary>This replica's id.</summary>
+    public int Id => options.Id;
+
+    /// <summary>The current term.</summary>
+    public long Term { get; private set; }
+
+    /// <summary>Whom this replica voted for in <see cref="Term"/> (0: nobody).</summary>
+    public int Vote { get; private set; }
+
+    /// <summary>The current role.</summary>
+    public Role Role { get; private set; }
+
+    /// <summary>The leader of <see cref="Term"/> as far as this replica knows (0: unknown).</summary>
+    public int Leader { get; private set; }
+
+    /// <summary>The commit index.</summary>
+    public long CommitIndex => log.Committed;
+
+    /// <summary>The last index in the log.</summary>
+    public long LastIndex => log.LastIndex;
+
+    /// <summary>The highest index this replica has persisted.</summary>
+    public long StableIndex => log.Stable;
+
+    /// <summary>The leadership transfer in progress (0: none).</summary>
+    public int TransferTarget { get; private set; }
+
+    /// <summary>The term of entry <paramref name="index"/> in this replica's log (-1: not there).</summary>
+    public long TermAt(long index) => log.Term(index);
+
+    /// <summary>Whether a <see cref="Ready"/> has work in it.</summary>
+    public bool HasReady =>
+        outbox.Count > 0 || log.LastIndex > log.Written || Math.Min(log.Committed, log.Stable) > log.Applied ||
+        Term != lastHardState.Term || Vote != lastHardState.Vote || log.Committed != lastHardState.Commit;
+
+    /// <summary>The work the host must do now (see <see cref="Ready"/> for the order). Call <see cref="Advance"/> after it.</summary>
+    public Ready GetReady()
+    {
+        var hard = new HardState(Term, Vote, log.Committed);
+        return new Ready
+        {
+            HardState = hard,
+            HardStateChanged = hard.Term != lastHardState.Term || hard.Vote != lastHardState.Vote,
+            Entries = log.Unwritten(),
+            Messages = [.. outbox],
+            CommittedEntries = log.Unapplied(),
+        };
+    }
+
+    /// <summary>The host handled <paramref name="ready"/>: entries handed to storage, messages sent, committed entries applied.</summary>
+    public void Advance(Ready ready)
+    {
+        ArgumentNullException.ThrowIfNull(ready);
+        lastHardState = ready.HardState;
+        if (ready.Entries.Count > 0)
+        {
+            log.MarkWritten(ready.Entries[^1].Index);
+        }
+
+        if (ready.CommittedEntries.Count > 0)
+        {
+            log.MarkApplied(ready.CommittedEntries[^1].Index);
+        }
+
+        outbox.RemoveRange(0, Math.Min(ready.Messages.Count, outbox.Count));
+    }
+
+    /// <summary>
+    /// The host's storage made entries up to (<paramref name="index"/>, <paramref name="term"/>) durable. Ignored if the
+    /// log changed since (a truncation). Only now may this replica acknowledge them, and a leader count itself.
+    /// </summary>
+    public void Persisted(long index, long term)
+    {
+        if (!log.MarkStable(index, term))
+        {
+            return;
+        }
+
+        if (Role == Role.Leader)
+        {
+            MaybeCommit();
+        }
+        else
+        {
+            AcknowledgeStable();
+        }
+    }
+
+    /// <summary>Time passes: elections, heartbeats, check-quorum and the transfer timeout happen here.</summary>
+    public void Tick(long nowUs)
+    {
+        if (!started)
+        {
+            started = true;
+            // A restarted replica may have promised, in an earlier life, not to vote for a while: keep that promise.
+            noVoteUntil = nowUs + options.ElectionTimeoutMinUs;
+            ResetElectionDeadline(nowUs);
+        }
+
+        now = Math.Max(now, nowUs);
+        if (Role == Role.Leader)
+        {
+            TickLeader();
+        }
+        else if (now >= electionDeadline)
+        {
+            StartElection(transfer: false);
+        }
+    }
+
+    /// <summary>Proposes a batch. Appended (not committed) on success; the caller learns the outcome from the committed entry at that index.</summary>
+    public ProposeResult Propose(ReadOnlyMemory<byte> data)
+    {
+        if (Role != Role.Leader)
+        {
+            return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader);
+        }
+
+        if (TransferTarget != 0 || log.LastIndex - log.Committed >= options.UncommittedEntriesMax)
+        {
+            return new ProposeResult(ProposeStatus.Busy, 0, 0, Id);
+        }
+
+        var entry = new Entry(log.LastIndex + 1, Term, EntryType.Normal, data);
+        log.Append(entry);
+        SendAppends();
+        return new ProposeResult(ProposeStatus.Ok, entry.Index, entry.Term, Id);
+    }
+
+    /// <summary>Handles a message from another replica.</summary>
+    public void Step(Message message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (message.To != Id || message.From == Id || !options.Voters.Contains(message.From))
+        {
+            return; // not for us, or from a stranger: ignore
+        }
+
+        if (message.Term > Term)
+        {
+            if (message.Type is MessageType.PreVote or MessageType.Vote && !message.Transfer && InVotePromise())
+            {
+                // Within a minimum election timeout of hearing from a leader, a vote request neither moves the term nor
+                // gets a vote (thesis §4.2.3): that is what makes the leader's lease safe (§6.4).
+                if (message.Type == MessageType.PreVote)
+                {
+                    Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = message.From, Term = Term, Reject = true });
+                }
+
+                return;
+            }
+
+            if (message.Type == MessageType.PreVote || (message.Type == MessageType.PreVoteResponse && !message.Reject))
+            {
+                // A pre-vote (or a grant of one) is about a term nobody has entered yet: no term change.
+            }
+            else
+            {
+                var leader = message.Type is MessageType.Append or MessageType.Heartbeat ? message.From : 0;
+                BecomeFollower(message.Term, leader);
+            }
+        }
+        else if (message.Term < Term)
+        {
+            if (message.Type is MessageType.Append or MessageType.Heartbeat)
+            {
+                // A stale leader: tell it the term so it steps down (with check-quorum or pre-vote it would not learn otherwise).
+                Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Reject = true, Index = message.Index, RejectHint = log.LastIndex });
+            }
+            else if (message.Type == MessageType.PreVote)
+            {
+                Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = message.From, Term = Term, Reject = true });
+            }
+
+            return;
+        }
+
+        switch (message.Type)
+        {
+            case MessageType.PreVote:
+                HandlePreVote(message);
+                return;
+            case MessageType.Vote:
+                HandleVote(message);
+                return;
+        }
+
+        switch (Role)
+        {
+            case Role.Leader:
+                StepLeader(message);
+                break;
+            case Role.Candidate:
+            case Role.PreCandidate:
+                StepCandidate(message);
+                break;
+            default:
+                StepFollower(message);
+                break;
+        }
+    }
+
+    private void Send(Message message)
+    {
+        if (message.From != Id)
+        {
+            throw new InvalidOperationException("a message must name its sender");
+        }
+
+        outbox.Add(message);
+    }
+
+    private void BecomeFollower(long term, int leader)
+    {
+        if (term > Term)
+        {
+            Term = term;
+            Vote = 0;
+        }
+
+        Role = Role.Follower;
+        Leader = leader;
+        leaderMatch = acknowledged = 0; // what matched an earlier leader's log says nothing about this one's
+        TransferTarget = 0;
+        progress.Clear();
+        ResetElectionDeadline(now);
+    }
+
+    private void ResetElectionDeadline(long from)
+    {
+        // [min, 2 × min): randomized so that split votes resolve (thesis §3.4).
+        electionDeadline = from + options.ElectionTimeoutMinUs + (long)(NextRandom() % (ulong)options.ElectionTimeoutMinUs);
+    }
+
+    private ulong NextRandom()
+    {
+        // SplitMix64: deterministic for a given seed, no shared state.
+        var z = random += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private bool InVotePromise() => options.Bug != RaftBug.VoteInsideLease && now < noVoteUntil;
+}
