@@ -8,6 +8,11 @@ public sealed partial class RaftNode
     private long round;
     private long transferDeadline;
 
+    // Once TimeoutNow went out, the target may win an election at any later time with votes that ignore the lease
+    // promise (they are transfer votes): this leader never claims a lease again in this term, even if the transfer is
+    // abandoned. Found by the simulator (seed 1244 at the time): an abandoned transfer whose TimeoutNow still arrived.
+    private bool leaseForfeited;
+
     /// <summary>
     /// Until when (on this replica's clock) the leader's lease holds: the send time of the latest heartbeat round a
     /// majority acknowledged, plus the minimum election timeout × (1 − ρ) (thesis §6.4). 0 when not leading, while a
@@ -17,7 +22,7 @@ public sealed partial class RaftNode
     {
         get
         {
-            if (Role != Role.Leader || TransferTarget != 0)
+            if (Role != Role.Leader || TransferTarget != 0 || leaseForfeited)
             {
                 return 0;
             }
@@ -54,7 +59,7 @@ public sealed partial class RaftNode
         transferDeadline = now + options.ElectionTimeoutMinUs;
         if (pr.Match == log.LastIndex)
         {
-            Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = target, Term = Term });
+            SendTimeoutNow(target);
         }
         else if (!pr.IsPaused(options))
         {
@@ -64,9 +69,16 @@ public sealed partial class RaftNode
         return true;
     }
 
+    private void SendTimeoutNow(int target)
+    {
+        leaseForfeited = true;
+        Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = target, Term = Term });
+    }
+
     private void BecomeLeader()
     {
         Role = Role.Leader;
+        leaseForfeited = false;
         Leader = Id;
         TransferTarget = 0;
         progress.Clear();
@@ -186,7 +198,7 @@ public sealed partial class RaftNode
                     MaybeCommit();
                     if (message.From == TransferTarget && pr.Match == log.LastIndex)
                     {
-                        Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = message.From, Term = Term });
+                        SendTimeoutNow(message.From);
                     }
                 }
 

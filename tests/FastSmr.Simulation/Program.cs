@@ -94,7 +94,7 @@ public static class Program
         if (failed is not null)
         {
             Report(failed);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sim: FAILED seed {failed.Seed} (replay: --seed {failed.Seed} --replicas {settings.Replicas}{(settings.Bug != RaftBug.None ? " --bug " + settings.Bug : "")})"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sim: FAILED seed {failed.Seed} (replay: --seed {failed.Seed} --replicas {settings.Replicas}{(settings.Bug != RaftBug.None ? " --bug " + BugName(settings.Bug) : "")})"));
             return 1;
         }
 
@@ -107,6 +107,14 @@ public static class Program
         var s = result.Stats;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {result.Seed}: {(result.Passed ? "passed" : "FAILED at step " + result.FailureStep + ": " + result.Failure)}; faults {s.Faults} (crashes {s.Crashes}), elections {s.Elections}, commits {s.Commits}, proposals {s.Proposals} (acknowledged {s.Acknowledged}, dropped {s.Dropped}), steps {s.Steps}, trace {result.TraceHash:x16}"));
     }
+
+    internal static string BugName(RaftBug bug) => bug switch
+    {
+        RaftBug.CommitOldTermByCounting => "commit-old-term",
+        RaftBug.AcknowledgeBeforePersist => "ack-before-persist",
+        RaftBug.VoteInsideLease => "vote-inside-lease",
+        _ => "none",
+    };
 
     internal static RaftBug ParseBug(string name) => name switch
     {
