@@ -179,6 +179,11 @@ internal sealed class Simulation
             CheckLiveness();
         }
 
+        if (failure is null && faults < 3)
+        {
+            Fail($"SHALLOW: only {faults} faults (every seed must inject at least 3)");
+        }
+
         var stats = new SimStats(faults, elections, committed.Count - 1, proposals.Count, proposals.Count(p => p.Acknowledged), proposals.Count(p => p.Dropped), step, crashes);
         return new SimResult(seed, failure is null, failure, step, trace, stats);
     }

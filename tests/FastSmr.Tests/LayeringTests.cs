@@ -30,6 +30,7 @@ public class LayeringTests
     [InlineData("FastSmr.Verification", new string[0])]
     [InlineData("FastSmr.Chaos", new string[0])]
     [InlineData("FastSmr.Log", new string[0])]
+    [InlineData("FastSmr.Raft", new string[0])]
     [InlineData("FastSmr.Engine", new[] { "FastSmr.Core" })]
     [InlineData("FastSmr.DotNext", new[] { "FastSmr.Engine" })]
     [InlineData("FastSmr.Client", new[] { "FastSmr.Core" })]

@@ -1,0 +1,267 @@
+using FastSmr.Raft;
+using Xunit.Abstractions;
+
+namespace FastSmr.Tests.Raft;
+
+/// <summary>The Raft paper's (and thesis') rules, one scenario each, read against FastSmr.Raft.</summary>
+public sealed class RaftScenarioTests(ITestOutputHelper output)
+{
+    /// <summary>
+    /// Thesis figure 3.7 (the paper's figure 8): an entry from an older term that sits on a majority is not committed by
+    /// counting; a later leader may legitimately overwrite it. With the injected bug, the same history commits it and
+    /// then loses it.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Figure8_AnOlderTermEntryStoredOnAMajority_IsNotCommittedByCounting(bool injectBug)
+    {
+        // One entry per AppendEntries, so that catching a follower up takes several messages.
+        var h = new RaftHarness(5, o => o with { MessageBytesMax = 1, Bug = injectBug ? RaftBug.CommitOldTermByCounting : RaftBug.None });
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        var t1 = h[1].Term;
+
+        // (a) S1 leads and replicates x and y (index 2, 3) to S2 only.
+        foreach (var other in new[] { 3, 4, 5 })
+        {
+            h.Cut(1, other);
+            h.Cut(other, 1);
+        }
+
+        h.Propose(1, "x");
+        h.Propose(1, "y");
+        h.DeliverAll();
+        Assert.True(h[2].LastIndex == 3, $"S2 last index {h[2].LastIndex}, S1 {h[1].Role} term {h[1].Term} last {h[1].LastIndex}");
+
+        // (b) S1 crashes; S5 wins with S3 and S4 and appends an entry of its term, which reaches nobody; S5 crashes.
+        h.Crash(1);
+        h.Heal();
+        h.Quiet();
+        h.Elect(5, votesOnly: true);
+        var t2 = h[5].Term;
+        h.DropAll(m => m.From == 5);
+        h.Crash(5);
+
+        // (c) S1 restarts and wins (S2, S3 vote; S4 cannot hear it). Catching S3 up, only x (index 2) gets through:
+        //     x is now on S1, S2 and S3 — a majority — but it is from term t1, and S1's own entry is on S1 and S2 only.
+        h.Start(1);
+        h.Cut(1, 4);
+        h.Cut(4, 1);
+        h.Quiet();
+        h.Elect(1, votesOnly: true);
+        h.DeliverAll(m => !(m.From == 1 && m.To == 3 && m.Entries.Any(e => e.Index == 3))); // y never reaches S3, so neither can anything after it
+        Assert.Equal(t1, h[3].TermAt(2));
+        output.WriteLine($"(c) S1 leads term {h[1].Term}; x on S1, S2, S3; S1's commit index {h[1].CommitIndex}");
+        var appliedX = h.Applied[1].Any(e => RaftHarness.Text(e) == "x");
+        if (injectBug)
+        {
+            Assert.Equal(2, h[1].CommitIndex); // the bug: committed by counting, and applied
+            Assert.True(appliedX);
+        }
+        else
+        {
+            Assert.Equal(1, h[1].CommitIndex); // §3.6.2: never commit an older term's entry by counting replicas
+            Assert.False(appliedX);
+        }
+
+        // (d) S1 crashes; S5 restarts and wins with S3 and S4 (its last term t2 beats their t1).
+        h.Crash(1);
+        h.Start(5);
+        h.Heal();
+        h.Quiet();
+        h.Elect(5, votesOnly: true);
+        Assert.Equal(t2, h[5].TermAt(2));
+        if (injectBug)
+        {
+            // The buggy cluster told a client "x committed" (S1 applied it) and elected a leader without x: lost.
+            Assert.True(appliedX);
+            return;
+        }
+
+        // Correct Raft lost nothing that was committed: S5 overwrites the uncommitted x everywhere.
+        h.DeliverAll();
+        h.Advance(50_000);
+        foreach (var id in new[] { 2, 3, 4, 5 })
+        {
+            Assert.Equal(t2, h[id].TermAt(2));
+            Assert.DoesNotContain(h.Applied[id], e => RaftHarness.Text(e) == "x");
+        }
+    }
+
+    [Fact]
+    public void StaleLeader_CannotCommit_AndStepsDownWhenItHearsTheNewTerm()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.Isolate(1);
+        var stale = h.Propose(1, "lost");
+        Assert.Equal(ProposeStatus.Ok, stale.Status);
+        h.Quiet();
+        h.Elect(2);
+        h.Propose(2, "kept");
+        h.DeliverAll();
+        Assert.Equal(0, h[1].CommitIndex >= stale.Index ? 1 : 0);
+        h.Heal();
+        h.Advance(50_000);
+        Assert.Equal(Role.Follower, h[1].Role);
+        Assert.Equal(h[2].Term, h[1].Term);
+        Assert.DoesNotContain(h.Applied[1], e => RaftHarness.Text(e) == "lost"); // overwritten, never applied
+        Assert.Contains(h.Applied[1], e => RaftHarness.Text(e) == "kept");
+    }
+
+    [Fact]
+    public void LogConflict_FollowerWithExtraEntriesFromAnOldTerm_ConvergesToTheLeadersLog()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.Isolate(3);
+        h.Propose(1, "a");
+        h.DeliverAll();
+        h.Isolate(1);
+        for (var i = 0; i < 5; i++)
+        {
+            h.Propose(1, "old" + i); // only S1 has these
+        }
+
+        h.Crash(1);
+        h.Heal();
+        h.Quiet();
+        h.Elect(2);
+        h.Propose(2, "b");
+        h.DeliverAll();
+        h.Start(1);
+        h.Advance(50_000);
+        Assert.Equal(h[2].LastIndex, h[1].LastIndex);
+        for (var i = 1; i <= h[2].LastIndex; i++)
+        {
+            Assert.Equal(h[2].TermAt(i), h[1].TermAt(i));
+        }
+
+        Assert.DoesNotContain(h.Applied[1], e => RaftHarness.Text(e).StartsWith("old", StringComparison.Ordinal));
+        Assert.Equal(["a", "b"], h.Applied[3].Where(e => e.Type == EntryType.Normal).Select(RaftHarness.Text));
+    }
+
+    [Fact]
+    public void PreVote_APartitionedReplicaDoesNotDisruptTheLeaderWhenItReturns()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        var term = h[1].Term;
+        h.Isolate(3);
+        h.Advance(20 * RaftHarness.ElectionUs); // S3 times out again and again
+        Assert.Equal(term, h[3].Term); // pre-votes failed, so its term never moved
+        h.Heal();
+        h.Advance(100_000);
+        Assert.Equal(Role.Leader, h[1].Role);
+        Assert.Equal(term, h[1].Term);
+    }
+
+    [Fact]
+    public void CheckQuorum_ALeaderCutOffFromTheMajority_StepsDownWithinAnElectionTimeout()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.Isolate(1);
+        h.Advance(3 * RaftHarness.ElectionUs);
+        Assert.NotEqual(Role.Leader, h[1].Role);
+        Assert.Equal(0, h[1].LeaseUntil);
+    }
+
+    [Fact]
+    public void LeadershipTransfer_ToALaggingReplica_CatchesItUpThenHandsOver()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.Isolate(3);
+        for (var i = 0; i < 10; i++)
+        {
+            h.Propose(1, "e" + i);
+        }
+
+        h.DeliverAll();
+        h.Heal();
+        var last = h[1].LastIndex;
+        Assert.True(h[3].LastIndex < last);
+        Assert.True(h[1].TransferLeadership(3));
+        Assert.Equal(0, h[1].LeaseUntil); // the lease is given up at once
+        Assert.Equal(ProposeStatus.Busy, h[1].Propose(new byte[1]).Status);
+        h.DeliverAll();
+        Assert.Equal(Role.Leader, h[3].Role);
+        Assert.Equal(last + 1, h[3].LastIndex); // caught up, then its own no-op
+        Assert.Equal(h[1].TermAt(last), h[3].TermAt(last));
+        Assert.Equal(Role.Follower, h[1].Role);
+    }
+
+    /// <summary>
+    /// Regression, found by the simulator (seed 1244 of the simulator at commit 66b0a3d, 3 replicas): a transfer is
+    /// abandoned after TimeoutNow went out; the old leader resumed its lease while the target, whose transfer votes
+    /// ignore lease promises, won an election.
+    /// </summary>
+    [Fact]
+    public void LeadershipTransfer_Abandoned_AfterTimeoutNowWentOut_NeverResumesTheLease()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.Advance(50_000);
+        Assert.True(h[1].LeaseUntil > h.Now);
+        Assert.True(h[1].TransferLeadership(2));
+        h.ProcessAll();
+        Assert.Contains(h.InFlight, m => m.Type == MessageType.TimeoutNow);
+        h.DropAll(m => m.Type == MessageType.TimeoutNow); // delayed, say
+        h.Advance(2 * RaftHarness.ElectionUs); // the transfer times out; S1 leads on
+        Assert.Equal(Role.Leader, h[1].Role);
+        Assert.Equal(0, h[1].TransferTarget);
+        Assert.Equal(0, h[1].LeaseUntil);
+    }
+
+    [Fact]
+    public void Persistence_ALeaderCountsItselfAndFollowersAcknowledge_OnlyWhatIsDurable()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.AutoPersist = false;
+        var p = h.Propose(1, "d");
+        h.DeliverAll();
+        Assert.True(h[1].CommitIndex < p.Index); // sent (before its own write was durable) but nothing durable anywhere
+        Assert.DoesNotContain(h.InFlight, m => m.Type == MessageType.AppendResponse && m.Index >= p.Index);
+        h.PersistAll();
+        h.DeliverAll();
+        Assert.Equal(p.Index, h[1].CommitIndex);
+    }
+
+    [Fact]
+    public void LeasePromise_AFollowerThatHeardFromTheLeader_GrantsNoVote_AndARestartedReplicaNoneAtFirst()
+    {
+        var h = new RaftHarness(3, o => o with { PreVote = false });
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        var term = h[1].Term;
+        h[2].Campaign(); // S2 campaigns at once, while S3 heard from S1 moments ago
+        h.DeliverAll(m => m.From == 2 && m.To == 3 || m.From == 3 && m.To == 2);
+        Assert.Equal(term, h[3].Term); // neither vote nor term change (thesis §4.2.3)
+        Assert.NotEqual(Role.Leader, h[2].Role);
+
+        h.Crash(3);
+        h.Start(3); // a restarted replica: no vote for one minimum election timeout
+        h.Crash(1);
+        h[2].Campaign();
+        h.DeliverAll(m => m.Type is MessageType.Vote or MessageType.VoteResponse);
+        Assert.NotEqual(Role.Leader, h[2].Role);
+    }
+}
