@@ -12,6 +12,11 @@ public static class Program
             return WritePaths.Run(args[1..]);
         }
 
+        if (args.Length > 0 && args[0] == "raft")
+        {
+            return RaftBench.Run(args[1..]);
+        }
+
         if (args.Length > 0 && args[0] == "log")
         {
             return LogBench.Run(args[1..]);
