@@ -50,6 +50,14 @@ internal sealed class Progress(long next)
         ProbeSent = false;
     }
 
+    /// <summary>A snapshot up to <paramref name="index"/> went out: wait for its answer like a probe's.</summary>
+    public void SnapshotSent(long index)
+    {
+        BecomeProbe();
+        Next = index + 1;
+        ProbeSent = true;
+    }
+
     public bool IsPaused(RaftOptions options) => State == ProgressState.Probe
         ? ProbeSent
         : inflight.Count >= options.InflightMessagesMax || InflightBytes >= options.InflightBytesMax;

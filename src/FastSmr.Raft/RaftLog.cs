@@ -32,6 +32,9 @@ internal sealed class RaftLog
         Applied = snapshotIndex;
     }
 
+    /// <summary>The lowest index added, removed or replaced since the last <see cref="TakeChanges"/> (configs are rescanned from there).</summary>
+    private long changedFrom = long.MaxValue;
+
     public long SnapshotIndex { get; private set; }
 
     public long SnapshotTerm { get; private set; }
@@ -80,6 +83,43 @@ internal sealed class RaftLog
         }
 
         entries.Add(entry);
+        changedFrom = Math.Min(changedFrom, entry.Index);
+    }
+
+    /// <summary>Where the log changed since the last call (long.MaxValue: nowhere), and forget it.</summary>
+    public long TakeChanges()
+    {
+        var from = changedFrom;
+        changedFrom = long.MaxValue;
+        return from;
+    }
+
+    /// <summary>Drops entries up to <paramref name="index"/> (a snapshot covers them); the term of the last one stays known.</summary>
+    public void CompactTo(long index)
+    {
+        if (index <= SnapshotIndex)
+        {
+            return;
+        }
+
+        if (index > Applied || index > Stable)
+        {
+            throw new InvalidOperationException("cannot compact to " + index + ": applied " + Applied + ", durable " + Stable);
+        }
+
+        SnapshotTerm = Term(index);
+        entries.RemoveRange(0, (int)(index - SnapshotIndex));
+        SnapshotIndex = index;
+    }
+
+    /// <summary>Replaces the whole log with a snapshot ending at (<paramref name="index"/>, <paramref name="term"/>) (everything in it is committed).</summary>
+    public void ResetTo(long index, long term)
+    {
+        changedFrom = Math.Min(changedFrom, Math.Min(index, FirstIndex));
+        entries.Clear();
+        SnapshotIndex = index;
+        SnapshotTerm = term;
+        Written = Stable = Committed = Applied = index;
     }
 
     /// <summary>
@@ -135,6 +175,7 @@ internal sealed class RaftLog
 
     private void TruncateFrom(long index)
     {
+        changedFrom = Math.Min(changedFrom, index);
         entries.RemoveRange((int)(index - FirstIndex), (int)(LastIndex - index + 1));
         Written = Math.Min(Written, index - 1);
         Stable = Math.Min(Stable, index - 1);

@@ -9,6 +9,11 @@ public sealed partial class RaftNode
     private void StartElection(bool transfer)
     {
         ResetElectionDeadline(now);
+        if (!config.IsVoter(Id))
+        {
+            return; // learners and removed replicas never campaign
+        }
+
         if (options.PreVote && !transfer)
         {
             Role = Role.PreCandidate;
@@ -16,13 +21,13 @@ public sealed partial class RaftNode
             votesFor.Clear();
             votesAgainst.Clear();
             votesFor.Add(Id);
-            if (votesFor.Count >= quorum)
+            if (votesFor.Count >= config.Quorum)
             {
                 BecomeCandidate(transfer);
                 return;
             }
 
-            foreach (var voter in options.Voters)
+            foreach (var voter in config.Voters)
             {
                 if (voter != Id)
                 {
@@ -48,13 +53,13 @@ public sealed partial class RaftNode
         votesAgainst.Clear();
         votesFor.Add(Id);
         ResetElectionDeadline(now);
-        if (votesFor.Count >= quorum)
+        if (votesFor.Count >= config.Quorum)
         {
             BecomeLeader();
             return;
         }
 
-        foreach (var voter in options.Voters)
+        foreach (var voter in config.Voters)
         {
             if (voter != Id)
             {
@@ -67,14 +72,17 @@ public sealed partial class RaftNode
     private void HandlePreVote(Message message)
     {
         // Granted for a term beyond ours to a log at least as up to date as ours; no state changes (thesis §9.6).
-        var grant = message.Term > Term && log.IsUpToDate(message.Index, message.LogTerm);
+        var grant = message.Term > Term && log.IsUpToDate(message.Index, message.LogTerm) && (message.Transfer || !InVotePromise());
         Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = message.From, Term = grant ? message.Term : Term, Reject = !grant });
     }
 
     private void HandleVote(Message message)
     {
-        // Here message.Term == Term (a higher term was adopted above, unless the lease promise refused it).
-        var grant = (Vote == 0 || Vote == message.From) && log.IsUpToDate(message.Index, message.LogTerm) && Role != Role.Leader;
+        // Here message.Term == Term (a higher term was adopted above, unless the lease promise refused it). The promise
+        // also holds against a request in our own term: the term may have moved for another reason (a rejection that
+        // carried it) while the promise still runs. Found by the simulator (seed 41496 at commit aa8700d).
+        var grant = (Vote == message.From || (Vote == 0 && (message.Transfer || !InVotePromise())))
+            && log.IsUpToDate(message.Index, message.LogTerm) && Role != Role.Leader;
         if (grant)
         {
             Vote = message.From;
@@ -94,10 +102,14 @@ public sealed partial class RaftNode
                 BecomeFollower(message.Term, message.From);
                 StepFollower(message);
                 return;
-            case MessageType.PreVoteResponse when Role == Role.PreCandidate:
-            case MessageType.VoteResponse when Role == Role.Candidate:
+            case MessageType.Snapshot:
+                BecomeFollower(message.Term, message.From);
+                StepFollower(message);
+                return;
+            case MessageType.PreVoteResponse when Role == Role.PreCandidate && config.IsVoter(message.From):
+            case MessageType.VoteResponse when Role == Role.Candidate && config.IsVoter(message.From):
                 (message.Reject ? votesAgainst : votesFor).Add(message.From);
-                if (votesFor.Count >= quorum)
+                if (votesFor.Count >= config.Quorum)
                 {
                     if (Role == Role.PreCandidate)
                     {
@@ -108,7 +120,7 @@ public sealed partial class RaftNode
                         BecomeLeader();
                     }
                 }
-                else if (votesAgainst.Count >= quorum)
+                else if (votesAgainst.Count >= config.Quorum)
                 {
                     BecomeFollower(Term, 0);
                 }

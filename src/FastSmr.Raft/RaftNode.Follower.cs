@@ -28,6 +28,10 @@ public sealed partial class RaftNode
             case MessageType.TimeoutNow:
                 StartElection(transfer: true);
                 break;
+            case MessageType.Snapshot:
+                HeardFromLeader(message.From);
+                HandleSnapshot(message);
+                break;
         }
     }
 
@@ -72,6 +76,35 @@ public sealed partial class RaftNode
             acknowledged = Math.Max(acknowledged, lastNew);
             Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = lastNew });
         }
+    }
+
+    private void HandleSnapshot(Message message)
+    {
+        if (message.Index <= log.Committed)
+        {
+            leaderMatch = Math.Max(leaderMatch, log.Committed);
+            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = Math.Min(log.Committed, log.Stable) });
+            return;
+        }
+
+        if (log.MatchTerm(message.Index, message.LogTerm))
+        {
+            // We hold that entry already: it is committed; keep what follows it.
+            leaderMatch = Math.Max(leaderMatch, message.Index);
+            log.CommitTo(message.Index);
+            AcknowledgeStable();
+            return;
+        }
+
+        // Replace the log: the host installs the state (Ready.Snapshot) and persists it before sending this answer.
+        log.ResetTo(message.Index, message.LogTerm);
+        _ = log.TakeChanges();
+        configs.Clear();
+        configs.Add((message.Index, message.Config ?? config));
+        config = configs[0].Config;
+        snapshotToInstall = new SnapshotInfo(message.Index, message.LogTerm, config);
+        leaderMatch = acknowledged = message.Index;
+        Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = message.Index });
     }
 
     /// <summary>Entries became durable: acknowledge to the leader what is both persisted and known to match its log.</summary>

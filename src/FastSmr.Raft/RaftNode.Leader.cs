@@ -27,14 +27,14 @@ public sealed partial class RaftNode
                 return 0;
             }
 
-            var acked = new List<long>(options.Voters.Count) { round };
-            foreach (var (_, pr) in progress)
+            var acked = new List<long>(config.Voters.Count);
+            foreach (var voter in config.Voters)
             {
-                acked.Add(pr.AckedRound);
+                acked.Add(voter == Id ? round : progress.TryGetValue(voter, out var pr) ? pr.AckedRound : 0);
             }
 
             acked.Sort();
-            var majorityRound = acked[acked.Count - quorum];
+            var majorityRound = acked[acked.Count - config.Quorum];
             if (majorityRound == 0 || majorityRound <= round - RoundHistory)
             {
                 return 0;
@@ -50,7 +50,7 @@ public sealed partial class RaftNode
     /// </summary>
     public bool TransferLeadership(int target)
     {
-        if (Role != Role.Leader || target == Id || !progress.TryGetValue(target, out var pr))
+        if (Role != Role.Leader || target == Id || !config.IsVoter(target) || !progress.TryGetValue(target, out var pr))
         {
             return false;
         }
@@ -82,13 +82,7 @@ public sealed partial class RaftNode
         Leader = Id;
         TransferTarget = 0;
         progress.Clear();
-        foreach (var voter in options.Voters)
-        {
-            if (voter != Id)
-            {
-                progress[voter] = new Progress(log.LastIndex + 1) { RecentActive = true };
-            }
-        }
+        UpdateProgressMembers();
 
         round = 0;
         Array.Clear(roundSentAt);
@@ -98,6 +92,23 @@ public sealed partial class RaftNode
         log.Append(new Entry(log.LastIndex + 1, Term, EntryType.NoOp, ReadOnlyMemory<byte>.Empty));
         BroadcastHeartbeat();
         SendAppends();
+    }
+
+    /// <summary>The leader tracks every member but itself: new members start probing at the end of the log.</summary>
+    private void UpdateProgressMembers()
+    {
+        foreach (var member in config.Members)
+        {
+            if (member != Id && !progress.ContainsKey(member))
+            {
+                progress[member] = new Progress(log.LastIndex + 1) { RecentActive = true };
+            }
+        }
+
+        foreach (var id in progress.Keys.Where(id => !config.IsMember(id)).ToList())
+        {
+            progress.Remove(id);
+        }
     }
 
     private void TickLeader()
@@ -118,14 +129,14 @@ public sealed partial class RaftNode
         if (options.CheckQuorum && now >= checkQuorumDeadline)
         {
             checkQuorumDeadline = now + options.ElectionTimeoutMinUs;
-            var active = 1;
-            foreach (var (_, pr) in progress)
+            var active = config.IsVoter(Id) ? 1 : 0;
+            foreach (var (id, pr) in progress)
             {
-                active += pr.RecentActive ? 1 : 0;
+                active += pr.RecentActive && config.IsVoter(id) ? 1 : 0;
                 pr.RecentActive = false;
             }
 
-            if (active < quorum)
+            if (active < config.Quorum)
             {
                 BecomeFollower(Term, 0); // cannot reach a majority: stop claiming to lead
             }
@@ -161,7 +172,10 @@ public sealed partial class RaftNode
         var prevTerm = log.Term(prev);
         if (prevTerm < 0)
         {
-            throw new InvalidOperationException("follower " + id + " needs entries before the leader's first index: snapshots are not implemented yet");
+            // The follower needs entries compacted away: it gets the snapshot (its state travels outside the core).
+            Send(new Message { Type = MessageType.Snapshot, From = Id, To = id, Term = Term, Index = log.SnapshotIndex, LogTerm = log.SnapshotTerm, Config = SnapshotConfig, Commit = log.Committed });
+            pr.SnapshotSent(log.SnapshotIndex);
+            return;
         }
 
         var entries = log.Slice(prev, options.MessageBytesMax, out var bytes);
@@ -226,14 +240,15 @@ public sealed partial class RaftNode
 
     private void MaybeCommit()
     {
-        var matches = new List<long>(options.Voters.Count) { log.Stable }; // the leader counts only what it persisted
-        foreach (var (_, pr) in progress)
+        var matches = new List<long>(config.Voters.Count);
+        foreach (var voter in config.Voters)
         {
-            matches.Add(pr.Match);
+            // The leader counts only what it persisted, and only while it is a voter itself (thesis §4.2.2).
+            matches.Add(voter == Id ? log.Stable : progress.TryGetValue(voter, out var pr) ? pr.Match : 0);
         }
 
         matches.Sort();
-        var candidate = matches[matches.Count - quorum];
+        var candidate = matches[matches.Count - config.Quorum];
         // Only an entry of the current term commits by counting; older ones commit with it (thesis §3.6.2, figure 3.7).
         if (candidate > log.Committed && (log.Term(candidate) == Term || options.Bug == RaftBug.CommitOldTermByCounting))
         {
@@ -242,6 +257,11 @@ public sealed partial class RaftNode
             {
                 // Tell followers promptly; commit-only notifications are not lease rounds.
                 Send(new Message { Type = MessageType.Heartbeat, From = Id, To = id, Term = Term, Commit = Math.Min(other.Match, log.Committed) });
+            }
+
+            if (!config.IsVoter(Id) && log.Committed >= configs[^1].Index)
+            {
+                BecomeFollower(Term, 0); // removed, and the removal is committed: step down (thesis §4.2.2)
             }
         }
     }

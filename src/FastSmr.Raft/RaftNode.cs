@@ -11,7 +11,9 @@ public sealed partial class RaftNode
     private readonly RaftLog log;
     private readonly Dictionary<int, Progress> progress = [];
     private readonly List<Message> outbox = [];
-    private readonly int quorum;
+    private readonly List<(long Index, ClusterConfig Config)> configs = []; // [0]: the configuration at the snapshot
+    private ClusterConfig config;
+    private SnapshotInfo? snapshotToInstall;
     private ulong random;
     private HardState lastHardState;
     private long now;
@@ -23,20 +25,34 @@ public sealed partial class RaftNode
     private readonly HashSet<int> votesFor = [];
     private readonly HashSet<int> votesAgainst = [];
 
-    /// <summary>Starts a replica from what it persisted (nothing, for a new one).</summary>
-    public RaftNode(RaftOptions options, HardState hardState = default, IReadOnlyList<Entry>? persisted = null, long snapshotIndex = 0, long snapshotTerm = 0)
+    /// <summary>
+    /// Starts a replica from what it persisted: nothing for a new one; else its hard state, its log after the snapshot,
+    /// and the snapshot's index, term and configuration (the bootstrap configuration of the options when there is none).
+    /// </summary>
+    public RaftNode(RaftOptions options, HardState hardState = default, IReadOnlyList<Entry>? persisted = null, long snapshotIndex = 0, long snapshotTerm = 0, ClusterConfig? snapshotConfig = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         this.options = options;
-        quorum = (options.Voters.Count / 2) + 1;
+        configs.Add((snapshotIndex, snapshotConfig ?? new ClusterConfig(options.Voters, options.Learners)));
+        config = configs[0].Config;
         random = options.Seed == 0 ? 0x9E3779B97F4A7C15UL : options.Seed;
         log = new RaftLog(snapshotIndex, snapshotTerm, persisted ?? [], hardState.Commit);
         Term = hardState.Term;
         Vote = hardState.Vote;
         lastHardState = new HardState(Term, Vote, log.Committed);
         Role = Role.Follower;
+        RefreshConfig(fromIndex: log.FirstIndex);
     }
+
+    /// <summary>The configuration in effect: the latest one in the log, committed or not (thesis §4.1).</summary>
+    public ClusterConfig Config => config;
+
+    /// <summary>The last index covered by the snapshot (entries up to it are compacted away).</summary>
+    public long SnapshotIndex => log.SnapshotIndex;
+
+    /// <summary>The configuration at <see cref="SnapshotIndex"/>: store it with the snapshot.</summary>
+    public ClusterConfig SnapshotConfig => configs[0].Config;
 
     /// <summary>This replica's id.</summary>
     public int Id => options.Id;
@@ -70,7 +86,7 @@ public sealed partial class RaftNode
 
     /// <summary>Whether a <see cref="Ready"/> has work in it.</summary>
     public bool HasReady =>
-        outbox.Count > 0 || log.LastIndex > log.Written || Math.Min(log.Committed, log.Stable) > log.Applied ||
+        outbox.Count > 0 || snapshotToInstall is not null || log.LastIndex > log.Written || Math.Min(log.Committed, log.Stable) > log.Applied ||
         Term != lastHardState.Term || Vote != lastHardState.Vote || log.Committed != lastHardState.Commit;
 
     /// <summary>The work the host must do now (see <see cref="Ready"/> for the order). Call <see cref="Advance"/> after it.</summary>
@@ -84,6 +100,7 @@ public sealed partial class RaftNode
             Entries = log.Unwritten(),
             Messages = [.. outbox],
             CommittedEntries = log.Unapplied(),
+            Snapshot = snapshotToInstall,
         };
     }
 
@@ -92,6 +109,11 @@ public sealed partial class RaftNode
     {
         ArgumentNullException.ThrowIfNull(ready);
         lastHardState = ready.HardState;
+        if (ready.Snapshot is not null)
+        {
+            snapshotToInstall = null;
+        }
+
         if (ready.Entries.Count > 0)
         {
             log.MarkWritten(ready.Entries[^1].Index);
@@ -144,8 +166,70 @@ public sealed partial class RaftNode
         }
         else if (now >= electionDeadline)
         {
-            StartElection(transfer: false);
+            if (config.IsVoter(Id))
+            {
+                StartElection(transfer: false);
+            }
+            else
+            {
+                ResetElectionDeadline(now); // a learner (or a removed replica) never campaigns
+            }
         }
+    }
+
+    /// <summary>
+    /// The host took a snapshot of the state machine at <paramref name="index"/> (applied and durable here): entries up
+    /// to it leave the log. A follower that later needs them gets the snapshot instead.
+    /// </summary>
+    public void Compact(long index)
+    {
+        log.CompactTo(index);
+        var baseIndex = configs.FindLastIndex(c => c.Index <= index);
+        var atSnapshot = configs[baseIndex].Config;
+        configs.RemoveRange(0, baseIndex + 1);
+        configs.Insert(0, (index, atSnapshot));
+    }
+
+    /// <summary>
+    /// Proposes a single-server membership change (thesis §4.1). Only once the leader has committed an entry of its own
+    /// term (the 2015 erratum: otherwise a change from an earlier leader, not yet known committed, could overlap this
+    /// one), and only one change at a time: Busy otherwise. The new configuration is in effect as soon as it is appended.
+    /// </summary>
+    public ProposeResult ProposeConfigChange(ConfigChange change, int id)
+    {
+        if (Role != Role.Leader)
+        {
+            return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader);
+        }
+
+        if (TransferTarget != 0 || log.Term(log.Committed) != Term || configs[^1].Index > log.Committed)
+        {
+            return new ProposeResult(ProposeStatus.Busy, 0, 0, Id);
+        }
+
+        var voters = config.Voters.ToList();
+        var learners = config.Learners.ToList();
+        switch (change)
+        {
+            case ConfigChange.AddLearner when !config.IsMember(id) && id > 0:
+                learners.Add(id);
+                break;
+            case ConfigChange.PromoteLearner when learners.Remove(id):
+                voters.Add(id);
+                break;
+            case ConfigChange.Remove when (voters.Contains(id) && voters.Count > 1) || learners.Contains(id):
+                voters.Remove(id);
+                learners.Remove(id);
+                break;
+            default:
+                throw new ArgumentException($"cannot {change} replica {id} in {config}", nameof(change));
+        }
+
+        var entry = new Entry(log.LastIndex + 1, Term, EntryType.Config, new ClusterConfig(voters, learners).Encode());
+        log.Append(entry);
+        RefreshConfig();
+        SendAppends();
+        return new ProposeResult(ProposeStatus.Ok, entry.Index, entry.Term, Id);
     }
 
     /// <summary>Proposes a batch. Appended (not committed) on success; the caller learns the outcome from the committed entry at that index.</summary>
@@ -163,6 +247,7 @@ public sealed partial class RaftNode
 
         var entry = new Entry(log.LastIndex + 1, Term, EntryType.Normal, data);
         log.Append(entry);
+        _ = log.TakeChanges(); // not a configuration entry: nothing to rescan
         SendAppends();
         return new ProposeResult(ProposeStatus.Ok, entry.Index, entry.Term, Id);
     }
@@ -171,10 +256,17 @@ public sealed partial class RaftNode
     public void Step(Message message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (message.To != Id || message.From == Id || !options.Voters.Contains(message.From))
+        if (message.To != Id || message.From == Id || message.From <= 0)
         {
-            return; // not for us, or from a stranger: ignore
+            return; // not for us: ignore
         }
+
+        StepMessage(message);
+        RefreshConfig();
+    }
+
+    private void StepMessage(Message message)
+    {
 
         if (message.Term > Term)
         {
@@ -196,13 +288,13 @@ public sealed partial class RaftNode
             }
             else
             {
-                var leader = message.Type is MessageType.Append or MessageType.Heartbeat ? message.From : 0;
+                var leader = message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot ? message.From : 0;
                 BecomeFollower(message.Term, leader);
             }
         }
         else if (message.Term < Term)
         {
-            if (message.Type is MessageType.Append or MessageType.Heartbeat)
+            if (message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot)
             {
                 // A stale leader: tell it the term so it steps down (with check-quorum or pre-vote it would not learn otherwise).
                 Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Reject = true, Index = message.Index, RejectHint = log.LastIndex });
@@ -279,6 +371,39 @@ public sealed partial class RaftNode
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
+    }
+
+    /// <summary>Re-reads the configuration from the log where it changed (appended, truncated, replaced by a snapshot).</summary>
+    private void RefreshConfig(long fromIndex = long.MaxValue)
+    {
+        var from = Math.Min(fromIndex, log.TakeChanges());
+        if (from == long.MaxValue)
+        {
+            return;
+        }
+
+        while (configs.Count > 1 && configs[^1].Index >= from)
+        {
+            configs.RemoveAt(configs.Count - 1); // truncated away: the previous configuration is back in effect
+        }
+
+        for (var index = Math.Max(from, log.FirstIndex); index <= log.LastIndex; index++)
+        {
+            var entry = log.At(index);
+            if (entry.Type == EntryType.Config && index > configs[^1].Index)
+            {
+                configs.Add((index, ClusterConfig.Decode(entry.Data.Span)));
+            }
+        }
+
+        if (!configs[^1].Config.Equals(config))
+        {
+            config = configs[^1].Config;
+            if (Role == Role.Leader)
+            {
+                UpdateProgressMembers();
+            }
+        }
     }
 
     private bool InVotePromise() => options.Bug != RaftBug.VoteInsideLease && now < noVoteUntil;

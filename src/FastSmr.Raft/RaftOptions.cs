@@ -6,8 +6,11 @@ public sealed record RaftOptions
     /// <summary>This replica's id (1..).</summary>
     public required int Id { get; init; }
 
-    /// <summary>Ids of every voting member, this one included.</summary>
+    /// <summary>Ids of the voting members at bootstrap (the log's configuration entries and snapshots take over).</summary>
     public required IReadOnlyList<int> Voters { get; init; }
+
+    /// <summary>Ids of the non-voting members at bootstrap.</summary>
+    public IReadOnlyList<int> Learners { get; init; } = [];
 
     /// <summary>Minimum election timeout; each timeout is drawn from [min, 2 × min). Default 1 s.</summary>
     public long ElectionTimeoutMinUs { get; init; } = 1_000_000;
@@ -44,15 +47,12 @@ public sealed record RaftOptions
 
     internal void Validate()
     {
-        if (!Voters.Contains(Id))
+        if (Id <= 0)
         {
-            throw new ArgumentException("the replica's own id " + Id + " must be among the voters", nameof(Voters));
+            throw new ArgumentOutOfRangeException(nameof(Id), Id, "replica ids are positive");
         }
 
-        if (Voters.Any(v => v <= 0) || Voters.Distinct().Count() != Voters.Count)
-        {
-            throw new ArgumentException("voter ids must be positive and distinct", nameof(Voters));
-        }
+        _ = new ClusterConfig(Voters, Learners); // throws on empty, duplicate or non-positive ids
 
         if (HeartbeatIntervalUs <= 0 || ElectionTimeoutMinUs < 2 * HeartbeatIntervalUs)
         {

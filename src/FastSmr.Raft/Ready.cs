@@ -3,6 +3,8 @@ namespace FastSmr.Raft;
 /// <summary>
 /// What the host must do, in this order, before calling <see cref="RaftNode.Advance"/>:
 /// <list type="number">
+/// <item><see cref="Snapshot"/> (when set): install the state of that snapshot (fetched from the leader) and persist
+/// it, with the log truncated to start after it, before anything else — the messages below acknowledge it.</item>
 /// <item><see cref="HardState"/> (when <see cref="HardStateChanged"/>): persist it <b>before</b> sending any of
 /// <see cref="Messages"/> — a vote or a new term must not be forgotten after others acted on it.</item>
 /// <item><see cref="Entries"/>: start persisting them (if the first one's index is at or below entries written earlier,
@@ -29,4 +31,7 @@ public sealed class Ready
 
     /// <summary>Entries to apply, in order.</summary>
     public IReadOnlyList<Entry> CommittedEntries { get; init; } = [];
+
+    /// <summary>A snapshot to install (a follower that was behind the leader's first index).</summary>
+    public SnapshotInfo? Snapshot { get; init; }
 }

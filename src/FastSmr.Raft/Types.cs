@@ -8,7 +8,13 @@ public enum EntryType : byte
 
     /// <summary>The empty entry a new leader appends so that an entry of its own term can commit (thesis §3.6.2, §6.4).</summary>
     NoOp = 2,
+
+    /// <summary>A membership change: the new <see cref="ClusterConfig"/>, in effect from the moment it is in a log.</summary>
+    Config = 3,
 }
+
+/// <summary>A snapshot's place in the log and the configuration in effect at that point.</summary>
+public readonly record struct SnapshotInfo(long Index, long Term, ClusterConfig Config);
 
 /// <summary>One log entry. <see cref="Data"/> is the batch exactly as proposed; the core never looks inside.</summary>
 public readonly record struct Entry(long Index, long Term, EntryType Type, ReadOnlyMemory<byte> Data);
@@ -61,6 +67,13 @@ public enum MessageType : byte
 
     /// <summary>Leadership transfer: start an election now, skipping pre-vote (thesis §3.10).</summary>
     TimeoutNow,
+
+    /// <summary>
+    /// InstallSnapshot, as metadata: the follower is behind the leader's first index. <see cref="Message.Index"/> and
+    /// <see cref="Message.LogTerm"/> are the snapshot's last index and term, <see cref="Message.Config"/> its
+    /// configuration; the state itself travels outside the core (the host streams it).
+    /// </summary>
+    Snapshot,
 }
 
 /// <summary>
@@ -106,6 +119,9 @@ public sealed class Message
 
     /// <summary>A vote request that comes from a leadership transfer: the old leader gave up its lease, so promises do not apply.</summary>
     public bool Transfer { get; init; }
+
+    /// <summary>The snapshot's configuration (Snapshot only).</summary>
+    public ClusterConfig? Config { get; init; }
 
     /// <inheritdoc />
     public override string ToString() =>

@@ -495,7 +495,8 @@ internal sealed class Simulation
                     if (crashNewLeaderFaults > 0)
                     {
                         // A leader that dies within milliseconds of winning: its first appends reach some replicas only.
-                        Schedule(now + rng.Between(0, 20_000), new SimEvent(EventKind.Crash, replica.Id, Incarnation: replica.Incarnation));
+                        // Half the time within a millisecond: before its first appends arrive anywhere.
+                        Schedule(now + rng.Between(0, rng.Chance(0.5) ? 1_000 : 20_000), new SimEvent(EventKind.Crash, replica.Id, Incarnation: replica.Incarnation));
                     }
 
                     // Leader Completeness: every committed entry is in the new leader's log.

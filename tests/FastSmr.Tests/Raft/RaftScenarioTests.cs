@@ -227,6 +227,33 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         Assert.Equal(0, h[1].LeaseUntil);
     }
 
+    /// <summary>
+    /// Regression, found by the simulator (seed 41496 at commit aa8700d, 3 replicas, after 83,108 passing seeds): a
+    /// follower inside its lease promise learned a newer term from a rejected pre-vote, then granted a vote in that
+    /// term — the promise only guarded requests for a term above its own.
+    /// </summary>
+    [Fact]
+    public void LeasePromise_HoldsEvenAfterTheTermMovedForAnotherReason()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(2);
+        h.DeliverAll();
+        var term = h[2].Term;
+        h.Advance(20_000);
+        Assert.True(h[2].LeaseUntil > h.Now);
+
+        // S1 campaigns in term+1 (a pre-vote from the past would do); S3 hears of term+1 from a rejection, not a vote.
+        h[1].Campaign();
+        h.DropAll(_ => true);
+        h[3].Step(new Message { Type = MessageType.PreVoteResponse, From = 1, To = 3, Term = term + 1, Reject = true });
+        Assert.Equal(term + 1, h[3].Term);
+        h[3].Step(new Message { Type = MessageType.Vote, From = 1, To = 3, Term = term + 1, Index = h[1].LastIndex, LogTerm = h[1].TermAt(h[1].LastIndex) });
+        h.ProcessAll();
+        Assert.Contains(h.InFlight, m => m.Type == MessageType.VoteResponse && m.From == 3 && m.Reject);
+        Assert.Equal(0, h[3].Vote); // S2's lease still holds: S3 promised not to vote
+    }
+
     [Fact]
     public void Persistence_ALeaderCountsItselfAndFollowersAcknowledge_OnlyWhatIsDurable()
     {
