@@ -94,14 +94,18 @@ public sealed partial class RaftNode
         SendAppends();
     }
 
-    /// <summary>The leader tracks every member but itself: new members start probing at the end of the log.</summary>
+    /// <summary>
+    /// The leader tracks every member but itself. At election, everyone starts probing after the last entry; a member
+    /// added later starts at the configuration entry that added it, so the first append goes out at once.
+    /// </summary>
     private void UpdateProgressMembers()
     {
+        var next = Role == Role.Leader && progress.Count > 0 ? Math.Max(1, log.LastIndex) : log.LastIndex + 1;
         foreach (var member in config.Members)
         {
             if (member != Id && !progress.ContainsKey(member))
             {
-                progress[member] = new Progress(log.LastIndex + 1) { RecentActive = true };
+                progress[member] = new Progress(next) { RecentActive = true };
             }
         }
 

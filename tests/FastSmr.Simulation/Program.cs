@@ -63,7 +63,7 @@ public static class Program
     {
         var watch = Stopwatch.StartNew();
         SimResult? failed = null;
-        long faults = 0, elections = 0, commits = 0, proposals = 0, steps = 0, crashes = 0;
+        long faults = 0, elections = 0, commits = 0, proposals = 0, steps = 0, crashes = 0, compactions = 0, installs = 0, configChanges = 0;
         var done = 0;
         var gate = new object();
         Parallel.For(first, first + seeds, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, (seed, state) =>
@@ -78,6 +78,9 @@ public static class Program
                 proposals += result.Stats.Proposals;
                 steps += result.Stats.Steps;
                 crashes += result.Stats.Crashes;
+                compactions += result.Stats.Compactions;
+                installs += result.Stats.Installs;
+                configChanges += result.Stats.ConfigChanges;
                 if (!result.Passed && (failed is null || result.Seed < failed.Seed))
                 {
                     failed = result;
@@ -90,7 +93,7 @@ public static class Program
                 }
             }
         });
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sim: {done} seeds in {watch.Elapsed.TotalSeconds:F1} s: {faults} faults ({crashes} crashes), {elections} elections, {commits} commits, {proposals} proposals, {steps} steps"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sim: {done} seeds in {watch.Elapsed.TotalSeconds:F1} s: {faults} faults ({crashes} crashes), {elections} elections, {commits} commits, {proposals} proposals, {configChanges} membership changes committed, {compactions} compactions, {installs} snapshots installed, {steps} steps"));
         if (failed is not null)
         {
             Report(failed);
@@ -105,7 +108,7 @@ public static class Program
     private static void Report(SimResult result)
     {
         var s = result.Stats;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {result.Seed}: {(result.Passed ? "passed" : "FAILED at step " + result.FailureStep + ": " + result.Failure)}; faults {s.Faults} (crashes {s.Crashes}), elections {s.Elections}, commits {s.Commits}, proposals {s.Proposals} (acknowledged {s.Acknowledged}, dropped {s.Dropped}), steps {s.Steps}, trace {result.TraceHash:x16}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {result.Seed}: {(result.Passed ? "passed" : "FAILED at step " + result.FailureStep + ": " + result.Failure)}; faults {s.Faults} (crashes {s.Crashes}), elections {s.Elections}, commits {s.Commits}, proposals {s.Proposals} (acknowledged {s.Acknowledged}, dropped {s.Dropped}), membership changes {s.ConfigChanges}, compactions {s.Compactions}, installs {s.Installs}, steps {s.Steps}, trace {result.TraceHash:x16}"));
     }
 
     internal static string BugName(RaftBug bug) => bug switch

@@ -6,7 +6,7 @@ namespace FastSmr.Simulation;
 internal sealed record SimResult(int Seed, bool Passed, string? Failure, long FailureStep, ulong TraceHash, SimStats Stats);
 
 /// <summary>Totals of one run.</summary>
-internal sealed record SimStats(int Faults, int Elections, long Commits, int Proposals, int Acknowledged, int Dropped, long Steps, int Crashes);
+internal sealed record SimStats(int Faults, int Elections, long Commits, int Proposals, int Acknowledged, int Dropped, long Steps, int Crashes, int Compactions = 0, int Installs = 0, int ConfigChanges = 0);
 
 /// <summary>Settings of a run (the seed decides everything else).</summary>
 internal sealed record SimSettings
@@ -60,10 +60,14 @@ internal sealed class Simulation
     private int crashNewLeaderFaults;
     private int crashAtFirstCommitFaults;
     private readonly int inflightMax;
+    private readonly int compactEvery;
     private readonly long messageBytesMax;
     private int faults;
     private int elections;
     private int crashes;
+    private int compactions;
+    private int installs;
+    private int configChanges;
     private string? failure;
 
     public Simulation(int seed, SimSettings settings)
@@ -73,6 +77,7 @@ internal sealed class Simulation
         rng = new SimRandom(((ulong)seed * 0x9E3779B97F4A7C15UL) + 1);
         inflightMax = 1 + rng.Below(8);
         messageBytesMax = rng.Below(3) switch { 0 => 8, 1 => 64, _ => 4096 };
+        compactEvery = rng.Below(3) switch { 0 => 0, 1 => 10, _ => 60 }; // never, often, now and then
         replicas = new Replica[settings.Replicas];
         for (var i = 0; i < replicas.Length; i++)
         {
@@ -103,9 +108,16 @@ internal sealed class Simulation
         // The disk: what the page cache holds, and what survives a crash.
         public HardState DurableHard { get; set; }
 
+        // Entries after the snapshot: Written[i] and Synced[i] have index SnapshotIndex + 1 + i.
         public List<Entry> Written { get; } = [];
 
         public List<Entry> Synced { get; } = [];
+
+        public long SnapshotIndex { get; set; }
+
+        public long SnapshotTerm { get; set; }
+
+        public ClusterConfig? SnapshotConfig { get; set; }
 
         public long SyncsPending { get; set; }
 
@@ -184,7 +196,7 @@ internal sealed class Simulation
             Fail($"SHALLOW: only {faults} faults (every seed must inject at least 3)");
         }
 
-        var stats = new SimStats(faults, elections, committed.Count - 1, proposals.Count, proposals.Count(p => p.Acknowledged), proposals.Count(p => p.Dropped), step, crashes);
+        var stats = new SimStats(faults, elections, committed.Count - 1, proposals.Count, proposals.Count(p => p.Acknowledged), proposals.Count(p => p.Dropped), step, crashes, compactions, installs, configChanges);
         return new SimResult(seed, failure is null, failure, step, trace, stats);
     }
 
@@ -193,7 +205,6 @@ internal sealed class Simulation
     private void Start(Replica replica)
     {
         replica.Incarnation++;
-        replica.Applied = 0;
         var options = new RaftOptions
         {
             Id = replica.Id,
@@ -207,7 +218,8 @@ internal sealed class Simulation
             Seed = ((ulong)seed << 20) ^ ((ulong)replica.Id << 8) ^ (ulong)replica.Incarnation,
             Bug = settings.Bug,
         };
-        replica.Node = new RaftNode(options, replica.DurableHard, [.. replica.Synced]);
+        replica.Node = new RaftNode(options, replica.DurableHard, [.. replica.Synced], replica.SnapshotIndex, replica.SnapshotTerm, replica.SnapshotConfig);
+        replica.Applied = replica.SnapshotIndex; // the state machine starts from the snapshot
         replica.WasLeader = false;
         foreach (var entry in replica.Synced)
         {
@@ -284,24 +296,43 @@ internal sealed class Simulation
                 replica.DurableHard = ready.HardState;
             }
 
+            // 0. A snapshot from the leader: its state must be committed state; it replaces the log, durably.
+            if (ready.Snapshot is { } snapshot)
+            {
+                if (snapshot.Index >= committed.Count || committed[(int)snapshot.Index].Term != snapshot.Term)
+                {
+                    Fail($"SAFETY: replica {replica.Id} was sent a snapshot at {snapshot.Index} term {snapshot.Term} that is not committed state");
+                    return;
+                }
+
+                Record("install", replica.Id, snapshot.Index, snapshot.Term);
+                installs++;
+                replica.Applied = snapshot.Index;
+                replica.SnapshotIndex = snapshot.Index;
+                replica.SnapshotTerm = snapshot.Term;
+                replica.SnapshotConfig = snapshot.Config;
+                replica.Written.Clear();
+                replica.Synced.Clear();
+            }
+
             // 2. Entries: a truncation is durable at once (FastSmr.Log's TruncateSuffix); the write syncs later.
             if (ready.Entries.Count > 0)
             {
-                var first = ready.Entries[0].Index;
+                var first = (int)(ready.Entries[0].Index - replica.SnapshotIndex); // 1-based position after the snapshot
                 if (first <= replica.Written.Count)
                 {
-                    replica.Written.RemoveRange((int)first - 1, replica.Written.Count - (int)first + 1);
+                    replica.Written.RemoveRange(first - 1, replica.Written.Count - first + 1);
                     if (replica.Synced.Count >= first)
                     {
-                        replica.Synced.RemoveRange((int)first - 1, replica.Synced.Count - (int)first + 1);
+                        replica.Synced.RemoveRange(first - 1, replica.Synced.Count - first + 1);
                     }
                 }
 
                 foreach (var entry in ready.Entries)
                 {
-                    if (entry.Index != replica.Written.Count + 1)
+                    if (entry.Index != replica.SnapshotIndex + replica.Written.Count + 1)
                     {
-                        Fail($"replica {replica.Id} was asked to write entry {entry.Index} after {replica.Written.Count}");
+                        Fail($"replica {replica.Id} was asked to write entry {entry.Index} after {replica.SnapshotIndex + replica.Written.Count}");
                         return;
                     }
 
@@ -334,13 +365,37 @@ internal sealed class Simulation
 
             node.Advance(ready);
         }
+
+        MaybeCompact(replica);
+    }
+
+    /// <summary>The host's snapshot policy: every <see cref="compactEvery"/> applied entries, a snapshot, durable at once.</summary>
+    private void MaybeCompact(Replica replica)
+    {
+        var node = replica.Node;
+        if (compactEvery == 0 || node is null || replica.Applied - replica.SnapshotIndex < compactEvery || replica.Applied > node.StableIndex)
+        {
+            return;
+        }
+
+        var index = replica.Applied;
+        var term = node.TermAt(index);
+        node.Compact(index);
+        var drop = (int)(index - replica.SnapshotIndex);
+        replica.SnapshotIndex = index;
+        replica.SnapshotTerm = term;
+        replica.SnapshotConfig = node.SnapshotConfig;
+        replica.Written.RemoveRange(0, Math.Min(drop, replica.Written.Count));
+        replica.Synced.RemoveRange(0, Math.Min(drop, replica.Synced.Count));
+        Record("compact", replica.Id, index, term);
+        compactions++;
     }
 
     private void CompleteSync(Replica replica, long index, long term)
     {
         replica.SyncsPending--;
         // The disk syncs in order: everything written up to this write is durable now (if it is still there).
-        var upTo = (int)Math.Min(index, replica.Written.Count);
+        var upTo = (int)Math.Min(index - replica.SnapshotIndex, replica.Written.Count);
         if (upTo > replica.Synced.Count)
         {
             replica.Synced.AddRange(replica.Written.GetRange(replica.Synced.Count, upTo - replica.Synced.Count));
@@ -417,6 +472,7 @@ internal sealed class Simulation
         }
 
         committed.Add((entry.Term, data));
+        configChanges += entry.Type == EntryType.Config ? 1 : 0;
         Record("commit", replica.Id, entry.Index, entry.Term);
         if (proposalsByData.TryGetValue(data, out var proposal) && entry.Type == EntryType.Normal)
         {
@@ -454,7 +510,11 @@ internal sealed class Simulation
     private void NoteEntry(Replica replica, Entry entry)
     {
         // Log Matching, checked entry by entry: the same (index, term) anywhere has the same data and the same previous term.
-        var prevTerm = entry.Index == 1 ? 0 : replica.Written.Count >= entry.Index - 1 && entry.Index >= 2 ? replica.Written[(int)entry.Index - 2].Term : replica.Node?.TermAt(entry.Index - 1) ?? -1;
+        var position = (int)(entry.Index - 1 - replica.SnapshotIndex); // of the previous entry, 1-based after the snapshot
+        var prevTerm = entry.Index == 1 ? 0
+            : position == 0 ? replica.SnapshotTerm
+            : position > 0 && position <= replica.Written.Count ? replica.Written[position - 1].Term
+            : replica.Node?.TermAt(entry.Index - 1) ?? -1;
         var data = DataOf(entry);
         if (entriesSeen.TryGetValue((entry.Index, entry.Term), out var seen))
         {
@@ -500,7 +560,7 @@ internal sealed class Simulation
                     }
 
                     // Leader Completeness: every committed entry is in the new leader's log.
-                    for (var i = 1; i < committed.Count; i++)
+                    for (var i = (int)Math.Max(1, node.SnapshotIndex); i < committed.Count; i++)
                     {
                         if (node.TermAt(i) != committed[i].Term)
                         {
@@ -614,8 +674,25 @@ internal sealed class Simulation
                 id++;
                 // Isolating the leader and killing leaders at their worst moments (kinds 3, 8, 10) come twice as often:
                 // together they make the paper's figure-8 histories, which nothing else reaches in few seeds.
-                var kind = rng.Below(14) switch { 11 => 3, 12 => 8, 13 => 10, var k => k };
+                var kind = rng.Below(16) switch { 12 => 3, 13 => 8, 14 => 10, var k => k };
                 var length = rng.Between(300_000, 3_000_000);
+                if (kind == 15)
+                {
+                    // The figure-8 script (thesis figure 3.7), built from the faults above: the leader is cut off
+                    // (clients still reach it, so it grows an uncommitted tail) while whoever wins next dies at once;
+                    // then it returns, wins again, and dies the moment it first commits.
+                    var back = at + rng.Between(400_000, 900_000);
+                    Schedule(at, new SimEvent(EventKind.FaultStart, 0, Index: ++id, Fault: 3));
+                    Schedule(back, new SimEvent(EventKind.FaultEnd, 0, Index: id, Fault: 3));
+                    Schedule(at + 1, new SimEvent(EventKind.FaultStart, 0, Index: ++id, Fault: 8));
+                    Schedule(back, new SimEvent(EventKind.FaultEnd, 0, Index: id, Fault: 8));
+                    Schedule(back + 1, new SimEvent(EventKind.FaultStart, 0, Index: ++id, Fault: 10));
+                    length = back - at + rng.Between(500_000, 2_000_000);
+                    Schedule(Math.Min(at + length, settings.FaultPhaseUs), new SimEvent(EventKind.FaultEnd, 0, Index: id, Fault: 10));
+                    at += length + rng.Between(200_000, 3_000_000);
+                    continue;
+                }
+
                 Schedule(at, new SimEvent(EventKind.FaultStart, 0, Index: id, Fault: kind));
                 Schedule(Math.Min(at + length, settings.FaultPhaseUs), new SimEvent(EventKind.FaultEnd, 0, Index: id, Fault: kind));
                 at += length + rng.Between(200_000, 3_000_000);
@@ -710,6 +787,13 @@ internal sealed class Simulation
             case 10: // leaders die the moment their commit index first moves in their term
                 crashAtFirstCommitFaults++;
                 break;
+            case 11: // a membership change: promote a learner, add a replica outside the configuration, or remove one
+                if (leader?.Node is not null)
+                {
+                    ChangeMembership(leader);
+                }
+
+                break;
             default: // leadership transfer to a random replica (possibly lagging)
                 if (leader?.Node is not null)
                 {
@@ -722,6 +806,26 @@ internal sealed class Simulation
 
                 break;
         }
+    }
+
+    private void ChangeMembership(Replica leader)
+    {
+        var node = leader.Node!;
+        var config = node.Config;
+        var learner = replicas.FirstOrDefault(r => config.Learners.Contains(r.Id));
+        var outsider = replicas.FirstOrDefault(r => !config.IsMember(r.Id));
+        var (change, id) = learner is not null ? (ConfigChange.PromoteLearner, learner.Id)
+            : outsider is not null ? (ConfigChange.AddLearner, outsider.Id)
+            : config.Voters.Count > 2 ? (ConfigChange.Remove, config.Voters[rng.Below(config.Voters.Count)]) // the leader itself, at times
+            : (ConfigChange.AddLearner, 0);
+        if (id == 0)
+        {
+            return;
+        }
+
+        var result = node.ProposeConfigChange(change, id);
+        Record("config", leader.Id, (long)change * 100 + id, result.Index);
+        Drain(leader);
     }
 
     private void EndFault(int kind, long faultId)

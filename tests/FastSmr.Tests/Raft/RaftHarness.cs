@@ -12,12 +12,14 @@ internal sealed class RaftHarness
     private readonly Dictionary<int, Func<RaftOptions>> optionsOf = [];
     private readonly HashSet<(int From, int To)> cut = [];
 
-    public RaftHarness(int replicas, Func<RaftOptions, RaftOptions>? configure = null)
+    /// <summary>Replicas 1..<paramref name="replicas"/>; the first <paramref name="voters"/> of them vote at bootstrap (all by default).</summary>
+    public RaftHarness(int replicas, Func<RaftOptions, RaftOptions>? configure = null, int? voters = null)
     {
         var ids = Enumerable.Range(1, replicas).ToArray();
+        var voting = ids[..(voters ?? replicas)];
         foreach (var id in ids)
         {
-            var options = new RaftOptions { Id = id, Voters = ids, ElectionTimeoutMinUs = ElectionUs, HeartbeatIntervalUs = 10_000, Seed = (ulong)id };
+            var options = new RaftOptions { Id = id, Voters = voting, ElectionTimeoutMinUs = ElectionUs, HeartbeatIntervalUs = 10_000, Seed = (ulong)id };
             options = configure?.Invoke(options) ?? options;
             optionsOf[id] = () => options;
             Disks[id] = new Disk();
@@ -44,7 +46,7 @@ internal sealed class RaftHarness
     public void Start(int id)
     {
         var disk = Disks[id];
-        Nodes[id] = new RaftNode(optionsOf[id](), disk.Hard, [.. disk.Durable]);
+        Nodes[id] = new RaftNode(optionsOf[id](), disk.Hard, [.. disk.Durable], disk.Snapshot?.Index ?? 0, disk.Snapshot?.Term ?? 0, disk.Snapshot?.Config);
         Applied[id] = [];
         Nodes[id].Tick(Now);
     }
@@ -149,6 +151,13 @@ internal sealed class RaftHarness
         return result;
     }
 
+    public ProposeResult ProposeConfigChange(int id, ConfigChange change, int member)
+    {
+        var result = Nodes[id].ProposeConfigChange(change, member);
+        ProcessAll();
+        return result;
+    }
+
     public void PersistAll()
     {
         foreach (var (id, node) in Nodes)
@@ -180,9 +189,17 @@ internal sealed class RaftHarness
         {
             var ready = node.GetReady();
             disk.Hard = ready.HardState;
+            if (ready.Snapshot is { } snapshot)
+            {
+                disk.Snapshot = snapshot; // the state itself would be fetched from the leader here
+                disk.Written.Clear();
+                disk.Durable.Clear();
+                Installed[id] = snapshot.Index;
+            }
+
             if (ready.Entries.Count > 0)
             {
-                var first = (int)ready.Entries[0].Index;
+                var first = (int)(ready.Entries[0].Index - (disk.Snapshot?.Index ?? 0));
                 if (first <= disk.Written.Count)
                 {
                     disk.Written.RemoveRange(first - 1, disk.Written.Count - first + 1);
@@ -214,6 +231,22 @@ internal sealed class RaftHarness
         }
     }
 
+    /// <summary>The index of the last snapshot each replica installed from a leader.</summary>
+    public Dictionary<int, long> Installed { get; } = [];
+
+    /// <summary>Replica <paramref name="id"/> snapshots its state at <paramref name="index"/> and drops the log before it.</summary>
+    public void Compact(int id, long index)
+    {
+        var node = Nodes[id];
+        var disk = Disks[id];
+        var term = node.TermAt(index);
+        var drop = (int)(index - (disk.Snapshot?.Index ?? 0));
+        node.Compact(index);
+        disk.Snapshot = new SnapshotInfo(index, term, node.SnapshotConfig);
+        disk.Written.RemoveRange(0, drop);
+        disk.Durable.RemoveRange(0, Math.Min(drop, disk.Durable.Count));
+    }
+
     public static string Text(Entry entry) => System.Text.Encoding.UTF8.GetString(entry.Data.Span);
 
     /// <summary>One replica's disk: what was written, and what is durable.</summary>
@@ -224,5 +257,7 @@ internal sealed class RaftHarness
         public List<Entry> Written { get; } = [];
 
         public List<Entry> Durable { get; } = [];
+
+        public SnapshotInfo? Snapshot { get; set; }
     }
 }

@@ -291,4 +291,93 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.DeliverAll(m => m.Type is MessageType.Vote or MessageType.VoteResponse);
         Assert.NotEqual(Role.Leader, h[2].Role);
     }
+
+    [Fact]
+    public void Membership_ANewLeaderChangesNothing_UntilItHasCommittedAnEntryOfItsOwnTerm()
+    {
+        var h = new RaftHarness(4, voters: 3);
+        h.Quiet();
+        h.Elect(1, votesOnly: true); // elected; its no-op is not committed yet
+        Assert.Equal(ProposeStatus.Busy, h[1].ProposeConfigChange(ConfigChange.AddLearner, 4).Status); // the 2015 erratum
+        h.DeliverAll();
+        Assert.Equal(ProposeStatus.Ok, h[1].ProposeConfigChange(ConfigChange.AddLearner, 4).Status);
+        Assert.Equal(ProposeStatus.Busy, h[1].ProposeConfigChange(ConfigChange.PromoteLearner, 4).Status); // one at a time
+        Assert.Equal([4], h[1].Config.Learners); // in effect as soon as it is in the log
+    }
+
+    [Fact]
+    public void Membership_ALearnerReceivesTheLog_DoesNotCount_ThenIsPromoted()
+    {
+        var h = new RaftHarness(4, voters: 3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.ProposeConfigChange(1, ConfigChange.AddLearner, 4);
+        h.DeliverAll();
+        Assert.Equal(h[1].LastIndex, h[4].LastIndex);
+        Assert.Equal([4], h[4].Config.Learners);
+
+        // With S2 and S3 cut off, the leader and the learner are two replicas but not a majority of the voters.
+        h.Isolate(2);
+        h.Isolate(3);
+        var p = h.Propose(1, "not yet");
+        h.DeliverAll();
+        Assert.True(h[1].CommitIndex < p.Index);
+        h.Heal();
+        h.Advance(50_000); // the next heartbeats find S2 and S3 again
+        Assert.Equal(p.Index, h[1].CommitIndex);
+
+        h.ProposeConfigChange(1, ConfigChange.PromoteLearner, 4);
+        h.DeliverAll();
+        Assert.Equal([1, 2, 3, 4], h[1].Config.Voters);
+        Assert.Equal(3, h[1].Config.Quorum);
+        h.Advance(10 * RaftHarness.ElectionUs);
+        Assert.Equal(Role.Leader, h[1].Role); // a learner never campaigned; the promotion disturbed nothing
+    }
+
+    [Fact]
+    public void Membership_ARemovedLeader_StepsDownOnceItsRemovalCommits_AndNeverCampaigns()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        var removal = h.ProposeConfigChange(1, ConfigChange.Remove, 1);
+        Assert.Equal(Role.Leader, h[1].Role); // it manages the change until it commits (thesis §4.2.2)
+        h.DeliverAll();
+        Assert.True(h[2].CommitIndex >= removal.Index || h[3].CommitIndex >= removal.Index || h[1].CommitIndex >= removal.Index);
+        Assert.NotEqual(Role.Leader, h[1].Role);
+        h.Advance(20 * RaftHarness.ElectionUs);
+        Assert.NotEqual(Role.Leader, h[1].Role);
+        Assert.True(h[2].Role == Role.Leader || h[3].Role == Role.Leader);
+        Assert.Equal([2, 3], (h[2].Role == Role.Leader ? h[2] : h[3]).Config.Voters);
+    }
+
+    [Fact]
+    public void Snapshot_AFollowerBehindTheLeadersFirstIndex_GetsTheSnapshot_ThenTheRest()
+    {
+        var h = new RaftHarness(3);
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.Isolate(3);
+        var appliedBefore = h.Applied[3].Count;
+        for (var i = 0; i < 20; i++)
+        {
+            h.Propose(1, "s" + i);
+        }
+
+        h.DeliverAll();
+        var compactAt = h[1].CommitIndex - 2;
+        h.Compact(1, compactAt);
+        h.Propose(1, "after");
+        h.DeliverAll();
+        h.Heal();
+        h.Advance(50_000);
+        Assert.Equal(compactAt, h.Installed[3]);
+        Assert.Equal(h[1].LastIndex, h[3].LastIndex);
+        Assert.Equal(h[1].TermAt(h[1].LastIndex), h[3].TermAt(h[3].LastIndex));
+        Assert.Contains(h.Applied[3], e => RaftHarness.Text(e) == "after");
+        Assert.DoesNotContain(h.Applied[3].Skip(appliedBefore), e => e.Index <= compactAt); // those came with the snapshot
+    }
 }
