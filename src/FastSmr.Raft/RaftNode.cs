@@ -190,6 +190,13 @@ public sealed partial class RaftNode
         configs.Insert(0, (index, atSnapshot));
     }
 
+    // Why single-server changes rather than joint consensus (thesis §4.1 against §4.3): any two configurations that
+    // differ by one voter have overlapping majorities, so a change needs one log entry and no intermediate
+    // configuration, and the rule "a configuration is in effect once it is in the log" stays simple. What it costs —
+    // replacing several voters takes several changes — is what an operator does anyway (add a learner, let it catch
+    // up, promote it, remove the old one). Its one known hazard, a change by a new leader overlapping an uncommitted
+    // change of an old one, is closed by the 2015 erratum below.
+
     /// <summary>
     /// Proposes a single-server membership change (thesis §4.1). Only once the leader has committed an entry of its own
     /// term (the 2015 erratum: otherwise a change from an earlier leader, not yet known committed, could overlap this

@@ -603,6 +603,16 @@ internal sealed class Simulation
             return;
         }
 
+        // An acknowledged proposal is never lost: what its leader told the client is what stayed committed.
+        foreach (var p in proposals.Where(p => p.Acknowledged))
+        {
+            if (p.Index >= committed.Count || committed[(int)p.Index] != (p.Term, p.Data))
+            {
+                Fail($"SAFETY: proposal at {p.Index} term {p.Term} was acknowledged but is not what is committed there");
+                return;
+            }
+        }
+
         var pending = proposals.Where(p => !p.Committed && !p.Dropped).ToList();
         if (pending.Count > 0)
         {

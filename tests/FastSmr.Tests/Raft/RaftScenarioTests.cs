@@ -254,6 +254,30 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         Assert.Equal(0, h[3].Vote); // S2's lease still holds: S3 promised not to vote
     }
 
+    /// <summary>
+    /// Regression, found by the simulator (seed 8 on its first run): with every append of a full pipelining window
+    /// lost, the leader sent nothing more to that follower, ever; the commit index froze.
+    /// </summary>
+    [Fact]
+    public void Pipelining_AWindowOfLostAppends_DoesNotStallReplication()
+    {
+        var h = new RaftHarness(3, o => o with { InflightMessagesMax = 2 });
+        h.Quiet();
+        h.Elect(1);
+        h.DeliverAll();
+        h.Propose(1, "warm");
+        h.DeliverAll(); // followers are in the replicate state now
+        for (var i = 0; i < 6; i++)
+        {
+            h.Propose(1, "lost" + i);
+            h.DropAll(m => m.Type == MessageType.Append && m.To == 3); // the network eats every append to S3
+        }
+
+        h.Advance(100_000); // heartbeats keep flowing both ways
+        Assert.Equal(h[1].LastIndex, h[3].LastIndex);
+        Assert.Equal(h[1].CommitIndex, h[3].CommitIndex);
+    }
+
     [Fact]
     public void Persistence_ALeaderCountsItselfAndFollowersAcknowledge_OnlyWhatIsDurable()
     {
