@@ -12,6 +12,16 @@ public static class Program
             return WritePaths.Run(args[1..]);
         }
 
+        if (args.Length > 0 && args[0] == "floor")
+        {
+            return FloorBench.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "floor-echo")
+        {
+            return FloorBench.Echo();
+        }
+
         if (args.Length > 0 && args[0] == "raft")
         {
             return RaftBench.Run(args[1..]);
