@@ -163,7 +163,7 @@ internal static class RaftBench
                 while (network.TryDequeue(out var message))
                 {
                     busy = true;
-                    nodes[message.To - 1].Step(message);
+                    nodes[message.To - 1].Step(message, now);
                 }
 
                 if (!busy)

@@ -211,12 +211,15 @@ internal sealed class RaftLog
     /// <summary>The host reports entries up to (<paramref name="index"/>, <paramref name="term"/>) durable; ignored if the log changed since.</summary>
     public bool MarkStable(long index, long term)
     {
-        if (index > Written || !MatchTerm(index, term) || index <= Stable)
+        // The report may come before Advance marked the entries written (asynchronous storage): any entry in the log
+        // whose term matches counts.
+        if (index > LastIndex || !MatchTerm(index, term) || index <= Stable)
         {
             return false;
         }
 
         Stable = index;
+        Written = Math.Max(Written, index);
         return true;
     }
 

@@ -3,15 +3,29 @@ namespace FastSmr.Raft;
 /// <summary>Elections: pre-vote, vote, the lease promise, leadership transfer's forced campaign.</summary>
 public sealed partial class RaftNode
 {
-    /// <summary>Starts an election now (as if the election timeout had passed). With pre-vote, asks first.</summary>
-    public void Campaign() => StartElection(transfer: false);
+    /// <summary>
+    /// Starts an election now (as if the election timeout had passed; with pre-vote, asks first). Refused (false) for a
+    /// non-voter, and while this replica's own vote promise runs: voting for itself is a vote, and a leader's lease
+    /// may rest on that promise.
+    /// </summary>
+    public bool Campaign()
+    {
+        ThrowIfReadyOutstanding();
+        if (!config.IsVoter(Id) || InVotePromise() || Role == Role.Leader)
+        {
+            return false;
+        }
+
+        StartElection(transfer: false);
+        return true;
+    }
 
     private void StartElection(bool transfer)
     {
         ResetElectionDeadline(now);
-        if (!config.IsVoter(Id))
+        if (!config.IsVoter(Id) || (!transfer && InVotePromise()))
         {
-            return; // learners and removed replicas never campaign
+            return; // learners and removed replicas never campaign; nobody campaigns inside its own promise
         }
 
         if (options.PreVote && !transfer)

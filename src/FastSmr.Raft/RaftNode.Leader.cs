@@ -50,6 +50,7 @@ public sealed partial class RaftNode
     /// </summary>
     public bool TransferLeadership(int target)
     {
+        ThrowIfReadyOutstanding();
         if (Role != Role.Leader || target == Id || !config.IsVoter(target) || !progress.TryGetValue(target, out var pr))
         {
             return false;

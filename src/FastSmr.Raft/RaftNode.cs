@@ -18,6 +18,7 @@ public sealed partial class RaftNode
     private HardState lastHardState;
     private long now;
     private bool started;
+    private bool readyOutstanding;
     private long electionDeadline;
     private long heartbeatDeadline;
     private long checkQuorumDeadline;
@@ -87,12 +88,18 @@ public sealed partial class RaftNode
     /// <summary>Whether a <see cref="Ready"/> has work in it.</summary>
     public bool HasReady =>
         outbox.Count > 0 || snapshotToInstall is not null || log.LastIndex > log.Written || Math.Min(log.Committed, log.Stable) > log.Applied ||
-        Term != lastHardState.Term || Vote != lastHardState.Vote || log.Committed != lastHardState.Commit;
+        Term != lastHardState.Term || Vote != lastHardState.Vote || DurableCommit != lastHardState.Commit;
+
+    // The commit index the host may persist: never beyond this replica's durable log, or a crash could leave a commit
+    // index pointing past a truncation that was never written, over entries of an old term.
+    private long DurableCommit => Math.Min(log.Committed, log.Stable);
 
     /// <summary>The work the host must do now (see <see cref="Ready"/> for the order). Call <see cref="Advance"/> after it.</summary>
     public Ready GetReady()
     {
-        var hard = new HardState(Term, Vote, log.Committed);
+        ThrowIfReadyOutstanding();
+        readyOutstanding = true;
+        var hard = new HardState(Term, Vote, DurableCommit);
         return new Ready
         {
             HardState = hard,
@@ -108,6 +115,7 @@ public sealed partial class RaftNode
     public void Advance(Ready ready)
     {
         ArgumentNullException.ThrowIfNull(ready);
+        readyOutstanding = false;
         lastHardState = ready.HardState;
         if (ready.Snapshot is not null)
         {
@@ -151,15 +159,8 @@ public sealed partial class RaftNode
     /// <summary>Time passes: elections, heartbeats, check-quorum and the transfer timeout happen here.</summary>
     public void Tick(long nowUs)
     {
-        if (!started)
-        {
-            started = true;
-            // A restarted replica may have promised, in an earlier life, not to vote for a while: keep that promise.
-            noVoteUntil = nowUs + options.ElectionTimeoutMinUs;
-            ResetElectionDeadline(nowUs);
-        }
-
-        now = Math.Max(now, nowUs);
+        ThrowIfReadyOutstanding();
+        AdvanceClock(nowUs);
         if (Role == Role.Leader)
         {
             TickLeader();
@@ -183,6 +184,12 @@ public sealed partial class RaftNode
     /// </summary>
     public void Compact(long index)
     {
+        ThrowIfReadyOutstanding();
+        if (index <= log.SnapshotIndex)
+        {
+            return; // already covered (a leader's snapshot was installed meanwhile)
+        }
+
         log.CompactTo(index);
         var baseIndex = configs.FindLastIndex(c => c.Index <= index);
         var atSnapshot = configs[baseIndex].Config;
@@ -204,6 +211,7 @@ public sealed partial class RaftNode
     /// </summary>
     public ProposeResult ProposeConfigChange(ConfigChange change, int id)
     {
+        ThrowIfReadyOutstanding();
         if (Role != Role.Leader)
         {
             return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader);
@@ -242,6 +250,7 @@ public sealed partial class RaftNode
     /// <summary>Proposes a batch. Appended (not committed) on success; the caller learns the outcome from the committed entry at that index.</summary>
     public ProposeResult Propose(ReadOnlyMemory<byte> data)
     {
+        ThrowIfReadyOutstanding();
         if (Role != Role.Leader)
         {
             return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader);
@@ -259,10 +268,15 @@ public sealed partial class RaftNode
         return new ProposeResult(ProposeStatus.Ok, entry.Index, entry.Term, Id);
     }
 
-    /// <summary>Handles a message from another replica.</summary>
-    public void Step(Message message)
+    /// <summary>
+    /// Handles a message from another replica, received at <paramref name="nowUs"/> on this replica's clock (the lease
+    /// promise runs from the moment of receipt, so the time must be the receipt time, not the last tick's).
+    /// </summary>
+    public void Step(Message message, long nowUs)
     {
         ArgumentNullException.ThrowIfNull(message);
+        ThrowIfReadyOutstanding();
+        AdvanceClock(nowUs);
         if (message.To != Id || message.From == Id || message.From <= 0)
         {
             return; // not for us: ignore
@@ -347,6 +361,28 @@ public sealed partial class RaftNode
         }
 
         outbox.Add(message);
+    }
+
+    private void AdvanceClock(long nowUs)
+    {
+        if (!started)
+        {
+            started = true;
+            // A restarted replica may have promised, in an earlier life, not to vote for a while: keep that promise.
+            noVoteUntil = nowUs + options.ElectionTimeoutMinUs;
+            ResetElectionDeadline(nowUs);
+        }
+
+        now = Math.Max(now, nowUs);
+    }
+
+    /// <summary>Between <see cref="GetReady"/> and <see cref="Advance"/> only <see cref="Persisted"/> may be called.</summary>
+    private void ThrowIfReadyOutstanding()
+    {
+        if (readyOutstanding)
+        {
+            throw new InvalidOperationException("a Ready is outstanding: call Advance before stepping, ticking or proposing");
+        }
     }
 
     private void BecomeFollower(long term, int leader)

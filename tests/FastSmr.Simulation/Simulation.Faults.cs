@@ -164,8 +164,17 @@ internal sealed partial class Simulation
                 }
 
                 break;
-            default: // leadership transfer to a random replica (possibly lagging)
-                if (leader?.Node is not null)
+            default: // leadership transfer to a random replica (possibly lagging), or an operator's "campaign now"
+                if (rng.Chance(0.5))
+                {
+                    var campaigner = replicas[rng.Below(replicas.Length)];
+                    if (campaigner.Node?.Campaign() == true)
+                    {
+                        Record("campaign", campaigner.Id, campaigner.Node.Term, 0);
+                        Drain(campaigner);
+                    }
+                }
+                else if (leader?.Node is not null)
                 {
                     var transferTo = replicas[rng.Below(replicas.Length)];
                     if (leader.Node.TransferLeadership(transferTo.Id))

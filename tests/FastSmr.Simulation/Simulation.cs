@@ -117,6 +117,9 @@ internal sealed partial class Simulation
 
         public long SnapshotTerm { get; set; }
 
+        /// <summary>Bumped by every truncation and snapshot install: a sync issued before it covers none of what follows.</summary>
+        public int DiskGeneration { get; set; }
+
         public ClusterConfig? SnapshotConfig { get; set; }
 
         public long SyncsPending { get; set; }
@@ -254,14 +257,13 @@ internal sealed partial class Simulation
                 break;
             case EventKind.Deliver when replica!.Node is not null:
                 Record("deliver", e.Replica, (long)e.Message!.Type, e.Message.Term);
-                replica.Node.Tick(replica.LocalNow(now));
-                replica.Node.Step(e.Message);
+                replica.Node.Step(e.Message, replica.LocalNow(now));
                 NoteLeadership(replica);
                 Drain(replica);
                 CrashAtFirstCommit(replica);
                 break;
             case EventKind.SyncDone when replica!.Node is not null && e.Incarnation == replica.Incarnation:
-                CompleteSync(replica, e.Index, e.Term);
+                CompleteSync(replica, e.Index, e.Term, e.Fault);
                 break;
             case EventKind.Propose:
                 Propose(e.Index);
@@ -313,6 +315,7 @@ internal sealed partial class Simulation
                 replica.SnapshotConfig = snapshot.Config;
                 replica.Written.Clear();
                 replica.Synced.Clear();
+                replica.DiskGeneration++;
             }
 
             // 2. Entries: a truncation is durable at once (FastSmr.Log's TruncateSuffix); the write syncs later.
@@ -321,6 +324,7 @@ internal sealed partial class Simulation
                 var first = (int)(ready.Entries[0].Index - replica.SnapshotIndex); // 1-based position after the snapshot
                 if (first <= replica.Written.Count)
                 {
+                    replica.DiskGeneration++;
                     replica.Written.RemoveRange(first - 1, replica.Written.Count - first + 1);
                     if (replica.Synced.Count >= first)
                     {
@@ -344,7 +348,7 @@ internal sealed partial class Simulation
                 var done = Math.Max(replica.LastSyncDoneAt, now + rng.Between(100, slowDiskFaults > 0 ? 50_000 : 3_000));
                 replica.LastSyncDoneAt = done;
                 replica.SyncsPending++;
-                Schedule(done, new SimEvent(EventKind.SyncDone, replica.Id, Index: last.Index, Term: last.Term, Incarnation: replica.Incarnation));
+                Schedule(done, new SimEvent(EventKind.SyncDone, replica.Id, Index: last.Index, Term: last.Term, Incarnation: replica.Incarnation, Fault: replica.DiskGeneration));
             }
 
             // 3. Messages.
@@ -391,9 +395,14 @@ internal sealed partial class Simulation
         compactions++;
     }
 
-    private void CompleteSync(Replica replica, long index, long term)
+    private void CompleteSync(Replica replica, long index, long term, int generation)
     {
         replica.SyncsPending--;
+        if (generation != replica.DiskGeneration)
+        {
+            return; // issued before a truncation or an install: it made durable only what no longer exists
+        }
+
         // The disk syncs in order: everything written up to this write is durable now (if it is still there).
         var upTo = (int)Math.Min(index - replica.SnapshotIndex, replica.Written.Count);
         if (upTo > replica.Synced.Count)
@@ -401,8 +410,7 @@ internal sealed partial class Simulation
             replica.Synced.AddRange(replica.Written.GetRange(replica.Synced.Count, upTo - replica.Synced.Count));
         }
 
-        replica.Node!.Tick(replica.LocalNow(now));
-        replica.Node.Persisted(index, term);
+        replica.Node!.Persisted(index, term);
         Drain(replica);
         CrashAtFirstCommit(replica);
     }

@@ -109,7 +109,7 @@ internal sealed class RaftHarness
                 InFlight.Remove(message);
                 if (Nodes.TryGetValue(message.To, out var node))
                 {
-                    node.Step(message);
+                    node.Step(message, Now);
                 }
             }
         }

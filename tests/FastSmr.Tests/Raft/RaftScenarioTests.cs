@@ -243,12 +243,10 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Advance(20_000);
         Assert.True(h[2].LeaseUntil > h.Now);
 
-        // S1 campaigns in term+1 (a pre-vote from the past would do); S3 hears of term+1 from a rejection, not a vote.
-        h[1].Campaign();
-        h.DropAll(_ => true);
-        h[3].Step(new Message { Type = MessageType.PreVoteResponse, From = 1, To = 3, Term = term + 1, Reject = true });
+        // S3 hears of term+1 from a rejected pre-vote (S1's, from the past, say), then S1 asks for its vote in term+1.
+        h[3].Step(new Message { Type = MessageType.PreVoteResponse, From = 1, To = 3, Term = term + 1, Reject = true }, h.Now);
         Assert.Equal(term + 1, h[3].Term);
-        h[3].Step(new Message { Type = MessageType.Vote, From = 1, To = 3, Term = term + 1, Index = h[1].LastIndex, LogTerm = h[1].TermAt(h[1].LastIndex) });
+        h[3].Step(new Message { Type = MessageType.Vote, From = 1, To = 3, Term = term + 1, Index = h[1].LastIndex, LogTerm = h[1].TermAt(h[1].LastIndex) }, h.Now);
         h.ProcessAll();
         Assert.Contains(h.InFlight, m => m.Type == MessageType.VoteResponse && m.From == 3 && m.Reject);
         Assert.Equal(0, h[3].Vote); // S2's lease still holds: S3 promised not to vote
@@ -303,17 +301,21 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Elect(1);
         h.DeliverAll();
         var term = h[1].Term;
-        h[2].Campaign(); // S2 campaigns at once, while S3 heard from S1 moments ago
-        h.DeliverAll(m => m.From == 2 && m.To == 3 || m.From == 3 && m.To == 2);
-        Assert.Equal(term, h[3].Term); // neither vote nor term change (thesis §4.2.3)
-        Assert.NotEqual(Role.Leader, h[2].Role);
+        Assert.False(h[2].Campaign()); // S2 heard from S1 moments ago: it does not even vote for itself
+        h[3].Step(new Message { Type = MessageType.Vote, From = 2, To = 3, Term = term + 1, Index = h[2].LastIndex, LogTerm = h[2].TermAt(h[2].LastIndex) }, h.Now);
+        Assert.Equal(term, h[3].Term); // a vote request inside the promise: neither a vote nor a term change (thesis §4.2.3)
+        Assert.Equal(Role.Leader, h[1].Role);
 
-        h.Crash(3);
-        h.Start(3); // a restarted replica: no vote for one minimum election timeout
         h.Crash(1);
-        h[2].Campaign();
+        h.Advance(RaftHarness.ElectionUs / 2, deliver: false);
+        h.Crash(3);
+        h.Start(3); // a restarted replica: no vote for one minimum election timeout from now
+        h.Advance((RaftHarness.ElectionUs * 3 / 5) + 1_000, deliver: false); // S2's own promise is over, S3's is not
+        h.InFlight.Clear();
+        Assert.True(h[2].Role == Role.Candidate || h[2].Campaign());
         h.DeliverAll(m => m.Type is MessageType.Vote or MessageType.VoteResponse);
         Assert.NotEqual(Role.Leader, h[2].Role);
+        Assert.NotEqual(2, h[3].Vote); // the restarted replica kept its promise
     }
 
     [Fact]
