@@ -1,0 +1,261 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using DotNext.Net.Multiplexing;
+
+namespace FastSmr.Bench;
+
+/// <summary>
+/// <c>transport [--seconds S] [--json FILE]</c>: a pipelined replication stream over 127.0.0.1 — the sender keeps up to
+/// 16 length-prefixed batches in flight, the receiver answers each with an 8-byte acknowledgement — for batches of
+/// 64 B, 4 KiB, 64 KiB and 1 MiB, over (a) a plain socket with System.IO.Pipelines and (b) a stream of DotNext's
+/// <c>TcpMultiplexedClient</c> / <c>TcpMultiplexedListener</c>, in the same run. Both ends run in this process.
+/// </summary>
+internal static class TransportBench
+{
+    private const int Window = 16;
+    private static readonly int[] Sizes = [64, 4096, 65536, 1 << 20];
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    public static int Run(string[] args)
+    {
+        var seconds = 2.0;
+        string? json = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--json": json = args[++i]; break;
+                default: Console.Error.WriteLine("usage: transport [--seconds S] [--json FILE]"); return 2;
+            }
+        }
+
+        Console.WriteLine("| stack | batch bytes | batches/s | MB/s | ack p50 µs | ack p99 µs |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        var rows = new List<Dictionary<string, object>>();
+        var stalled = false;
+        foreach (var size in Sizes)
+        {
+            foreach (var stack in new[] { "socket+pipelines", "dotnext-multiplexing" })
+            {
+                var run = stack == "socket+pipelines" ? RunSockets(size, seconds) : RunMultiplexed(size, seconds);
+                if (!run.Wait(TimeSpan.FromSeconds(seconds + 15)))
+                {
+                    // Reported, not hidden: the row never finished (the stream stopped moving).
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {stack} | {size} | stalled | | | |"));
+                    rows.Add(new Dictionary<string, object> { ["stack"] = stack, ["batch_bytes"] = size, ["stalled"] = true });
+                    stalled = true;
+                    continue;
+                }
+
+                var result = run.Result;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {stack} | {size} | {result.PerSecond:F0} | {result.PerSecond * size / 1e6:F1} | {result.P50:F0} | {result.P99:F0} |"));
+                rows.Add(new Dictionary<string, object>
+                {
+                    ["stack"] = stack,
+                    ["batch_bytes"] = size,
+                    ["batches_per_sec"] = Math.Round(result.PerSecond),
+                    ["mb_per_sec"] = Math.Round(result.PerSecond * size / 1e6, 1),
+                    ["ack_p50_us"] = Math.Round(result.P50, 1),
+                    ["ack_p99_us"] = Math.Round(result.P99, 1),
+                });
+            }
+        }
+
+        if (json is not null)
+        {
+            var report = new Dictionary<string, object>
+            {
+                ["benchmark"] = "transport",
+                ["rows"] = rows,
+                ["settings"] = new Dictionary<string, object> { ["seconds_per_row"] = seconds, ["window"] = Window, ["ends"] = "one process, two sockets over 127.0.0.1, TCP_NODELAY" },
+                ["durability"] = "none (network only)",
+                ["machine"] = LogBench.Machine(),
+                ["commit"] = Environment.GetEnvironmentVariable("FASTSMR_COMMIT") ?? "unknown",
+                ["measured_at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            };
+            File.WriteAllText(json, JsonSerializer.Serialize(report, JsonOptions));
+            Console.WriteLine("transport: wrote " + json);
+        }
+
+        if (stalled)
+        {
+            Environment.Exit(3); // a stalled row leaves its tasks behind: do not wait for them
+        }
+
+        return 0;
+    }
+
+    private static async Task<Result> RunSockets(int size, double seconds)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var accept = listener.AcceptAsync();
+        await client.ConnectAsync(listener.LocalEndPoint!).ConfigureAwait(false);
+        using var server = await accept.ConfigureAwait(false);
+        server.NoDelay = true;
+        await using var clientStream = new NetworkStream(client, ownsSocket: false);
+        await using var serverStream = new NetworkStream(server, ownsSocket: false);
+        var sender = new StreamPipe(clientStream);
+        var receiver = new StreamPipe(serverStream);
+        return await Measure(sender, Task.FromResult<IDuplexPipe>(receiver), size, seconds).ConfigureAwait(false);
+    }
+
+    private static async Task<Result> RunMultiplexed(int size, double seconds)
+    {
+        var port = FreePort();
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+        await using var listener = new TcpMultiplexedListener(endPoint, new TcpMultiplexedListener.Options());
+        await listener.StartAsync().ConfigureAwait(false);
+        await using var client = new TcpMultiplexedClient(endPoint, new TcpMultiplexedClient.Options());
+        await client.StartAsync().ConfigureAwait(false);
+        var sender = await client.OpenStreamAsync().ConfigureAwait(false);
+        var receiver = listener.AcceptAsync().AsTask(); // the listener sees the stream with its first frame
+        try
+        {
+            return await Measure(sender, receiver, size, seconds).ConfigureAwait(false);
+        }
+        finally
+        {
+            await sender.Output.CompleteAsync().ConfigureAwait(false);
+            await (await receiver.ConfigureAwait(false)).Output.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The sender writes [u32 length][batch] with up to <see cref="Window"/> unacknowledged; the receiver answers each with [u64 sequence].</summary>
+    private static async Task<Result> Measure(IDuplexPipe sender, Task<IDuplexPipe> receiver, int size, double seconds)
+    {
+        var payload = new byte[size];
+        new Random(size).NextBytes(payload);
+        using var stop = new CancellationTokenSource();
+        var echo = Task.Run(async () => await Receive(await receiver.ConfigureAwait(false), stop.Token).ConfigureAwait(false));
+        var sentAt = new long[Window];
+        var latencies = new List<double>(200_000);
+        long sent = 0, acked = 0;
+        var watch = Stopwatch.StartNew();
+        var warmUpUntil = TimeSpan.FromSeconds(0.3);
+        var window = new SemaphoreSlim(Window);
+        var acks = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var result = await sender.Input.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                while (buffer.Length >= 8)
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    if (watch.Elapsed > warmUpUntil)
+                    {
+                        latencies.Add(Stopwatch.GetElapsedTime(sentAt[acked % Window], now).TotalMicroseconds);
+                    }
+
+                    acked++;
+                    buffer = buffer.Slice(8);
+                    window.Release();
+                }
+
+                sender.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        });
+        long measuredFrom = 0;
+        while (watch.Elapsed.TotalSeconds < seconds + warmUpUntil.TotalSeconds)
+        {
+            await window.WaitAsync().ConfigureAwait(false);
+            if (measuredFrom == 0 && watch.Elapsed > warmUpUntil)
+            {
+                measuredFrom = sent;
+            }
+
+            var memory = sender.Output.GetMemory(4 + size);
+            BinaryPrimitives.WriteUInt32LittleEndian(memory.Span, (uint)size);
+            payload.CopyTo(memory.Span[4..]);
+            sender.Output.Advance(4 + size);
+            sentAt[sent % Window] = Stopwatch.GetTimestamp();
+            sent++;
+            await sender.Output.FlushAsync().ConfigureAwait(false);
+        }
+
+        var elapsed = watch.Elapsed.TotalSeconds - warmUpUntil.TotalSeconds;
+        for (var i = 0; i < Window; i++)
+        {
+            await window.WaitAsync().ConfigureAwait(false); // every batch acknowledged
+        }
+
+        stop.Cancel();
+        var measured = latencies.ToArray();
+        Array.Sort(measured);
+        double P(double q) => measured.Length == 0 ? 0 : measured[Math.Min(measured.Length - 1, (int)Math.Ceiling(q * measured.Length) - 1)];
+        return new Result((sent - measuredFrom) / elapsed, P(0.5), P(0.99));
+    }
+
+    private static async Task Receive(IDuplexPipe pipe, CancellationToken token)
+    {
+        long sequence = 0;
+        var header = new byte[4];
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                var result = await pipe.Input.ReadAsync(token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var answered = false;
+                while (buffer.Length >= 4)
+                {
+                    buffer.Slice(0, 4).CopyTo(header);
+                    var length = BinaryPrimitives.ReadUInt32LittleEndian(header);
+                    if (buffer.Length < 4 + length)
+                    {
+                        break;
+                    }
+
+                    buffer = buffer.Slice(4 + length);
+                    BinaryPrimitives.WriteInt64LittleEndian(pipe.Output.GetSpan(8), ++sequence);
+                    pipe.Output.Advance(8);
+                    answered = true;
+                }
+
+                pipe.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (answered)
+                {
+                    await pipe.Output.FlushAsync(token).ConfigureAwait(false);
+                }
+
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private sealed class StreamPipe(Stream stream) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = PipeReader.Create(stream);
+
+        public PipeWriter Output { get; } = PipeWriter.Create(stream);
+    }
+
+    private readonly record struct Result(double PerSecond, double P50, double P99);
+}
