@@ -12,6 +12,11 @@ public static class Program
             return WritePaths.Run(args[1..]);
         }
 
+        if (args.Length > 1 && args[0] == "transport-echo")
+        {
+            return TransportBench.Echo(args[1]);
+        }
+
         if (args.Length > 0 && args[0] == "transport")
         {
             return TransportBench.Run(args[1..]);

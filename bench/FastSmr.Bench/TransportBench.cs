@@ -19,20 +19,72 @@ namespace FastSmr.Bench;
 internal static class TransportBench
 {
     private const int Window = 16;
+
+    // 64 KiB reads: the default (4 KiB) costs a 64 KiB batch sixteen reads.
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024);
     private static readonly int[] Sizes = [64, 4096, 65536, 1 << 20];
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    /// <summary>The receiving end in its own process: listens (printing its port), echoes acknowledgements until the sender closes.</summary>
+    public static int Echo(string stack)
+    {
+        try
+        {
+            return EchoAsync(stack).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            return 0; // the sender went away mid-read: the end of the run
+        }
+    }
+
+    private static async Task<int> EchoAsync(string stack)
+    {
+        using var stop = new CancellationTokenSource();
+        if (stack == "dotnext-multiplexing")
+        {
+            var port = FreePort();
+            await using var listener = new TcpMultiplexedListener(new IPEndPoint(IPAddress.Loopback, port), new TcpMultiplexedListener.Options { BufferOptions = Buffers });
+            await listener.StartAsync().ConfigureAwait(false);
+            Console.WriteLine(port.ToString(CultureInfo.InvariantCulture));
+            var pipe = await listener.AcceptAsync().ConfigureAwait(false);
+            await Receive(pipe, stop.Token).ConfigureAwait(false);
+            return 0;
+        }
+
+        using var socketListener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socketListener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        socketListener.Listen(1);
+        Console.WriteLine(((IPEndPoint)socketListener.LocalEndPoint!).Port.ToString(CultureInfo.InvariantCulture));
+        using var server = await socketListener.AcceptAsync().ConfigureAwait(false);
+        server.NoDelay = true;
+        await using var stream = new NetworkStream(server, ownsSocket: false);
+        if (stack.EndsWith("coalescing", StringComparison.Ordinal))
+        {
+            await using var coalescing = new CoalescingPipe(stream);
+            await Receive(coalescing, stop.Token).ConfigureAwait(false);
+        }
+        else
+        {
+            await Receive(new StreamPipe(stream), stop.Token).ConfigureAwait(false);
+        }
+
+        return 0;
+    }
 
     public static int Run(string[] args)
     {
         var seconds = 2.0;
         string? json = null;
+        var twoProcesses = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--seconds": seconds = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--json": json = args[++i]; break;
-                default: Console.Error.WriteLine("usage: transport [--seconds S] [--json FILE]"); return 2;
+                case "--two-processes": twoProcesses = true; break;
+                default: Console.Error.WriteLine("usage: transport [--seconds S] [--two-processes] [--json FILE]"); return 2;
             }
         }
 
@@ -44,7 +96,7 @@ internal static class TransportBench
         {
             foreach (var stack in new[] { "socket+pipelines", "socket+pipelines, coalescing", "dotnext-multiplexing" })
             {
-                var run = stack switch
+                var run = twoProcesses ? RunAgainstChild(stack, size, seconds) : stack switch
                 {
                     "socket+pipelines" => RunSockets(size, seconds, coalesce: false),
                     "socket+pipelines, coalescing" => RunSockets(size, seconds, coalesce: true),
@@ -79,7 +131,7 @@ internal static class TransportBench
             {
                 ["benchmark"] = "transport",
                 ["rows"] = rows,
-                ["settings"] = new Dictionary<string, object> { ["seconds_per_row"] = seconds, ["window"] = Window, ["ends"] = "one process, two sockets over 127.0.0.1, TCP_NODELAY" },
+                ["settings"] = new Dictionary<string, object> { ["seconds_per_row"] = seconds, ["window"] = Window, ["ends"] = twoProcesses ? "two processes (the receiver a child), 127.0.0.1, TCP_NODELAY" : "one process, two sockets over 127.0.0.1, TCP_NODELAY", ["reader_buffer_bytes"] = 64 * 1024 },
                 ["durability"] = "none (network only)",
                 ["machine"] = LogBench.Machine(),
                 ["commit"] = Environment.GetEnvironmentVariable("FASTSMR_COMMIT") ?? "unknown",
@@ -95,6 +147,53 @@ internal static class TransportBench
         }
 
         return 0;
+    }
+
+    private static readonly PipeOptions Buffers = new(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20);
+
+    private static async Task<Result> RunAgainstChild(string stack, int size, double seconds)
+    {
+        var info = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
+        {
+            info.ArgumentList.Add(typeof(TransportBench).Assembly.Location);
+        }
+
+        info.ArgumentList.Add("transport-echo");
+        info.ArgumentList.Add(stack);
+        using var child = Process.Start(info)!;
+        try
+        {
+            var port = int.Parse(await child.StandardOutput.ReadLineAsync().ConfigureAwait(false) ?? throw new InvalidOperationException("the echo process printed no port"), CultureInfo.InvariantCulture);
+            var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+            if (stack == "dotnext-multiplexing")
+            {
+                await using var client = new TcpMultiplexedClient(endPoint, new TcpMultiplexedClient.Options { BufferOptions = Buffers });
+                await client.StartAsync().ConfigureAwait(false);
+                var pipe = await client.OpenStreamAsync().ConfigureAwait(false);
+                var result = await Measure(pipe, null, size, seconds).ConfigureAwait(false);
+                await pipe.Output.CompleteAsync().ConfigureAwait(false);
+                return result;
+            }
+
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(endPoint).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            if (stack.EndsWith("coalescing", StringComparison.Ordinal))
+            {
+                await using var coalescing = new CoalescingPipe(stream);
+                return await Measure(coalescing, null, size, seconds).ConfigureAwait(false);
+            }
+
+            return await Measure(new StreamPipe(stream), null, size, seconds).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!child.WaitForExit(5_000))
+            {
+                child.Kill(); // by its id; it is ours
+            }
+        }
     }
 
     private static async Task<Result> RunSockets(int size, double seconds, bool coalesce)
@@ -128,7 +227,7 @@ internal static class TransportBench
         // A reader that consumes whole batches only needs the pipe to hold a whole batch: with the default pause
         // threshold (64 KiB) a batch of 64 KiB or more deadlocks — the writer waits for the reader, the reader for the
         // rest of the batch. The threshold must exceed the largest batch.
-        var buffers = new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20);
+        var buffers = Buffers;
         await using var listener = new TcpMultiplexedListener(endPoint, new TcpMultiplexedListener.Options { BufferOptions = buffers });
         await listener.StartAsync().ConfigureAwait(false);
         await using var client = new TcpMultiplexedClient(endPoint, new TcpMultiplexedClient.Options { BufferOptions = buffers });
@@ -147,12 +246,12 @@ internal static class TransportBench
     }
 
     /// <summary>The sender writes [u32 length][batch] with up to <see cref="Window"/> unacknowledged; the receiver answers each with [u64 sequence].</summary>
-    private static async Task<Result> Measure(IDuplexPipe sender, Task<IDuplexPipe> receiver, int size, double seconds)
+    private static async Task<Result> Measure(IDuplexPipe sender, Task<IDuplexPipe>? receiver, int size, double seconds)
     {
         var payload = new byte[size];
         new Random(size).NextBytes(payload);
         using var stop = new CancellationTokenSource();
-        var echo = Task.Run(async () => await Receive(await receiver.ConfigureAwait(false), stop.Token).ConfigureAwait(false));
+        var echo = receiver is null ? Task.CompletedTask : Task.Run(async () => await Receive(await receiver.ConfigureAwait(false), stop.Token).ConfigureAwait(false));
         var sentAt = new long[Window];
         var latencies = new List<double>(200_000);
         long sent = 0, acked = 0;
@@ -268,7 +367,7 @@ internal static class TransportBench
 
     private sealed class StreamPipe(Stream stream) : IDuplexPipe
     {
-        public PipeReader Input { get; } = PipeReader.Create(stream);
+        public PipeReader Input { get; } = PipeReader.Create(stream, ReaderOptions);
 
         public PipeWriter Output { get; } = PipeWriter.Create(stream);
     }
@@ -280,7 +379,7 @@ internal static class TransportBench
 
         public CoalescingPipe(Stream stream)
         {
-            Input = PipeReader.Create(stream);
+            Input = PipeReader.Create(stream, ReaderOptions);
             sending = Task.Run(async () =>
             {
                 while (true)
