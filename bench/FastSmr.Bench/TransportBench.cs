@@ -377,17 +377,28 @@ internal static class TransportBench
         private readonly Pipe outgoing = new(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
         private readonly Task sending;
 
-        public CoalescingPipe(Stream stream)
+        public CoalescingPipe(NetworkStream stream)
         {
             Input = PipeReader.Create(stream, ReaderOptions);
+            var socket = stream.Socket;
+            var gathered = new List<ArraySegment<byte>>();
             sending = Task.Run(async () =>
             {
                 while (true)
                 {
                     var result = await outgoing.Reader.ReadAsync().ConfigureAwait(false);
+
+                    // One gathered send for everything that accumulated, however many pipe segments it spans.
+                    gathered.Clear();
                     foreach (var segment in result.Buffer)
                     {
-                        await stream.WriteAsync(segment).ConfigureAwait(false);
+                        gathered.Add(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(segment, out var array) ? array : new ArraySegment<byte>(segment.ToArray()));
+                    }
+
+                    var total = (int)result.Buffer.Length;
+                    for (var sent = 0; sent < total;)
+                    {
+                        sent += await socket.SendAsync(Skip(gathered, sent), SocketFlags.None).ConfigureAwait(false);
                     }
 
                     outgoing.Reader.AdvanceTo(result.Buffer.End);
@@ -402,6 +413,29 @@ internal static class TransportBench
         public PipeReader Input { get; }
 
         public PipeWriter Output => outgoing.Writer;
+
+        private static List<ArraySegment<byte>> Skip(List<ArraySegment<byte>> segments, int bytes)
+        {
+            if (bytes == 0)
+            {
+                return segments;
+            }
+
+            var rest = new List<ArraySegment<byte>>();
+            foreach (var segment in segments)
+            {
+                if (bytes >= segment.Count)
+                {
+                    bytes -= segment.Count;
+                    continue;
+                }
+
+                rest.Add(segment.Slice(bytes));
+                bytes = 0;
+            }
+
+            return rest;
+        }
 
         public async ValueTask DisposeAsync()
         {
