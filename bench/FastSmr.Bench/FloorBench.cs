@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using Microsoft.Win32.SafeHandles;
 
 namespace FastSmr.Bench;
 
@@ -132,7 +131,7 @@ internal static class FloorBench
             {
                 RandomAccess.Write(file, block, offset);
                 offset = (offset + block.Length) % (1 << 20);
-                if (Fdatasync(file) != 0)
+                if (Timing.Fdatasync(file) != 0)
                 {
                     throw new IOException("fdatasync failed");
                 }
@@ -162,47 +161,10 @@ internal static class FloorBench
 
     private static Result Timed(double seconds, Action action)
     {
-        for (var i = 0; i < 200; i++)
-        {
-            action();
-        }
-
-        var latencies = new List<double>(100_000);
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed.TotalSeconds < seconds && latencies.Count < 2_000_000)
-        {
-            var started = Stopwatch.GetTimestamp();
-            action();
-            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
-        }
-
+        var latencies = Timing.Timed(seconds, action, warmUp: 200);
         latencies.Sort();
-        double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(q * latencies.Count) - 1)];
-        return new Result(P(0.5), P(0.99), latencies.Count);
-    }
-
-    private static int Fdatasync(SafeFileHandle file)
-    {
-        var added = false;
-        file.DangerousAddRef(ref added);
-        try
-        {
-            return NativeMethods.Fdatasync((int)file.DangerousGetHandle());
-        }
-        finally
-        {
-            if (added)
-            {
-                file.DangerousRelease();
-            }
-        }
+        return new Result(Timing.Percentile(latencies, 0.5), Timing.Percentile(latencies, 0.99), latencies.Count);
     }
 
     private readonly record struct Result(double P50, double P99, int Count);
-}
-
-internal static partial class NativeMethods
-{
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
-    public static partial int Fdatasync(int fd);
 }

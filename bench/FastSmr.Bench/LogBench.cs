@@ -177,7 +177,7 @@ internal static partial class LogBench
         return new Result(latencies.Count * (double)batch / elapsed, Percentile(latencies, 0.5), Percentile(latencies, 0.99), latencies.Count);
     }
 
-    private static double Percentile(List<double> sorted, double q) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(q * sorted.Count) - 1)];
+    private static double Percentile(List<double> sorted, double q) => Timing.Percentile(sorted, q);
 
     /// <summary>One durable 4 KiB append at a time: FastSmr.Log against pwrite + fdatasync into a fresh fallocated file, alternating in rounds.</summary>
     private static Dictionary<string, object> Single4K(string work, double seconds)
@@ -192,7 +192,7 @@ internal static partial class LogBench
             // Alternating rounds so both see the same disk weather.
             using (var log = SegmentedLog.Open(Fresh(work, "single")))
             {
-                ours.AddRange(Timed(seconds / Rounds, () =>
+                ours.AddRange(Timing.Timed(seconds / Rounds, () =>
                 {
                     log.Append(1, payload);
                     log.Flush();
@@ -202,11 +202,11 @@ internal static partial class LogBench
             var path = Path.Combine(Fresh(work, "raw"), "raw.dat");
             using var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None, 64L << 20);
             long offset = 0;
-            raw.AddRange(Timed(seconds / Rounds, () =>
+            raw.AddRange(Timing.Timed(seconds / Rounds, () =>
             {
                 RandomAccess.Write(file, payload, offset);
                 offset += payload.Length;
-                if (Fdatasync(file) != 0)
+                if (Timing.Fdatasync(file) != 0)
                 {
                     throw new IOException("fdatasync failed");
                 }
@@ -228,25 +228,6 @@ internal static partial class LogBench
         };
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"single durable 4 KiB append: FastSmr.Log p50 {result["fastsmr_p50_us"]} / p99 {result["fastsmr_p99_us"]} µs; pwrite + fdatasync p50 {result["raw_pwrite_fdatasync_p50_us"]} / p99 {result["raw_pwrite_fdatasync_p99_us"]} µs; p99 ratio {result["p99_ratio"]}"));
         return result;
-    }
-
-    private static List<double> Timed(double seconds, Action action)
-    {
-        for (var i = 0; i < 10; i++)
-        {
-            action();
-        }
-
-        var latencies = new List<double>(50_000);
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed.TotalSeconds < seconds && latencies.Count < 1_000_000)
-        {
-            var started = Stopwatch.GetTimestamp();
-            action();
-            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
-        }
-
-        return latencies;
     }
 
     /// <summary>GC-heap bytes per durable append (Append, and a Flush every 256) and per record read, in steady state on this thread.</summary>
@@ -367,11 +348,6 @@ internal static partial class LogBench
             return false;
         }
     }
-
-    private static int Fdatasync(SafeFileHandle file) => FdatasyncNative((int)file.DangerousGetHandle());
-
-    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
-    private static partial int FdatasyncNative(int fd);
 
     private readonly record struct Result(double PerSecond, double P50, double P99, int Count);
 

@@ -154,7 +154,7 @@ internal static unsafe partial class WritePaths
                 }
                 else
                 {
-                    Check(Fdatasync(fd), "fdatasync");
+                    Check(Timing.FdatasyncNative(fd), "fdatasync");
                 }
             });
         }
@@ -172,7 +172,7 @@ internal static unsafe partial class WritePaths
         return Loop(bytes, seconds, offset =>
         {
             RandomAccess.Write(file, source, offset);
-            Check(Fdatasync(fd), "fdatasync");
+            Check(Timing.FdatasyncNative(fd), "fdatasync");
         });
     }
 
@@ -227,9 +227,6 @@ internal static unsafe partial class WritePaths
             throw new IOException(call + " failed: errno " + Marshal.GetLastPInvokeError().ToString(CultureInfo.InvariantCulture));
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
-    private static partial int Fdatasync(int fd);
 
     [LibraryImport("libc", EntryPoint = "msync", SetLastError = true)]
     private static partial int Msync(nint address, nuint length, int flags);
