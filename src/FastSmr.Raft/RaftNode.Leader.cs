@@ -12,6 +12,7 @@ public sealed partial class RaftNode
     // promise (they are transfer votes): this leader never claims a lease again in this term, even if the transfer is
     // abandoned. Found by the simulator (seed 1244 at the time): an abandoned transfer whose TimeoutNow still arrived.
     private bool leaseForfeited;
+    private long[] majorityScratch = [];
 
     /// <summary>
     /// Until when (on this replica's clock) the leader's lease holds: the send time of the latest heartbeat round a
@@ -27,14 +28,7 @@ public sealed partial class RaftNode
                 return 0;
             }
 
-            var acked = new List<long>(config.Voters.Count);
-            foreach (var voter in config.Voters)
-            {
-                acked.Add(voter == Id ? round : progress.TryGetValue(voter, out var pr) ? pr.AckedRound : 0);
-            }
-
-            acked.Sort();
-            var majorityRound = acked[acked.Count - config.Quorum];
+            var majorityRound = MajorityValue(acknowledgedRounds: true);
             if (majorityRound == 0 || majorityRound <= round - RoundHistory)
             {
                 return 0;
@@ -243,17 +237,35 @@ public sealed partial class RaftNode
         }
     }
 
-    private void MaybeCommit()
+    /// <summary>
+    /// The highest value a majority of the voters has reached: of their matches (the leader's own being its durable
+    /// index, counted only while it is a voter itself, thesis §4.2.2), or of the heartbeat rounds they answered (the
+    /// leader's own being the current round). Runs on every acknowledgement: no allocation.
+    /// </summary>
+    private long MajorityValue(bool acknowledgedRounds)
     {
-        var matches = new List<long>(config.Voters.Count);
-        foreach (var voter in config.Voters)
+        var voters = config.Voters;
+        if (majorityScratch.Length < voters.Count)
         {
-            // The leader counts only what it persisted, and only while it is a voter itself (thesis §4.2.2).
-            matches.Add(voter == Id ? log.Stable : progress.TryGetValue(voter, out var pr) ? pr.Match : 0);
+            majorityScratch = new long[voters.Count];
         }
 
-        matches.Sort();
-        var candidate = matches[matches.Count - config.Quorum];
+        var values = majorityScratch.AsSpan(0, voters.Count);
+        for (var i = 0; i < voters.Count; i++)
+        {
+            var voter = voters[i];
+            values[i] = voter == Id ? (acknowledgedRounds ? round : log.Stable)
+                : !progress.TryGetValue(voter, out var pr) ? 0
+                : acknowledgedRounds ? pr.AckedRound : pr.Match;
+        }
+
+        values.Sort();
+        return values[voters.Count - config.Quorum];
+    }
+
+    private void MaybeCommit()
+    {
+        var candidate = MajorityValue(acknowledgedRounds: false);
         // Only an entry of the current term commits by counting; older ones commit with it (thesis §3.6.2, figure 3.7).
         if (candidate > log.Committed && (log.Term(candidate) == Term || options.Bug == RaftBug.CommitOldTermByCounting))
         {
