@@ -33,7 +33,8 @@ public static class Program
         var members = new Option<string?>("--members") { Description = "all replicas: id=raftHost:port/clientHost:port,..." };
         var data = new Option<string?>("--data") { Description = "data directory" };
         var clusterId = new Option<ulong?>("--cluster-id") { Description = "cluster id (default 1)" };
-        var backend = new Option<string?>("--backend") { Description = "replication back-end: dotnext" };
+        var backend = new Option<string?>("--backend") { Description = "replication back-end: dotnext (default) or native" };
+        var spin = new Option<int?>("--spin") { Description = "native back-end: iterations its threads spin before blocking when idle (0, the default: never spin)" };
         var durability = new Option<string?>("--durability") { Description = "durable (default) or memory" };
         var electionLow = new Option<int?>("--election-timeout-ms") { Description = "lower election timeout in ms (upper = 2x)" };
         var proposals = new Option<int?>("--proposals-in-flight") { Description = "batches proposed and not yet committed at once (default 8)" };
@@ -44,7 +45,7 @@ public static class Program
         var peerRoutes = new Option<string?>("--peer-routes") { Description = "dial peers through these addresses: id=host:port,... (member identities stay the canonical endpoints)" };
         var injectBug = new Option<string?>("--inject-bug") { Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it", Hidden = true };
         var exitWithParent = new Option<bool>("--exit-with-parent") { Description = "stop when the process that started this one exits (used by demo, chaos and the tests, so no replica outlives its harness)" };
-        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, exitWithParent, logLevel, dotnextLogLevel };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, spin, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, exitWithParent, logLevel, dotnextLogLevel };
         command.SetAction(async (result, token) =>
         {
             ServerOptions options;
@@ -61,6 +62,7 @@ public static class Program
                 OverrideText(backend, v => o.Backend = v);
                 OverrideText(durability, v => o.Durability = ServeCommand.ParseDurability(v));
                 Override(proposals, v => o.Engine.ProposalsInFlightMax = v);
+                Override(spin, v => o.SpinIterations = v);
                 Override(snapshotInterval, v => o.SnapshotInterval = v);
                 OverrideText(clientListen, v => o.ClientListen = v);
                 OverrideText(peerRoutes, v => o.PeerRoutes = ServerOptions.ParsePeerRoutes(v));
@@ -106,7 +108,7 @@ public static class Program
         var pipeline = new Option<int>("--pipeline") { Description = "requests in flight per connection", DefaultValueFactory = _ => 1 };
         var payload = new Option<int>("--payload") { Description = "value size in bytes", DefaultValueFactory = _ => 64 };
         var rate = new Option<double>("--rate") { Description = "offered requests/s (open loop, latency from intended send time); 0 = closed loop", DefaultValueFactory = _ => 0 };
-        var backend = new Option<string>("--backend") { Description = "replication back-end", DefaultValueFactory = _ => "dotnext" };
+        var backend = new Option<string>("--backend") { Description = "replication back-end: dotnext or native", DefaultValueFactory = _ => "dotnext" };
         var durability = new Option<string>("--durability") { Description = "durable or memory", DefaultValueFactory = _ => "durable" };
         var json = new Option<FileInfo?>("--json") { Description = "write the figures as JSON to this file" };
         var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
@@ -140,6 +142,8 @@ public static class Program
         command.Options.Add(replicas);
         command.Options.Add(keep);
         command.Options.Add(proposals);
+        var spinDemo = new Option<int?>("--spin") { Description = "native back-end: iterations the replicas' threads spin before blocking (default 0: never)" };
+        command.Options.Add(spinDemo);
         command.SetAction(async (result, token) =>
         {
             LoadSettings settings;
@@ -160,7 +164,17 @@ public static class Program
                 return 2;
             }
 
-            string[] serveArguments = result.GetValue(proposals) is { } p ? ["--proposals-in-flight", p.ToString(CultureInfo.InvariantCulture)] : [];
+            var serveArguments = new List<string>();
+            if (result.GetValue(proposals) is { } p)
+            {
+                serveArguments.AddRange(["--proposals-in-flight", p.ToString(CultureInfo.InvariantCulture)]);
+            }
+
+            if (result.GetValue(spinDemo) is { } spinIterations)
+            {
+                serveArguments.AddRange(["--spin", spinIterations.ToString(CultureInfo.InvariantCulture)]);
+            }
+
             return await DemoCommand.RunAsync(settings, result.GetValue(replicas), result.GetValue(o.Backend)!, durability, result.GetValue(o.Json)?.FullName, result.GetValue(keep), serveArguments, token).ConfigureAwait(false);
         });
         return command;
@@ -272,7 +286,7 @@ public static class Program
         var seconds = new Option<int>("--seconds") { Description = "how long the nemesis injects faults", DefaultValueFactory = _ => 60 };
         var seed = new Option<int>("--seed") { Description = "seed of the fault schedule and the workload", DefaultValueFactory = _ => 1 };
         var replicas = new Option<int>("--replicas") { Description = "3 or 5", DefaultValueFactory = _ => 3 };
-        var backend = new Option<string>("--backend") { Description = "replication back-end", DefaultValueFactory = _ => "dotnext" };
+        var backend = new Option<string>("--backend") { Description = "replication back-end: dotnext or native", DefaultValueFactory = _ => "dotnext" };
         var outDirectory = new Option<string?>("--out") { Description = "where the history, check and report go (default chaos-results/seed-S)" };
         var electionTimeout = new Option<int>("--election-timeout-ms") { Description = "lower election timeout of every replica", DefaultValueFactory = _ => 1_000 };
         var budget = new Option<int>("--check-budget-seconds") { Description = "linearizability check budget (running out fails the run)", DefaultValueFactory = _ => 60 };

@@ -44,4 +44,12 @@ public interface IReplicationBackend : IAsyncDisposable
     /// </summary>
     /// <returns>The index to wait for, or null when this replica cannot serve the read (not the leader).</returns>
     ValueTask<LogIndex?> ReadBarrierAsync(CancellationToken token);
+
+    /// <summary>
+    /// Asked after a linearizable read has run, with the term its barrier was taken in: false when the answer must be
+    /// thrown away. A back-end whose barrier is a lease (DESIGN.md, "Leases") checks the lease here, so that a pause
+    /// between the barrier and the query (GC, SIGSTOP) cannot return a stale answer; a back-end whose barrier is a
+    /// round of messages sent after the read started has nothing left to check.
+    /// </summary>
+    bool ReadStillValid(Term term) => true;
 }

@@ -312,6 +312,15 @@ public sealed partial class ReplicaEngine
             return SubmitResult.FromStatus(SubmitStatus.Timeout);
         }
 
-        return QueryLocal(query.Span);
+        var result = QueryLocal(query.Span);
+        if (!backend.ReadStillValid(view.Term))
+        {
+            // The lease ran out while the query ran: the answer may be stale, and a read may always be reported as not done.
+            result.Dispose();
+            var now = Leadership;
+            return SubmitResult.FromStatus(now.Role == ReplicaRole.Leader ? SubmitStatus.Unavailable : now.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, now.LeaderId);
+        }
+
+        return result;
     }
 }

@@ -7,6 +7,12 @@ public enum LogRecordType : byte
 {
     /// <summary>An entry: the payload is the batch bytes exactly as they were appended.</summary>
     Entry = 1,
+
+    /// <summary>A consensus no-op (a new leader's first entry): the payload is empty.</summary>
+    NoOp = 2,
+
+    /// <summary>A membership change: the payload is the encoded configuration.</summary>
+    Config = 3,
 }
 
 /// <summary>Why a record could not be read.</summary>
@@ -115,7 +121,7 @@ public static class LogRecord
         term = BinaryPrimitives.ReadInt64LittleEndian(source[8..]);
         index = BinaryPrimitives.ReadInt64LittleEndian(source[16..]);
         type = (LogRecordType)source[24];
-        if (length > PayloadMax || type != LogRecordType.Entry || source[25..28].ContainsAnyExcept((byte)0) || term < 0 || index < 0)
+        if (length > PayloadMax || type is < LogRecordType.Entry or > LogRecordType.Config || source[25..28].ContainsAnyExcept((byte)0) || term < 0 || index < 0)
         {
             return LogRecordError.BadHeader;
         }

@@ -164,9 +164,17 @@ public sealed unsafe class SegmentedLog : IDisposable
         }
     }
 
-    /// <summary>Appends a record with the next index and returns that index. Not durable until a flush covers it.</summary>
-    public long Append(long term, ReadOnlySpan<byte> payload)
+    /// <summary>Appends an entry record with the next index and returns that index. Not durable until a flush covers it.</summary>
+    public long Append(long term, ReadOnlySpan<byte> payload) => Append(term, payload, LogRecordType.Entry);
+
+    /// <summary>Appends a record of <paramref name="type"/> with the next index and returns that index. Not durable until a flush covers it.</summary>
+    public long Append(long term, ReadOnlySpan<byte> payload, LogRecordType type)
     {
+        if (type is < LogRecordType.Entry or > LogRecordType.Config)
+        {
+            throw new ArgumentOutOfRangeException(nameof(type), type, "not a record type");
+        }
+
         var size = LogRecord.Size(payload.Length);
         if (size > options.SegmentSize - SegmentHeader.Size || payload.Length > LogRecord.PayloadMax)
         {
@@ -202,12 +210,12 @@ public sealed unsafe class SegmentedLog : IDisposable
 
             if (size <= bufferSize)
             {
-                LogRecord.Write(new Span<byte>(buffer + pending, size), term, index, LogRecordType.Entry, payload, durableIndex);
+                LogRecord.Write(new Span<byte>(buffer + pending, size), term, index, type, payload, durableIndex);
                 pending += size;
             }
             else
             {
-                WriteLarge(tail, offset, term, index, payload, size);
+                WriteLarge(tail, offset, term, index, type, payload, size);
             }
 
             tail.Add(offset);
@@ -215,6 +223,58 @@ public sealed unsafe class SegmentedLog : IDisposable
             lastIndex = index;
             lastTerm = term;
             return index;
+        }
+    }
+
+    /// <summary>
+    /// Hands every appended record to the kernel (one <c>pwrite</c>) without syncing: afterwards they survive a crash of
+    /// this process, not of the machine. What the <c>memory</c> durability mode acknowledges.
+    /// </summary>
+    public void Submit()
+    {
+        lock (state)
+        {
+            ThrowIfUnwritable();
+            WritePending();
+        }
+    }
+
+    /// <summary>
+    /// Replaces the whole log by a snapshot's place in it: durably records (<paramref name="index"/>, <paramref name="term"/>)
+    /// as compacted and committed, then removes every segment and starts an empty one at <paramref name="index"/> + 1.
+    /// A crash half way is finished by the next open (a log that ends below, or disagrees at, the compacted index is dropped).
+    /// </summary>
+    public void Reset(long index, long term)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfNegative(term);
+        lock (syncGate)
+        {
+            lock (state)
+            {
+                ThrowIfUnwritable();
+                if (index < Meta.CommitIndex || index < Meta.CompactedIndex)
+                {
+                    throw new InvalidOperationException("cannot reset the log to index " + index.ToString(CultureInfo.InvariantCulture) + ": committed up to " + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture) + ", compacted up to " + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture));
+                }
+
+                pending = 0; // the records in the buffer are discarded with the rest
+                metadata.Update(Meta with { CompactedIndex = index, CompactedTerm = term, CommitIndex = index });
+                try
+                {
+                    DropAllSegments();
+                    segments.Add(CreateSegment(index + 1));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw Fail("resetting the log to index " + index.ToString(CultureInfo.InvariantCulture) + " failed: " + e.Message);
+                }
+
+                pendingOffset = SegmentHeader.Size;
+                lastIndex = index;
+                lastTerm = term;
+                Volatile.Write(ref durableIndex, index);
+            }
         }
     }
 
@@ -617,9 +677,14 @@ public sealed unsafe class SegmentedLog : IDisposable
         }
 
         lastIndex = tail.Count > 0 ? tail.LastIndex : tail.FirstIndex - 1;
-        if (lastIndex < compacted)
+        if (lastIndex < compacted || (compacted >= segments[0].FirstIndex && SegmentFor(compacted).TermOf(compacted) != Meta.CompactedTerm))
         {
-            throw new InvalidDataException(tail.Path + ": the log ends at index " + lastIndex.ToString(CultureInfo.InvariantCulture) + ", below the compacted index " + compacted.ToString(CultureInfo.InvariantCulture));
+            // An interrupted Reset: the metadata already names the snapshot, the old segments are still there. They hold
+            // nothing the snapshot does not replace (a log that agrees at the compacted index was never reset).
+            DropAllSegments();
+            segments.Add(CreateSegment(compacted + 1));
+            tail = segments[^1];
+            lastIndex = compacted;
         }
 
         lastTerm = lastIndex == compacted ? Meta.CompactedTerm : SegmentFor(lastIndex).TermOf(lastIndex);
@@ -683,6 +748,26 @@ public sealed unsafe class SegmentedLog : IDisposable
 
         segment.End = stop;
         segment.Indexed = true;
+    }
+
+    private void DropAllSegments()
+    {
+        // Newest first, as a truncation does: a crash half way leaves a prefix, which the next open drops as well.
+        for (var i = segments.Count - 1; i >= 0; i--)
+        {
+            var segment = segments[i];
+            segments.RemoveAt(i);
+            try
+            {
+                File.Delete(segment.Path);
+            }
+            finally
+            {
+                segment.Release();
+            }
+        }
+
+        Native.SyncDirectory(directory);
     }
 
     private bool DeleteCompactedSegments()
@@ -783,11 +868,11 @@ public sealed unsafe class SegmentedLog : IDisposable
         pending = 0;
     }
 
-    private void WriteLarge(Segment tail, long offset, long term, long index, ReadOnlySpan<byte> payload, int size)
+    private void WriteLarge(Segment tail, long offset, long term, long index, LogRecordType type, ReadOnlySpan<byte> payload, int size)
     {
         WritePending();
         Span<byte> header = stackalloc byte[LogRecord.HeaderSize];
-        LogRecord.WriteHeader(header, term, index, LogRecordType.Entry, payload, durableIndex);
+        LogRecord.WriteHeader(header, term, index, type, payload, durableIndex);
         Span<byte> padding = stackalloc byte[LogRecord.Alignment];
         padding.Clear();
         try

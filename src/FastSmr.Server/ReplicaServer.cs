@@ -4,6 +4,7 @@ using FastSmr.Core.Kv;
 using FastSmr.Core.StateMachines;
 using FastSmr.DotNext;
 using FastSmr.Engine;
+using FastSmr.Native;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -77,6 +78,7 @@ public sealed class ReplicaServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         var members = new List<(uint, IPEndPoint)>();
         var routes = new Dictionary<IPEndPoint, IPEndPoint>();
+        var nativeRoutes = new Dictionary<uint, IPEndPoint>();
         foreach (var member in options.Members)
         {
             var raft = ServerOptions.ParseEndPoint(member.Raft);
@@ -84,6 +86,7 @@ public sealed class ReplicaServer : IAsyncDisposable
             if (options.PeerRoutes.TryGetValue(member.Id, out var route))
             {
                 routes[raft] = ServerOptions.ParseEndPoint(route);
+                nativeRoutes[member.Id] = routes[raft];
             }
         }
 
@@ -100,6 +103,20 @@ public sealed class ReplicaServer : IAsyncDisposable
                 UpperElectionTimeoutMs = options.UpperElectionTimeoutMs,
                 SnapshotInterval = options.SnapshotInterval,
                 ChunkSize = options.WalChunkBytes,
+                LoggerFactory = loggerFactory,
+            }),
+            "NATIVE" => new NativeBackend(new NativeBackendOptions
+            {
+                ReplicaId = options.Id,
+                ClusterId = options.ClusterId,
+                Members = members,
+                PeerRoutes = nativeRoutes,
+                DataDirectory = options.DataDirectory,
+                Durability = options.Durability,
+                ElectionTimeoutMs = options.LowerElectionTimeoutMs,
+                HeartbeatIntervalMs = Math.Max(1, options.LowerElectionTimeoutMs / 6),
+                SnapshotInterval = options.SnapshotInterval,
+                SpinIterations = options.SpinIterations,
                 LoggerFactory = loggerFactory,
             }),
             _ => throw new ArgumentException("unknown back-end " + options.Backend),

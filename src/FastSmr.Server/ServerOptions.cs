@@ -21,8 +21,14 @@ public sealed class ServerOptions
     /// <summary>The data directory (WAL, snapshots).</summary>
     public string DataDirectory { get; set; } = "";
 
-    /// <summary>The replication back-end: "dotnext" (the only one until the native back-end lands).</summary>
+    /// <summary>The replication back-end: "dotnext" (stock DotNext Raft) or "native" (FastSmr.Raft + FastSmr.Log).</summary>
     public string Backend { get; set; } = "dotnext";
+
+    /// <summary>
+    /// Native back-end only: how many iterations its threads spin before blocking when idle (0: never spin). Spinning
+    /// trades a core for the wake-up latency of a blocked thread; see native-notes/latency.md.
+    /// </summary>
+    public int SpinIterations { get; set; }
 
     /// <summary>Durability mode.</summary>
     [JsonConverter(typeof(JsonStringEnumConverter<DurabilityMode>))]
@@ -167,12 +173,13 @@ public sealed class ServerOptions
             throw new ArgumentException("a data directory is required");
         }
 
-        if (!string.Equals(Backend, "dotnext", StringComparison.OrdinalIgnoreCase))
+        if (!string.Equals(Backend, "dotnext", StringComparison.OrdinalIgnoreCase) && !string.Equals(Backend, "native", StringComparison.OrdinalIgnoreCase))
         {
-            throw new ArgumentException("unknown back-end '" + Backend + "' (available: dotnext)");
+            throw new ArgumentException("unknown back-end '" + Backend + "' (available: native, dotnext)");
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(ConnectionsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InFlightPerConnectionMax, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(SpinIterations);
     }
 }

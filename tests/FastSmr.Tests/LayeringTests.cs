@@ -34,7 +34,8 @@ public class LayeringTests
     [InlineData("FastSmr.Engine", new[] { "FastSmr.Core" })]
     [InlineData("FastSmr.DotNext", new[] { "FastSmr.Engine" })]
     [InlineData("FastSmr.Client", new[] { "FastSmr.Core" })]
-    [InlineData("FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine" })]
+    [InlineData("FastSmr.Native", new[] { "FastSmr.Engine", "FastSmr.Log", "FastSmr.Raft" })]
+    [InlineData("FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine", "FastSmr.Native" })]
     [InlineData("FastSmr.Cli", new[] { "FastSmr.Chaos", "FastSmr.Client", "FastSmr.Log", "FastSmr.Server", "FastSmr.Verification" })]
     public void Project_ReferencesOnlyTheLayersBelowIt(string project, string[] expected)
     {

@@ -1,0 +1,97 @@
+using System.Net;
+using FastSmr.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace FastSmr.Native;
+
+/// <summary>Settings of the native back-end.</summary>
+public sealed class NativeBackendOptions
+{
+    /// <summary>This replica's id; must be one of <see cref="Members"/>.</summary>
+    public uint ReplicaId { get; set; }
+
+    /// <summary>The cluster id: peers of another cluster are refused at the handshake.</summary>
+    public ulong ClusterId { get; set; }
+
+    /// <summary>The static membership at bootstrap: every replica's id and peer endpoint.</summary>
+    public IReadOnlyList<(uint Id, IPEndPoint RaftEndPoint)> Members { get; set; } = [];
+
+    /// <summary>Optional dial addresses per peer id (the chaos harness routes each ordered pair through a proxy port).</summary>
+    public IReadOnlyDictionary<uint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<uint, IPEndPoint>();
+
+    /// <summary>Where the log, the snapshots and the boot id live.</summary>
+    public string DataDirectory { get; set; } = "";
+
+    /// <summary>
+    /// <see cref="DurabilityMode.Durable"/>: an entry is acknowledged (by the leader to itself, by a follower to the
+    /// leader) only after fdatasync. <see cref="DurabilityMode.Memory"/>: once handed to the kernel; a replica whose
+    /// machine restarted uncleanly rejoins as a non-voter until it has caught up.
+    /// </summary>
+    public DurabilityMode Durability { get; set; } = DurabilityMode.Durable;
+
+    /// <summary>The minimum election timeout in milliseconds (timeouts are drawn from [min, 2 × min)); the lease is derived from it.</summary>
+    public int ElectionTimeoutMs { get; set; } = 300;
+
+    /// <summary>The heartbeat (and lease round) interval in milliseconds; at most half the election timeout.</summary>
+    public int HeartbeatIntervalMs { get; set; } = 50;
+
+    /// <summary>A snapshot is taken every this many applied entries, and the log before it is compacted.</summary>
+    public long SnapshotInterval { get; set; } = 16_384;
+
+    /// <summary>Bytes per log segment file.</summary>
+    public long SegmentBytes { get; set; } = 64L << 20;
+
+    /// <summary>
+    /// How long the replication thread, the flusher and the apply loop spin before blocking when idle. Spinning saves a
+    /// wake-up (tens of microseconds on this machine kind) per hand-off and costs a core while it spins: 0 turns it off.
+    /// </summary>
+    public int SpinIterations { get; set; }
+
+    /// <summary>Bytes queued towards one peer at most; past it, messages to that peer are dropped (Raft retries them).</summary>
+    public long PeerQueueBytesMax { get; set; } = 64L << 20;
+
+    /// <summary>The largest snapshot accepted from a leader.</summary>
+    public long SnapshotBytesMax { get; set; } = 8L << 30;
+
+    /// <summary>Logging.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>Checks the options and throws on values that cannot work.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            throw new ArgumentException("DataDirectory is required", nameof(DataDirectory));
+        }
+
+        if (Members.Count == 0)
+        {
+            throw new ArgumentException("Members is empty", nameof(Members));
+        }
+
+        var ids = new HashSet<uint>();
+        foreach (var (id, _) in Members)
+        {
+            if (id == 0 || id > int.MaxValue || !ids.Add(id))
+            {
+                throw new ArgumentException("member ids must be unique and in [1, 2^31)", nameof(Members));
+            }
+        }
+
+        if (!ids.Contains(ReplicaId))
+        {
+            throw new ArgumentException("ReplicaId is not among Members", nameof(ReplicaId));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(HeartbeatIntervalMs, 1);
+        if (ElectionTimeoutMs < 2 * HeartbeatIntervalMs)
+        {
+            throw new ArgumentException("ElectionTimeoutMs must be at least two heartbeat intervals", nameof(ElectionTimeoutMs));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotInterval, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(SpinIterations);
+        ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueBytesMax, 1L << 20);
+        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotBytesMax, 1L << 20);
+    }
+}

@@ -1,0 +1,207 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using FastSmr.Log;
+using FastSmr.Raft;
+
+namespace FastSmr.Native;
+
+/// <summary>What a snapshot file says about itself.</summary>
+/// <param name="Path">The file.</param>
+/// <param name="Index">The last log index it covers.</param>
+/// <param name="Term">That entry's term.</param>
+/// <param name="Config">The configuration in effect at <paramref name="Index"/>.</param>
+/// <param name="StateOffset">Where the state machine's bytes start.</param>
+/// <param name="StateLength">How many bytes they are.</param>
+internal sealed record SnapshotHeader(string Path, long Index, long Term, ClusterConfig Config, long StateOffset, long StateLength);
+
+/// <summary>
+/// A snapshot on disk, one file per snapshot named by its index: magic "FSSN", version u32, index, term, state length
+/// (i64 each), state CRC-32C u32, configuration length u32, the configuration, then the state machine's bytes.
+/// The file is self-describing and is what travels to a follower, byte for byte; it is checked (lengths and CRC) before
+/// it is trusted, on restart and on receipt.
+/// </summary>
+internal static class SnapshotFile
+{
+    public const uint Magic = 0x4E535346; // "FSSN"
+    public const int FixedHeaderSize = 40;
+    private const uint Version = 1;
+    private const string Extension = ".snap";
+
+    public static string PathFor(string directory, long index) => Path.Combine(directory, index.ToString("D20", CultureInfo.InvariantCulture) + Extension);
+
+    /// <summary>
+    /// Writes a snapshot: <paramref name="writeState"/> streams the state and returns the index and term it covers.
+    /// Durable and renamed into place when this returns.
+    /// </summary>
+    public static SnapshotHeader Write(string directory, ClusterConfig config, Func<Stream, (long Index, long Term)> writeState)
+    {
+        var configBytes = config.Encode();
+        var temporary = Path.Combine(directory, "writing" + Extension + ".tmp");
+        long index, term, length;
+        uint crc;
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16))
+        {
+            file.Position = FixedHeaderSize + configBytes.Length;
+            using (var checksummed = new ChecksumStream(file))
+            {
+                (index, term) = writeState(checksummed);
+                crc = checksummed.Crc;
+                length = checksummed.Length;
+            }
+
+            Span<byte> header = stackalloc byte[FixedHeaderSize];
+            WriteFixedHeader(header, index, term, length, crc, configBytes.Length);
+            file.Position = 0;
+            file.Write(header);
+            file.Write(configBytes);
+        }
+
+        var path = PathFor(directory, index);
+        DurableFile.Commit(temporary, path);
+        return new SnapshotHeader(path, index, term, config, FixedHeaderSize + configBytes.Length, length);
+    }
+
+    private static void WriteFixedHeader(Span<byte> header, long index, long term, long length, uint crc, int configLength)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(header, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Version);
+        BinaryPrimitives.WriteInt64LittleEndian(header[8..], index);
+        BinaryPrimitives.WriteInt64LittleEndian(header[16..], term);
+        BinaryPrimitives.WriteInt64LittleEndian(header[24..], length);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[32..], crc);
+        BinaryPrimitives.WriteInt32LittleEndian(header[36..], configLength);
+    }
+
+    /// <summary>Reads and checks a snapshot file (lengths and the state's CRC); throws <see cref="InvalidDataException"/> naming the file.</summary>
+    public static SnapshotHeader Verify(string path)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        Span<byte> header = stackalloc byte[FixedHeaderSize];
+        if (file.ReadAtLeast(header, FixedHeaderSize, throwOnEndOfStream: false) < FixedHeaderSize)
+        {
+            throw new InvalidDataException(path + ": shorter than a snapshot header");
+        }
+
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(header[4..]) != Version)
+        {
+            throw new InvalidDataException(path + ": not a FastSmr snapshot (magic or version)");
+        }
+
+        var index = BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
+        var term = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
+        var length = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
+        var crc = BinaryPrimitives.ReadUInt32LittleEndian(header[32..]);
+        var configLength = BinaryPrimitives.ReadInt32LittleEndian(header[36..]);
+        if (index < 0 || term < 0 || configLength is < 4 or > 65_536 || length < 0 || file.Length != FixedHeaderSize + configLength + length)
+        {
+            throw new InvalidDataException(path + ": header sizes do not match the file (" + file.Length.ToString(CultureInfo.InvariantCulture) + " bytes)");
+        }
+
+        var configBytes = new byte[configLength];
+        file.ReadExactly(configBytes);
+        var config = ClusterConfig.Decode(configBytes);
+        var buffer = new byte[1 << 16];
+        uint actual = 0;
+        int read;
+        while ((read = file.Read(buffer)) > 0)
+        {
+            actual = Crc32C.Append(actual, buffer.AsSpan(0, read));
+        }
+
+        if (actual != crc)
+        {
+            throw new InvalidDataException(path + ": the state's checksum does not match (corrupt snapshot)");
+        }
+
+        return new SnapshotHeader(path, index, term, config, FixedHeaderSize + configLength, length);
+    }
+
+    /// <summary>The newest snapshot in <paramref name="directory"/> that verifies, or null. Damaged newer ones are reported through <paramref name="skipped"/>.</summary>
+    public static SnapshotHeader? FindLatest(string directory, Action<string, Exception> skipped)
+    {
+        foreach (var path in Directory.EnumerateFiles(directory, "*" + Extension).Order(StringComparer.Ordinal).Reverse())
+        {
+            try
+            {
+                return Verify(path);
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                skipped(path, e);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Deletes snapshots older than <paramref name="keepFrom"/>'s index and leftover temporary files.</summary>
+    public static void DeleteOlder(string directory, long keepFrom)
+    {
+        foreach (var path in Directory.EnumerateFiles(directory, "*" + Extension))
+        {
+            if (long.TryParse(Path.GetFileNameWithoutExtension(path), NumberStyles.None, CultureInfo.InvariantCulture, out var index) && index < keepFrom)
+            {
+                TryDelete(path);
+            }
+        }
+    }
+
+    public static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+            // Still open by a transfer: a later cleanup removes it.
+        }
+    }
+
+    /// <summary>Counts and checksums what is written through it.</summary>
+    private sealed class ChecksumStream(Stream inner) : Stream
+    {
+        public uint Crc { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => length;
+            set => throw new NotSupportedException();
+        }
+
+        private long length;
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            Crc = Crc32C.Append(Crc, buffer);
+            length += buffer.Length;
+        }
+
+        public override void WriteByte(byte value) => Write([value]);
+
+        public override void Flush() => inner.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            // The inner stream belongs to the caller: nothing of it is disposed here.
+            base.Dispose(disposing);
+        }
+    }
+}
