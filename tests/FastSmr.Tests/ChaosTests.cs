@@ -11,14 +11,16 @@ namespace FastSmr.Tests;
 public class ChaosTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(11)]
-    [InlineData(12)]
-    public async Task Chaos_PassesOnFixedSeeds(int seed)
+    [InlineData(11, "dotnext")]
+    [InlineData(12, "dotnext")]
+    [InlineData(11, "native")]
+    [InlineData(12, "native")]
+    public async Task Chaos_PassesOnFixedSeeds(int seed, string backend)
     {
         var directory = Directory.CreateTempSubdirectory("fastsmr-chaos-test-").FullName;
         try
         {
-            var (exit, text) = await FastsmrProcess.RunAsync(output, TimeSpan.FromMinutes(3), "chaos", "--seconds", "30", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", directory);
+            var (exit, text) = await FastsmrProcess.RunAsync(output, TimeSpan.FromMinutes(3), "chaos", "--seconds", "30", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--backend", backend, "--out", directory);
             var verdict = text.Split('\n').Last(l => l.StartsWith("chaos: ", StringComparison.Ordinal) && (l.Contains("PASS", StringComparison.Ordinal) || l.Contains("FAIL", StringComparison.Ordinal)));
             Assert.StartsWith("chaos: PASS seed=" + seed.ToString(System.Globalization.CultureInfo.InvariantCulture), verdict, StringComparison.Ordinal);
             Assert.Equal(0, exit);

@@ -18,8 +18,11 @@ public sealed class InProcessCluster : IAsyncDisposable
 
     private readonly Action<ServerOptions>? configure;
 
-    public InProcessCluster(int replicas, DurabilityMode durability = DurabilityMode.Durable, long snapshotInterval = 2_048, Action<ServerOptions>? configure = null)
+    private readonly string backend;
+
+    public InProcessCluster(int replicas, DurabilityMode durability = DurabilityMode.Durable, long snapshotInterval = 2_048, Action<ServerOptions>? configure = null, string backend = "dotnext")
     {
+        this.backend = backend;
         this.configure = configure;
         this.durability = durability;
         this.snapshotInterval = snapshotInterval;
@@ -56,6 +59,7 @@ public sealed class InProcessCluster : IAsyncDisposable
             DataDirectory = Path.Combine(Directory, "replica-" + id),
             Durability = durability,
             SnapshotInterval = snapshotInterval,
+            Backend = backend,
         };
         configure?.Invoke(options);
         var server = new ReplicaServer(options);

@@ -12,10 +12,12 @@ public class InProcessClusterTests(ITestOutputHelper output)
     // 8 workers x the i in [0, 40) with i % 3 == 1.
     private const long Increments = 8 * 13;
 
-    [Fact]
-    public async Task ThreeReplicas_ConcurrentWrites_EveryReplicaAppliesTheSameSequence()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task ThreeReplicas_ConcurrentWrites_EveryReplicaAppliesTheSameSequence(string backend)
     {
-        await using var cluster = new InProcessCluster(3);
+        await using var cluster = new InProcessCluster(3, backend: backend);
         await cluster.StartAllAsync();
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         await using var client = cluster.NewClient();
@@ -49,10 +51,12 @@ public class InProcessClusterTests(ITestOutputHelper output)
         Assert.Equal(Increments, Kv.Counter(read.Output));
     }
 
-    [Fact]
-    public async Task LeaderStopped_NewLeaderTakesOver_AndNoAcknowledgedWriteIsLost()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task LeaderStopped_NewLeaderTakesOver_AndNoAcknowledgedWriteIsLost(string backend)
     {
-        await using var cluster = new InProcessCluster(3);
+        await using var cluster = new InProcessCluster(3, backend: backend);
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         await using var client = cluster.NewClient();
@@ -87,10 +91,12 @@ public class InProcessClusterTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public async Task StoppedReplica_RestartedLater_CatchesUpThroughLogAndSnapshot()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task StoppedReplica_RestartedLater_CatchesUpThroughLogAndSnapshot(string backend)
     {
-        await using var cluster = new InProcessCluster(3, snapshotInterval: 50);
+        await using var cluster = new InProcessCluster(3, snapshotInterval: 50, backend: backend);
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s.Options.Id != leader.Options.Id).Options.Id;
@@ -114,12 +120,14 @@ public class InProcessClusterTests(ITestOutputHelper output)
         Assert.True(kv.TryGetValue(Kv.Key("early"), out _));
     }
 
-    [Fact]
-    public async Task ReplicaBehindTheCompactedLog_IsBroughtUpByInstallSnapshot()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task ReplicaBehindTheCompactedLog_IsBroughtUpByInstallSnapshot(string backend)
     {
         // 1 MiB chunks, a snapshot every 20 entries and 16 KiB values: the leader compacts whole chunks while the
         // follower is down, so the follower can only catch up from a snapshot.
-        await using var cluster = new InProcessCluster(3, snapshotInterval: 20, configure: o => o.WalChunkBytes = 1 << 20);
+        await using var cluster = new InProcessCluster(3, snapshotInterval: 20, configure: o => o.WalChunkBytes = 1 << 20, backend: backend);
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s.Options.Id != leader.Options.Id).Options.Id;
@@ -144,10 +152,12 @@ public class InProcessClusterTests(ITestOutputHelper output)
         Assert.Equal(399 % 256, last[0]);
     }
 
-    [Fact]
-    public async Task RetriedNonIdempotentIncrements_AcrossALeaderChange_AreNeverAppliedTwice()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task RetriedNonIdempotentIncrements_AcrossALeaderChange_AreNeverAppliedTwice(string backend)
     {
-        await using var cluster = new InProcessCluster(3);
+        await using var cluster = new InProcessCluster(3, backend: backend);
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         await using var client = cluster.NewClient(TimeSpan.FromSeconds(3));
@@ -184,10 +194,12 @@ public class InProcessClusterTests(ITestOutputHelper output)
         Assert.InRange(value, ok, ok + unknown);
     }
 
-    [Fact]
-    public async Task Follower_AnswersNotLeader_AndLinearizableReadsNeedTheLeader()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task Follower_AnswersNotLeader_AndLinearizableReadsNeedTheLeader(string backend)
     {
-        await using var cluster = new InProcessCluster(3, DurabilityMode.Memory);
+        await using var cluster = new InProcessCluster(3, DurabilityMode.Memory, backend: backend);
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s.Options.Id != leader.Options.Id);

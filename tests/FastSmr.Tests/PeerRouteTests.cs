@@ -15,13 +15,15 @@ namespace FastSmr.Tests;
 [Collection(ClusterCollection.Name)]
 public class PeerRouteTests(ITestOutputHelper output)
 {
-    [Fact]
-    public async Task RaftTraffic_GoesThroughThePairsProxy_AndCuttingTheLeadersPairsElectsAnother()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task RaftTraffic_GoesThroughThePairsProxy_AndCuttingTheLeadersPairsElectsAnother(string backend)
     {
         var links = new Dictionary<(uint From, uint To), ChaosLink>();
         try
         {
-            await using var cluster = new InProcessCluster(3, configure: options => RouteThroughLinks(options, links));
+            await using var cluster = new InProcessCluster(3, configure: options => RouteThroughLinks(options, links), backend: backend);
             await cluster.StartAllAsync();
             var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
             var leaderId = leader.Options.Id;
@@ -87,8 +89,10 @@ public class PeerRouteTests(ITestOutputHelper output)
     /// its unanswered heartbeats as live). Safety holds — it cannot commit anything — and this test checks that and
     /// reports how long the old leader took to notice (native-notes/chaos.md).
     /// </summary>
-    [Fact]
-    public async Task LeaderThatCannotSend_IsReplaced_AndCommitsNothing()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task LeaderThatCannotSend_IsReplaced_AndCommitsNothing(string backend)
     {
         var links = new Dictionary<(uint From, uint To), ChaosLink>();
         try
@@ -98,7 +102,7 @@ public class PeerRouteTests(ITestOutputHelper output)
                 options.LowerElectionTimeoutMs = 1_000;
                 options.UpperElectionTimeoutMs = 2_000;
                 RouteThroughLinks(options, links);
-            });
+            }, backend: backend);
             await cluster.StartAllAsync();
             var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
             var leaderId = leader.Options.Id;

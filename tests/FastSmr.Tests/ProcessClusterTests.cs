@@ -15,10 +15,12 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
 {
     private static (string, string[]) Launcher() => FastsmrProcess.Launcher();
 
-    [Fact]
-    public async Task KilledFollower_KeepsEveryEntryItAcknowledged()
+    [Theory]
+    [InlineData("dotnext")]
+    [InlineData("native")]
+    public async Task KilledFollower_KeepsEveryEntryItAcknowledged(string backend)
     {
-        await using var cluster = new LocalProcessCluster(3, durability: "durable", launcher: Launcher());
+        await using var cluster = new LocalProcessCluster(3, backend, durability: "durable", launcher: Launcher());
         cluster.StartAll();
         var leader = (await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60))).ReplicaId;
         var followers = cluster.Ids.Where(id => id != leader).ToArray();
