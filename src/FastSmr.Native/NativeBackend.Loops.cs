@@ -130,6 +130,7 @@ public sealed partial class NativeBackend
         n.Step(message, item.ReceivedUs);
         if (rejoining && rejoinLeaderCommit > 0 && n.CommitIndex >= rejoinLeaderCommit && n.StableIndex >= rejoinLeaderCommit)
         {
+            StoreBootId(); // caught up: from now on this replica's acknowledgements are its own again
             Volatile.Write(ref rejoining, false);
             Log.Rejoined(logger, options.ReplicaId);
         }

@@ -258,24 +258,35 @@ public sealed partial class NativeBackend : IReplicationBackend
     {
         // memory mode (DESIGN.md): after an unclean OS shutdown — the boot id stored here differs from the running
         // kernel's — what this replica acknowledged may be lost, so it must not vote or campaign until it caught up.
-        const string source = "/proc/sys/kernel/random/boot_id";
-        var stored = Path.Combine(root, "boot-id");
-        var current = File.Exists(source) ? File.ReadAllText(source).Trim() : "";
-        var previous = File.Exists(stored) ? File.ReadAllText(stored).Trim() : null;
-        if (previous != current)
-        {
-            var temporary = stored + ".tmp";
-            File.WriteAllText(temporary, current);
-            DurableFile.Commit(temporary, stored);
-        }
-
+        // The stored id is replaced only once it has, so a restart while rejoining rejoins again.
+        var previous = File.Exists(BootIdPath) ? File.ReadAllText(BootIdPath).Trim() : null;
+        var current = CurrentBootId();
         var rebooted = options.Durability == DurabilityMode.Memory && previous is not null && previous != current;
         if (rebooted)
         {
             Log.Rejoining(logger, options.ReplicaId);
         }
+        else if (previous != current)
+        {
+            StoreBootId();
+        }
 
         return rebooted;
+    }
+
+    private string BootIdPath => Path.Combine(root, "boot-id");
+
+    private static string CurrentBootId()
+    {
+        const string source = "/proc/sys/kernel/random/boot_id";
+        return File.Exists(source) ? File.ReadAllText(source).Trim() : "";
+    }
+
+    private void StoreBootId()
+    {
+        var temporary = BootIdPath + ".tmp";
+        File.WriteAllText(temporary, CurrentBootId());
+        DurableFile.Commit(temporary, BootIdPath);
     }
 
     private RaftNode Recover(SegmentedLog storage, IReplicationHost replicationHost)

@@ -414,6 +414,108 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(log.SegmentCount, mappings);
     }
 
+    [Fact]
+    public void RecordTypes_SurviveReopen_AndAnUnknownTypeIsRefused()
+    {
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            log.Append(1, [], LogRecordType.NoOp);
+            log.Append(1, [1, 2, 3], LogRecordType.Entry);
+            log.Append(2, [9], LogRecordType.Config);
+            Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(2, [1], (LogRecordType)9));
+            log.Flush();
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small);
+        var types = new List<LogRecordType>();
+        foreach (var record in reopened.Read(1, 3))
+        {
+            types.Add(record.Type);
+        }
+
+        Assert.Equal([LogRecordType.NoOp, LogRecordType.Entry, LogRecordType.Config], types);
+    }
+
+    [Fact]
+    public void Submit_HandsRecordsToTheKernel_WithoutSyncing()
+    {
+        var observer = new CountingObserver();
+        using var log = SegmentedLog.Open(directory, Small with { IoObserver = observer });
+        var syncsBefore = observer.Syncs;
+        log.Append(1, Payload(1, 40));
+        var writesBefore = observer.Writes;
+        log.Submit();
+        Assert.Equal(writesBefore + 1, observer.Writes);
+        Assert.Equal(syncsBefore, observer.Syncs);
+        Assert.Equal(0, log.DurableIndex);
+    }
+
+    [Fact]
+    public void Reset_ReplacesTheLogByASnapshotsPlace_AndSurvivesReopen()
+    {
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                log.Append(1, Payload(i, 60));
+            }
+
+            log.Flush();
+            log.SaveState(1, 2, 50);
+            Assert.Throws<InvalidOperationException>(() => log.Reset(40, 1)); // below the commit index
+            log.Reset(500, 3);
+            Assert.Equal(501, log.FirstIndex);
+            Assert.Equal(500, log.LastIndex);
+            Assert.Equal(3, log.LastTerm);
+            Assert.Equal(500, log.DurableIndex);
+            Assert.Equal(3, log.TermAt(500));
+            Assert.Equal(1, log.SegmentCount);
+            Assert.Equal(501, log.Append(3, Payload(501, 10)));
+            log.Flush();
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small);
+        Assert.Equal(501, reopened.FirstIndex);
+        Assert.Equal(501, reopened.LastIndex);
+        Assert.Equal(new LogMetadataState(1, 2, 500, 500, 3), reopened.Metadata);
+    }
+
+    [Fact]
+    public void AResetInterruptedAfterItsMetadata_IsFinishedOnOpen()
+    {
+        using (var log = SegmentedLog.Open(directory, Small))
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                log.Append(1, Payload(i, 60));
+            }
+
+            log.Flush();
+        }
+
+        // The crash left the metadata naming a snapshot at (300, 4) and every old segment in place.
+        using (var metadata = LogMetadata.Open(Path.Combine(directory, "metadata")))
+        {
+            metadata.Update(metadata.State with { CompactedIndex = 300, CompactedTerm = 4, CommitIndex = 300 });
+        }
+
+        using var reopened = SegmentedLog.Open(directory, Small);
+        Assert.Equal(301, reopened.FirstIndex);
+        Assert.Equal(300, reopened.LastIndex);
+        Assert.Equal(4, reopened.LastTerm);
+        Assert.Equal(301, reopened.Append(4, Payload(1, 10)));
+    }
+
+    private sealed class CountingObserver : ILogIoObserver
+    {
+        public int Writes;
+        public int Syncs;
+
+        public void Written(string path, long offset, long length) => Writes++;
+
+        public void Synced(string path) => Syncs++;
+    }
+
     public void Dispose() => Directory.Delete(directory, recursive: true);
 
     private sealed class FailingDisk : ILogIoObserver
