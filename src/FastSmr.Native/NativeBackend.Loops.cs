@@ -13,87 +13,113 @@ public sealed partial class NativeBackend
     private long lastApplied;
     private ClusterConfig applyConfig = null!;
     private long lastSnapshotIndex;
-    private long flushSequence;
     private long lastLeaseUntil;
 
-    private void RaftLoop()
+    private int driving;
+    private int applying;
+    private long nextTick;
+
+    /// <summary>
+    /// New work is queued. Inline (the default), the calling thread — a peer receive, a proposal — runs the core itself
+    /// if nobody else is: on two cores a hand-off to another thread costs a wake-up (~35 µs each way on this machine
+    /// kind, native-notes/latency.md), the largest item on the latency path after fdatasync. Otherwise the dedicated
+    /// replication thread is woken.
+    /// </summary>
+    private void Kick()
     {
-        var n = node!;
-        var nextTick = 0L;
-        try
+        if (!options.InlineDrive)
         {
-            while (!stopRequested)
-            {
-                raftSignal.Reset();
-                var now = NowUs();
-                var worked = TakePersisted(n);
-                var taken = 0;
-                while (taken < InboundPerRound && inbound.TryDequeue(out var item))
-                {
-                    StepInbound(n, item);
-                    taken++;
-                }
-
-                worked |= taken > 0;
-                while (proposals.TryDequeue(out var waiter))
-                {
-                    Propose(n, waiter);
-                    worked = true;
-                }
-
-                while (compactions.TryDequeue(out var snapshot))
-                {
-                    Compact(n, snapshot);
-                }
-
-                if (now >= nextTick)
-                {
-                    if (!rejoining || n.Role == Role.Leader)
-                    {
-                        n.Tick(now);
-                    }
-
-                    nextTick = now + TickUs;
-                }
-
-                while (n.HasReady)
-                {
-                    HandleReady(n, n.GetReady());
-                    worked = true;
-                }
-
-                Publish(n);
-                if (!worked && inbound.IsEmpty && proposals.IsEmpty)
-                {
-                    raftSignal.Wait(TimeSpan.FromTicks(Math.Max(1, (nextTick - NowUs()) * 10)));
-                }
-            }
+            raftSignal.Set();
         }
-#pragma warning disable CA1031 // Anything escaping here stops this replica with the reason logged; a crash would lose the reason.
-        catch (Exception e)
-#pragma warning restore CA1031
+        else if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
         {
-            Fail(e);
+            Drive();
         }
     }
 
-    private bool TakePersisted(RaftNode n)
+    /// <summary>Runs the core while there is work; the caller holds <see cref="driving"/>, which this releases.</summary>
+    private void Drive()
     {
-        long index, term;
-        lock (persistedGate)
+        while (true)
         {
-            if (!persistedPending)
+            try
             {
-                return false;
+                if (!stopRequested)
+                {
+                    DriveOnce(node!);
+                }
+            }
+#pragma warning disable CA1031 // Anything escaping here stops this replica with the reason logged; a crash would lose the reason.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Volatile.Write(ref driving, 0);
+                Fail(e);
+                return;
             }
 
-            persistedPending = false;
-            index = persistedIndex;
-            term = persistedTerm;
+            // Released before applying, so the core keeps running while the state machine works (or writes a snapshot);
+            // then checked again, so work queued by a thread that found the core busy is never left behind.
+            Volatile.Write(ref driving, 0);
+            KickApply();
+            if (stopRequested || (inbound.IsEmpty && proposals.IsEmpty && compactions.IsEmpty) || Interlocked.CompareExchange(ref driving, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private void DriveOnce(RaftNode n)
+    {
+        var now = NowUs();
+        var taken = 0;
+        while (taken < InboundPerRound && inbound.TryDequeue(out var item))
+        {
+            StepInbound(n, item);
+            taken++;
         }
 
-        n.Persisted(index, term);
-        return true;
+        while (proposals.TryDequeue(out var waiter))
+        {
+            Propose(n, waiter);
+        }
+
+        while (compactions.TryDequeue(out var snapshot))
+        {
+            Compact(n, snapshot);
+        }
+
+        if (now >= nextTick)
+        {
+            if (!rejoining || n.Role == Role.Leader)
+            {
+                n.Tick(now);
+            }
+
+            nextTick = now + TickUs;
+        }
+
+        while (n.HasReady)
+        {
+            HandleReady(n, n.GetReady());
+        }
+
+        Publish(n);
+    }
+
+    /// <summary>The replication thread: ticks the core, and runs it for queued work when nobody else does.</summary>
+    private void RaftLoop()
+    {
+        while (!stopRequested)
+        {
+            var wait = Math.Max(1, Volatile.Read(ref nextTick) - NowUs());
+            raftSignal.Wait(TimeSpan.FromTicks(wait * 10));
+            raftSignal.Reset();
+            if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
+            {
+                Drive();
+            }
+        }
     }
 
     private void StepInbound(RaftNode n, Inbound item)
@@ -215,6 +241,16 @@ public sealed partial class NativeBackend
         }
 
         transport!.FlushAll();
+        if (ready.Entries.Count > 0 && options.Durability == DurabilityMode.Durable)
+        {
+            // The messages are on their way: this thread's fdatasync now runs in parallel with the followers' work
+            // (thesis §10.2.1). One sync covers the whole Ready; what arrives meanwhile queues for the next one (group
+            // commit without a timer). Done here rather than on a flusher thread: a hand-off costs a wake-up each way.
+            var last = ready.Entries[^1];
+            storage.Flush(last.Index);
+            n.Persisted(last.Index, last.Term);
+        }
+
         var committed = ready.CommittedEntries;
         if (committed.Count > 0)
         {
@@ -223,8 +259,7 @@ public sealed partial class NativeBackend
                 applyQueue.Enqueue(new ApplyItem(committed[i], null));
             }
 
-            applySignal.Set();
-            CompleteWaiters(committed);
+            CompleteWaiters(committed); // applied by whoever runs KickApply next (see Drive)
         }
 
         n.Advance(ready);
@@ -249,20 +284,9 @@ public sealed partial class NativeBackend
             }
         }
 
-        var last = entries[^1];
-        if (options.Durability == DurabilityMode.Durable)
+        if (options.Durability == DurabilityMode.Memory)
         {
-            lock (persistedGate)
-            {
-                flushTargetIndex = last.Index;
-                flushTargetTerm = last.Term;
-                flushSequence++;
-            }
-
-            flushSignal.Set();
-        }
-        else
-        {
+            var last = entries[^1];
             storage.Submit(); // in the kernel: survives this process, which is what memory mode promises
             n.Persisted(last.Index, last.Term);
         }
@@ -301,7 +325,6 @@ public sealed partial class NativeBackend
 
         SnapshotFile.DeleteOlder(snapshotDirectory, snapshot.Index);
         applyQueue.Enqueue(new ApplyItem(default, header));
-        applySignal.Set();
         Log.SnapshotInstalled(logger, options.ReplicaId, snapshot.Index);
     }
 
@@ -368,118 +391,109 @@ public sealed partial class NativeBackend
         WakeReaders();
     }
 
-    private void FlushLoop()
+    private void KickApply()
     {
-        var storage = log!;
-        var flushed = 0L;
-        try
+        if (applyQueue.IsEmpty)
         {
-            while (!stopRequested)
-            {
-                flushSignal.Reset();
-                long index, term, sequence;
-                lock (persistedGate)
-                {
-                    index = flushTargetIndex;
-                    term = flushTargetTerm;
-                    sequence = flushSequence;
-                }
-
-                if (sequence == flushed)
-                {
-                    flushSignal.Wait(100);
-                    continue;
-                }
-
-                // One fdatasync covers everything appended so far: requests that arrived meanwhile share it.
-                storage.Flush(index);
-                flushed = sequence;
-                lock (persistedGate)
-                {
-                    persistedIndex = index;
-                    persistedTerm = term;
-                    persistedPending = true;
-                }
-
-                raftSignal.Set();
-            }
+            return;
         }
-#pragma warning disable CA1031 // A failed sync stops the replica with the reason logged.
-        catch (Exception e)
-#pragma warning restore CA1031
+
+        if (!options.InlineDrive)
         {
-            Fail(e);
-            raftSignal.Set();
+            applySignal.Set();
+        }
+        else if (Interlocked.CompareExchange(ref applying, 1, 0) == 0)
+        {
+            ApplyAll();
         }
     }
 
+    /// <summary>The apply thread: applies when woken (dedicated mode) and, inline, picks up anything left behind.</summary>
     private void ApplyLoop()
     {
-        var replicationHost = host!;
-        try
+        while (!stopRequested)
         {
-            while (!stopRequested)
+            applySignal.Wait(options.InlineDrive ? 100 : 1_000);
+            applySignal.Reset();
+            if (!applyQueue.IsEmpty && Interlocked.CompareExchange(ref applying, 1, 0) == 0)
             {
-                applySignal.Reset();
-                var any = false;
-                while (!stopRequested && applyQueue.TryDequeue(out var item))
-                {
-                    any = true;
-                    if (item.Restore is { } restore)
-                    {
-                        using var stream = new FileStream(restore.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-                        stream.Position = restore.StateOffset;
-                        replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
-                        lastApplied = restore.Index;
-                        lastSnapshotIndex = restore.Index;
-                        applyConfig = restore.Config;
-                        continue;
-                    }
-
-                    var entry = item.Entry;
-                    if (entry.Index <= lastApplied)
-                    {
-                        continue;
-                    }
-
-                    var bytes = entry.Type == EntryType.Normal ? entry.Data : ReadOnlyMemory<byte>.Empty;
-                    var applied = replicationHost.ApplyAsync(new CommittedEntry(new LogIndex(entry.Index), new Term(entry.Term), bytes), CancellationToken.None);
-                    if (!applied.IsCompletedSuccessfully)
-                    {
-                        applied.AsTask().GetAwaiter().GetResult();
-                    }
-
-                    lastApplied = entry.Index;
-                    if (entry.Type == EntryType.Config)
-                    {
-                        applyConfig = ClusterConfig.Decode(entry.Data.Span);
-                    }
-
-                    if (lastApplied - lastSnapshotIndex >= options.SnapshotInterval)
-                    {
-                        var header = SnapshotFile.Write(snapshotDirectory, applyConfig, s =>
-                        {
-                            var (index, term) = replicationHost.WriteSnapshot(s);
-                            return (index.Value, term.Value);
-                        });
-                        lastSnapshotIndex = header.Index;
-                        compactions.Enqueue(header);
-                        raftSignal.Set();
-                    }
-                }
-
-                if (!any)
-                {
-                    applySignal.Wait(100);
-                }
+                ApplyAll();
             }
         }
-#pragma warning disable CA1031 // A failing state machine stops the replica with the reason logged.
-        catch (Exception e)
-#pragma warning restore CA1031
+    }
+
+    /// <summary>Applies everything queued, in order; the caller holds <see cref="applying"/>, which this releases.</summary>
+    private void ApplyAll()
+    {
+        while (true)
         {
-            Fail(e);
-            raftSignal.Set();
+            try
+            {
+                while (!stopRequested && applyQueue.TryDequeue(out var item))
+                {
+                    ApplyOne(item);
+                }
+            }
+#pragma warning disable CA1031 // A failing state machine stops the replica with the reason logged.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Volatile.Write(ref applying, 0);
+                Fail(e);
+                return;
+            }
+
+            Volatile.Write(ref applying, 0);
+            if (stopRequested || applyQueue.IsEmpty || Interlocked.CompareExchange(ref applying, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private void ApplyOne(ApplyItem item)
+    {
+        var replicationHost = host!;
+        if (item.Restore is { } restore)
+        {
+            using var stream = new FileStream(restore.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            stream.Position = restore.StateOffset;
+            replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
+            lastApplied = restore.Index;
+            lastSnapshotIndex = restore.Index;
+            applyConfig = restore.Config;
+            return;
+        }
+
+        var entry = item.Entry;
+        if (entry.Index <= lastApplied)
+        {
+            return;
+        }
+
+        var bytes = entry.Type == EntryType.Normal ? entry.Data : ReadOnlyMemory<byte>.Empty;
+        var applied = replicationHost.ApplyAsync(new CommittedEntry(new LogIndex(entry.Index), new Term(entry.Term), bytes), CancellationToken.None);
+        if (!applied.IsCompletedSuccessfully)
+        {
+            applied.AsTask().GetAwaiter().GetResult();
+        }
+
+        lastApplied = entry.Index;
+        if (entry.Type == EntryType.Config)
+        {
+            applyConfig = ClusterConfig.Decode(entry.Data.Span);
+        }
+
+        if (lastApplied - lastSnapshotIndex >= options.SnapshotInterval)
+        {
+            var header = SnapshotFile.Write(snapshotDirectory, applyConfig, s =>
+            {
+                var (index, term) = replicationHost.WriteSnapshot(s);
+                return (index.Value, term.Value);
+            });
+            lastSnapshotIndex = header.Index;
+            compactions.Enqueue(header);
+            Kick();
         }
     }
 }

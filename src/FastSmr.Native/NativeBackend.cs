@@ -17,10 +17,9 @@ namespace FastSmr.Native;
 /// the pipelined <see cref="PeerTransport"/> between replicas.
 /// <list type="bullet">
 /// <item>Replication thread: steps received messages, takes proposals, ticks, and handles each <see cref="Ready"/> in
-/// the core's order — snapshot, hard state, entries (appended, then flushed by the flusher thread while the messages go
-/// out: the leader's write runs in parallel with replication), messages, committed entries (to the apply thread).</item>
-/// <item>Flusher thread: one fdatasync for everything appended since the last one (group commit, no timer), then tells
-/// the core what is durable.</item>
+/// the core's order — snapshot, hard state, entries (appended to the log's buffer), messages (sent by this thread with
+/// one non-blocking send per peer), then one fdatasync for the Ready's entries, which runs while the followers work
+/// (the leader's write in parallel with replication; group commit with no timer), committed entries (to the apply thread).</item>
 /// <item>Apply thread: feeds committed entries to the host in order, takes snapshots every
 /// <see cref="NativeBackendOptions.SnapshotInterval"/> entries and installs snapshots received from the leader.</item>
 /// </list>
@@ -40,16 +39,13 @@ public sealed partial class NativeBackend : IReplicationBackend
     private readonly Stack<ProposalWaiter> waiterPool = new();
     private readonly Dictionary<long, string> stagedSnapshots = [];
     private readonly ManualResetEventSlim raftSignal;
-    private readonly ManualResetEventSlim flushSignal;
     private readonly ManualResetEventSlim applySignal;
-    private readonly Lock persistedGate = new();
     private readonly Lock readGate = new();
     private IReplicationHost? host;
     private SegmentedLog? log;
     private RaftNode? node;
     private PeerTransport? transport;
     private Thread? raftThread;
-    private Thread? flushThread;
     private Thread? applyThread;
     private volatile bool stopRequested;
     private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, 0));
@@ -57,11 +53,6 @@ public sealed partial class NativeBackend : IReplicationBackend
     private long leaseUntilUs;
     private long leaseTerm;
     private long ownTermCommitted; // 1 once an entry of the current term is committed (a lease read needs it)
-    private long flushTargetIndex;
-    private long flushTargetTerm;
-    private long persistedIndex;
-    private long persistedTerm;
-    private bool persistedPending;
     private SnapshotHeader? currentSnapshot;
     private Exception? fatal;
     private bool rejoining;
@@ -79,7 +70,6 @@ public sealed partial class NativeBackend : IReplicationBackend
         snapshotDirectory = Path.Combine(root, "snapshots");
         var spin = options.SpinIterations;
         raftSignal = new ManualResetEventSlim(false, Math.Min(spin, 2047));
-        flushSignal = new ManualResetEventSlim(false, Math.Min(spin, 2047));
         applySignal = new ManualResetEventSlim(false, Math.Min(spin, 2047));
     }
 
@@ -118,13 +108,11 @@ public sealed partial class NativeBackend : IReplicationBackend
         log = SegmentedLog.Open(Path.Combine(root, "log"), new LogOptions { SegmentSize = options.SegmentBytes, ClusterId = options.ClusterId, NodeId = options.ReplicaId });
         node = Recover(log, host);
         var self = (int)options.ReplicaId;
-        transport = new PeerTransport(options, snapshotDirectory, OnReceived, OnSnapshotReceived, NowUs, logger);
+        transport = new PeerTransport(options, snapshotDirectory, OnReceived, Kick, OnSnapshotReceived, NowUs, logger);
         transport.Start();
         raftThread = new Thread(RaftLoop) { IsBackground = true, Name = "fastsmr-raft-" + self };
-        flushThread = new Thread(FlushLoop) { IsBackground = true, Name = "fastsmr-flush-" + self };
         applyThread = new Thread(ApplyLoop) { IsBackground = true, Name = "fastsmr-apply-" + self };
         applyThread.Start();
-        flushThread.Start();
         raftThread.Start();
         return Task.CompletedTask;
     }
@@ -139,14 +127,19 @@ public sealed partial class NativeBackend : IReplicationBackend
 
         stopRequested = true;
         raftSignal.Set();
-        flushSignal.Set();
         applySignal.Set();
         await Task.Run(
             () =>
             {
                 raftThread?.Join();
-                flushThread?.Join();
                 applyThread?.Join();
+
+                // A thread that was running the core or the apply loop inline finishes its round first.
+                var waited = Stopwatch.StartNew();
+                while ((Volatile.Read(ref driving) != 0 || Volatile.Read(ref applying) != 0) && waited.Elapsed < TimeSpan.FromSeconds(30))
+                {
+                    Thread.Sleep(1);
+                }
             },
             CancellationToken.None).ConfigureAwait(false);
         if (transport is not null)
@@ -175,7 +168,6 @@ public sealed partial class NativeBackend : IReplicationBackend
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         raftSignal.Dispose();
-        flushSignal.Dispose();
         applySignal.Dispose();
     }
 
@@ -191,7 +183,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         var waiter = ProposalWaiter.Rent(waiterPool, batch.Span, term.Value, token);
         var task = waiter.Task;
         proposals.Enqueue(waiter);
-        raftSignal.Set();
+        Kick();
         return task;
     }
 
@@ -236,11 +228,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         }
     }
 
-    private void OnReceived(Message message, long receivedUs)
-    {
-        inbound.Enqueue(new Inbound(message, receivedUs, null));
-        raftSignal.Set();
-    }
+    private void OnReceived(Message message, long receivedUs) => inbound.Enqueue(new Inbound(message, receivedUs, null));
 
     private bool OnSnapshotReceived(Message message, string stagedPath)
     {
@@ -250,7 +238,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         }
 
         inbound.Enqueue(new Inbound(message, NowUs(), stagedPath));
-        raftSignal.Set();
+        Kick();
         return true; // the replication thread owns the staged file now
     }
 
@@ -363,7 +351,6 @@ public sealed partial class NativeBackend : IReplicationBackend
         fatal ??= e;
         Log.Fatal(logger, options.ReplicaId, e);
         stopRequested = true;
-        flushSignal.Set();
         applySignal.Set();
         leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
         host?.OnLeadershipChanged(Leadership);

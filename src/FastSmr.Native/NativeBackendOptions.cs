@@ -42,10 +42,17 @@ public sealed class NativeBackendOptions
     public long SegmentBytes { get; set; } = 64L << 20;
 
     /// <summary>
-    /// How long the replication thread, the flusher and the apply loop spin before blocking when idle. Spinning saves a
+    /// How long the replication and apply threads spin before blocking when idle. Spinning saves a
     /// wake-up (tens of microseconds on this machine kind) per hand-off and costs a core while it spins: 0 turns it off.
     /// </summary>
     public int SpinIterations { get; set; }
+
+    /// <summary>
+    /// True (the default): the thread that brings work — a peer's message, a proposal — runs the core itself when no
+    /// other thread is, and applies what that commits. False: it hands the work to the dedicated replication and apply
+    /// threads. See native-notes/latency.md for the measurement behind the default.
+    /// </summary>
+    public bool InlineDrive { get; set; } = true;
 
     /// <summary>Bytes queued towards one peer at most; past it, messages to that peer are dropped (Raft retries them).</summary>
     public long PeerQueueBytesMax { get; set; } = 64L << 20;

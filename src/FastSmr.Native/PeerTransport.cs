@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using FastSmr.Raft;
 using Microsoft.Extensions.Logging;
 
@@ -28,6 +27,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     private readonly IPEndPoint listenEndPoint;
     private readonly Dictionary<int, PeerLink> links = [];
     private readonly Action<Message, long> received;
+    private readonly Action receivedBatch;
     private readonly Func<Message, string, bool> snapshotReceived;
     private readonly string stagingDirectory;
     private readonly ILogger logger;
@@ -37,8 +37,9 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     private Socket? listener;
     private int stagingCounter;
 
-    public PeerTransport(NativeBackendOptions options, string stagingDirectory, Action<Message, long> received, Func<Message, string, bool> snapshotReceived, Func<long> clock, ILogger logger)
+    public PeerTransport(NativeBackendOptions options, string stagingDirectory, Action<Message, long> received, Action receivedBatch, Func<Message, string, bool> snapshotReceived, Func<long> clock, ILogger logger)
     {
+        this.receivedBatch = receivedBatch;
         this.options = options;
         self = (int)options.ReplicaId;
         this.received = received;
@@ -262,6 +263,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
             }
 
             reader.AdvanceTo(buffer.Start, buffer.End);
+            receivedBatch(); // once per read: everything that arrived together is stepped together
             if (result.IsCompleted)
             {
                 return;
@@ -396,15 +398,13 @@ internal sealed partial class PeerTransport : IAsyncDisposable
                 return;
             }
 
-            if (Interlocked.Read(ref current.Queued) > owner.options.PeerQueueBytesMax)
+            if (current.Queued > owner.options.PeerQueueBytesMax)
             {
                 Interlocked.Increment(ref DroppedCount);
                 return;
             }
 
-            var before = current.Pipe.Writer.UnflushedBytes;
-            WireFormat.Write(current.Pipe.Writer, message);
-            Interlocked.Add(ref current.Queued, current.Pipe.Writer.UnflushedBytes - before);
+            current.Write(message);
             written = true;
         }
 
@@ -419,11 +419,9 @@ internal sealed partial class PeerTransport : IAsyncDisposable
             var current = Volatile.Read(ref connection);
             if (current is not null)
             {
-                // Never pauses (no writer threshold): completes synchronously and wakes the sender.
-                var flushed = current.Pipe.Writer.FlushAsync();
-                if (!flushed.IsCompletedSuccessfully)
+                if (current.Flush() is { } draining)
                 {
-                    _ = flushed.AsTask();
+                    owner.Track(draining);
                 }
             }
         }
@@ -519,10 +517,9 @@ internal sealed partial class PeerTransport : IAsyncDisposable
                 timeout.CancelAfter(TimeSpan.FromSeconds(2));
                 await socket.ConnectAsync(dial, timeout.Token).ConfigureAwait(false);
                 opened = new Connection(socket);
-                WireFormat.WriteHello(opened.Pipe.Writer.GetSpan(WireFormat.HelloSize), WireFormat.KindMessages, owner.options.ClusterId, owner.self);
-                opened.Pipe.Writer.Advance(WireFormat.HelloSize); // goes out with the first flush of messages
-                opened.Start();
-                owner.Track(opened.Sending!);
+                var hello = new byte[WireFormat.HelloSize];
+                WireFormat.WriteHello(hello, WireFormat.KindMessages, owner.options.ClusterId, owner.self);
+                opened.WriteRaw(hello); // goes out with the first flush of messages
             }
             catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
@@ -551,96 +548,145 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         }
     }
 
-    /// <summary>One outgoing connection: a pipe the replication thread writes and a sender that drains it in gathered sends.</summary>
-    private sealed class Connection(Socket socket)
+    /// <summary>
+    /// One outgoing connection. The replication thread serializes messages into a buffer and, once per
+    /// <see cref="Ready"/>, sends it itself with one non-blocking <c>send</c> — no hand-off, no wake-up of another
+    /// thread on the latency path. Only when the socket cannot take everything (a slow peer, a large batch) does an async
+    /// sender take over; while it runs, new messages accumulate and leave together in its next send (coalescing under load).
+    /// </summary>
+    private sealed class Connection
     {
-        private readonly List<ArraySegment<byte>> gathered = [];
+        private const int ShrinkAbove = 4 << 20;
+        private readonly Socket socket;
+        private readonly Lock gate = new();
+        private ArrayBufferWriter<byte> filling = new(64 * 1024);
+        private ArrayBufferWriter<byte> draining = new(64 * 1024);
+        private bool senderRunning;
 
-        // Writer never pauses: the bound is <see cref="Queued"/>, checked before each write.
-        public Pipe Pipe { get; } = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 16 * 1024, useSynchronizationContext: false));
-
-        public long Queued;
+        public Connection(Socket socket)
+        {
+            this.socket = socket;
+            socket.Blocking = false;
+        }
 
         public bool Failed { get; private set; }
 
-        public Task? Sending { get; private set; }
+        /// <summary>Bytes waiting for the socket.</summary>
+        public long Queued
+        {
+            get
+            {
+                lock (gate)
+                {
+                    return filling.WrittenCount + (senderRunning ? draining.WrittenCount : 0);
+                }
+            }
+        }
 
-        public void Start() => Sending = Task.Run(SendLoopAsync);
+        public void Write(Message message)
+        {
+            lock (gate)
+            {
+                WireFormat.Write(filling, message);
+            }
+        }
+
+        public void WriteRaw(ReadOnlySpan<byte> bytes)
+        {
+            lock (gate)
+            {
+                filling.Write(bytes);
+            }
+        }
+
+        /// <summary>Sends what was written (replication thread); returns the async sender when one had to take over.</summary>
+        public Task? Flush()
+        {
+            lock (gate)
+            {
+                if (senderRunning || filling.WrittenCount == 0 || Failed)
+                {
+                    return null; // the running sender takes it along when its send completes
+                }
+
+                senderRunning = true;
+            }
+
+            // Write-through: this thread owns the filling buffer until it hands it over below.
+            var bytes = filling.WrittenSpan;
+            var sent = socket.Send(bytes, SocketFlags.None, out var error);
+            if (error is not (SocketError.Success or SocketError.WouldBlock))
+            {
+                Close();
+                return null;
+            }
+
+            lock (gate)
+            {
+                if (error == SocketError.Success && sent == bytes.Length)
+                {
+                    Reset(ref filling);
+                    senderRunning = false;
+                    return null;
+                }
+
+                // The socket is full: the rest goes out asynchronously.
+                (filling, draining) = (draining, filling);
+            }
+
+            return Task.Run(() => DrainAsync(Math.Max(0, sent)));
+        }
 
         public void Close()
         {
             Failed = true;
             socket.Dispose();
-            Pipe.Reader.CancelPendingRead();
         }
 
-        private async Task SendLoopAsync()
+        private async Task DrainAsync(int offset)
         {
             try
             {
                 while (true)
                 {
-                    var result = await Pipe.Reader.ReadAsync().ConfigureAwait(false);
-                    if (result.IsCanceled || Failed)
+                    var memory = draining.WrittenMemory[offset..];
+                    while (!memory.IsEmpty)
                     {
-                        break;
+                        var sent = await socket.SendAsync(memory, SocketFlags.None).ConfigureAwait(false);
+                        memory = memory[sent..];
                     }
 
-                    var buffer = result.Buffer;
-                    if (!buffer.IsEmpty)
+                    offset = 0;
+                    lock (gate)
                     {
-                        // One gathered send for everything that accumulated, however many pipe segments it spans.
-                        gathered.Clear();
-                        foreach (var segment in buffer)
+                        Reset(ref draining);
+                        if (filling.WrittenCount == 0)
                         {
-                            gathered.Add(MemoryMarshal.TryGetArray(segment, out var array) ? array : new ArraySegment<byte>(segment.ToArray()));
+                            senderRunning = false;
+                            return;
                         }
 
-                        var total = buffer.Length;
-                        var sent = 0L;
-                        while (sent < total)
-                        {
-                            sent += await socket.SendAsync(sent == 0 ? gathered : Skip(gathered, sent), SocketFlags.None).ConfigureAwait(false);
-                        }
-
-                        Interlocked.Add(ref Queued, -total);
-                    }
-
-                    Pipe.Reader.AdvanceTo(buffer.End);
-                    if (result.IsCompleted)
-                    {
-                        break;
+                        (filling, draining) = (draining, filling); // everything written meanwhile, in one send
                     }
                 }
             }
-            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
                 // The peer is gone: the next send finds the connection failed and reconnects.
-            }
-            finally
-            {
-                Failed = true;
-                socket.Dispose();
-                await Pipe.Reader.CompleteAsync().ConfigureAwait(false);
+                Close();
             }
         }
 
-        private static List<ArraySegment<byte>> Skip(List<ArraySegment<byte>> segments, long bytes)
+        private static void Reset(ref ArrayBufferWriter<byte> buffer)
         {
-            var rest = new List<ArraySegment<byte>>();
-            foreach (var segment in segments)
+            if (buffer.Capacity > ShrinkAbove)
             {
-                if (bytes >= segment.Count)
-                {
-                    bytes -= segment.Count;
-                    continue;
-                }
-
-                rest.Add(segment.Slice((int)bytes));
-                bytes = 0;
+                buffer = new ArrayBufferWriter<byte>(64 * 1024); // a burst does not pin its peak forever
             }
-
-            return rest;
+            else
+            {
+                buffer.ResetWrittenCount();
+            }
         }
     }
 }
