@@ -46,7 +46,10 @@ internal static class DemoCommand
 
             if (jsonPath is not null)
             {
-                await RunReport.From(load, settings, backend, durability, replicas, converged is not null, allocPerCmd).WriteAsync(jsonPath).ConfigureAwait(false);
+                var report = RunReport.From(load, settings, backend, durability, replicas, converged is not null, allocPerCmd);
+                report.Settings["serve_arguments"] = string.Join(' ', serveArguments);
+                report.Settings["runtime_environment"] = RunReport.RuntimeEnvironment();
+                await report.WriteAsync(jsonPath).ConfigureAwait(false);
                 await output.WriteLineAsync("fastsmr demo: wrote " + jsonPath).ConfigureAwait(false);
             }
 

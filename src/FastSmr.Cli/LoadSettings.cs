@@ -27,6 +27,9 @@ internal sealed record LoadSettings
     /// <summary>The cluster id.</summary>
     public ulong ClusterId { get; init; } = 1;
 
+    /// <summary>The machine's floor (from <c>bench floor --json</c>), when given: the p50 is reported as a ratio to it.</summary>
+    public CommitFloor? Floor { get; init; }
+
     /// <summary>Checks the settings.</summary>
     public void Validate()
     {

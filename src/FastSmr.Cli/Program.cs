@@ -35,6 +35,7 @@ public static class Program
         var clusterId = new Option<ulong?>("--cluster-id") { Description = "cluster id (default 1)" };
         var backend = new Option<string?>("--backend") { Description = "replication back-end: dotnext (default) or native" };
         var spin = new Option<int?>("--spin") { Description = "native back-end: iterations its threads spin before blocking when idle (0, the default: never spin)" };
+        var dedicated = new Option<bool>("--dedicated-threads") { Description = "native back-end: hand work to dedicated replication and apply threads instead of running it on the thread that brought it" };
         var durability = new Option<string?>("--durability") { Description = "durable (default) or memory" };
         var electionLow = new Option<int?>("--election-timeout-ms") { Description = "lower election timeout in ms (upper = 2x)" };
         var proposals = new Option<int?>("--proposals-in-flight") { Description = "batches proposed and not yet committed at once (default 8)" };
@@ -45,7 +46,7 @@ public static class Program
         var peerRoutes = new Option<string?>("--peer-routes") { Description = "dial peers through these addresses: id=host:port,... (member identities stay the canonical endpoints)" };
         var injectBug = new Option<string?>("--inject-bug") { Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it", Hidden = true };
         var exitWithParent = new Option<bool>("--exit-with-parent") { Description = "stop when the process that started this one exits (used by demo, chaos and the tests, so no replica outlives its harness)" };
-        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, spin, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, exitWithParent, logLevel, dotnextLogLevel };
+        var command = new Command("serve", "run one replica") { config, id, members, data, clusterId, backend, spin, dedicated, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, exitWithParent, logLevel, dotnextLogLevel };
         command.SetAction(async (result, token) =>
         {
             ServerOptions options;
@@ -63,6 +64,11 @@ public static class Program
                 OverrideText(durability, v => o.Durability = ServeCommand.ParseDurability(v));
                 Override(proposals, v => o.Engine.ProposalsInFlightMax = v);
                 Override(spin, v => o.SpinIterations = v);
+                if (result.GetValue(dedicated))
+                {
+                    o.DedicatedThreads = true;
+                }
+
                 Override(snapshotInterval, v => o.SnapshotInterval = v);
                 OverrideText(clientListen, v => o.ClientListen = v);
                 OverrideText(peerRoutes, v => o.PeerRoutes = ServerOptions.ParsePeerRoutes(v));
@@ -101,7 +107,7 @@ public static class Program
         return command;
     }
 
-    private static (Option<int> Seconds, Option<int> Clients, Option<int> Pipeline, Option<int> Payload, Option<double> Rate, Option<string> Backend, Option<string> Durability, Option<FileInfo?> Json, Option<ulong> ClusterId, Option<int> Keys) LoadOptions(Command command)
+    private static (Option<int> Seconds, Option<int> Clients, Option<int> Pipeline, Option<int> Payload, Option<double> Rate, Option<string> Backend, Option<string> Durability, Option<FileInfo?> Json, Option<ulong> ClusterId, Option<int> Keys, Option<FileInfo?> Floor) LoadOptions(Command command)
     {
         var seconds = new Option<int>("--seconds") { Description = "measured seconds of load", DefaultValueFactory = _ => 10 };
         var clients = new Option<int>("--clients") { Description = "connections", DefaultValueFactory = _ => 64 };
@@ -113,15 +119,16 @@ public static class Program
         var json = new Option<FileInfo?>("--json") { Description = "write the figures as JSON to this file" };
         var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
         var keys = new Option<int>("--keys") { Description = "distinct keys written", DefaultValueFactory = _ => 100_000 };
-        foreach (var option in new Option[] { seconds, clients, pipeline, payload, rate, backend, durability, json, clusterId, keys })
+        var floor = new Option<FileInfo?>("--floor") { Description = "the JSON of `bench floor --json FILE` from this machine: the p50 is also reported as a ratio to its commit floor" };
+        foreach (var option in new Option[] { seconds, clients, pipeline, payload, rate, backend, durability, json, clusterId, keys, floor })
         {
             command.Options.Add(option);
         }
 
-        return (seconds, clients, pipeline, payload, rate, backend, durability, json, clusterId, keys);
+        return (seconds, clients, pipeline, payload, rate, backend, durability, json, clusterId, keys, floor);
     }
 
-    private static LoadSettings Settings(ParseResult result, (Option<int> Seconds, Option<int> Clients, Option<int> Pipeline, Option<int> Payload, Option<double> Rate, Option<string> Backend, Option<string> Durability, Option<FileInfo?> Json, Option<ulong> ClusterId, Option<int> Keys) o) => new()
+    private static LoadSettings Settings(ParseResult result, (Option<int> Seconds, Option<int> Clients, Option<int> Pipeline, Option<int> Payload, Option<double> Rate, Option<string> Backend, Option<string> Durability, Option<FileInfo?> Json, Option<ulong> ClusterId, Option<int> Keys, Option<FileInfo?> Floor) o) => new()
     {
         Seconds = result.GetValue(o.Seconds),
         Clients = result.GetValue(o.Clients),
@@ -130,6 +137,7 @@ public static class Program
         Rate = result.GetValue(o.Rate),
         ClusterId = result.GetValue(o.ClusterId),
         Keys = result.GetValue(o.Keys),
+        Floor = result.GetValue(o.Floor) is { } floorFile ? CommitFloor.Read(floorFile.FullName) : null,
     };
 
     private static Command BuildDemo()
@@ -144,6 +152,8 @@ public static class Program
         command.Options.Add(proposals);
         var spinDemo = new Option<int?>("--spin") { Description = "native back-end: iterations the replicas' threads spin before blocking (default 0: never)" };
         command.Options.Add(spinDemo);
+        var dedicatedDemo = new Option<bool>("--dedicated-threads") { Description = "native back-end: replicas hand work to dedicated threads (see serve --help)" };
+        command.Options.Add(dedicatedDemo);
         command.SetAction(async (result, token) =>
         {
             LoadSettings settings;
@@ -173,6 +183,11 @@ public static class Program
             if (result.GetValue(spinDemo) is { } spinIterations)
             {
                 serveArguments.AddRange(["--spin", spinIterations.ToString(CultureInfo.InvariantCulture)]);
+            }
+
+            if (result.GetValue(dedicatedDemo))
+            {
+                serveArguments.Add("--dedicated-threads");
             }
 
             return await DemoCommand.RunAsync(settings, result.GetValue(replicas), result.GetValue(o.Backend)!, durability, result.GetValue(o.Json)?.FullName, result.GetValue(keep), serveArguments, token).ConfigureAwait(false);

@@ -54,6 +54,9 @@ internal sealed record RunReport
     [JsonPropertyName("leader_alloc_bytes_per_cmd")]
     public double? LeaderAllocBytesPerCmd { get; init; }
 
+    [JsonPropertyName("commit_floor")]
+    public Dictionary<string, object>? CommitFloor { get; init; }
+
     [JsonPropertyName("settings")]
     public Dictionary<string, object> Settings { get; init; } = DefaultSettings();
 
@@ -113,7 +116,23 @@ internal sealed record RunReport
         LeaderAllocBytesPerCmd = allocPerCmd is { } a ? Math.Round(a, 1) : null,
         Machine = MachineInfo.Describe(),
         Commit = MachineInfo.Commit(),
+        CommitFloor = settings.Floor is { } floor ? new Dictionary<string, object>
+        {
+            ["commit_floor_us_p50"] = floor.CommitFloorUsP50,
+            ["rtt_us_p50"] = floor.RttUsP50,
+            ["fdatasync_4k_us_p50"] = floor.FdatasyncUsP50,
+            ["floor_measured_at"] = floor.MeasuredAt,
+            ["p50_to_floor"] = Math.Round(floor.Ratio(load.P50Us), 2),
+        } : null,
     };
+
+    private static readonly string[] NotRuntimeKnobs = ["DOTNET_ROOT", "DOTNET_CLI_", "DOTNET_NOLOGO", "DOTNET_GENERATE_", "DOTNET_SKIP_"];
+
+    /// <summary>The DOTNET_* variables the replicas inherit (GC mode, tiering, socket completions), "" when none.</summary>
+    public static string RuntimeEnvironment() => string.Join(' ', Environment.GetEnvironmentVariables().Keys.Cast<string>()
+        .Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) && !NotRuntimeKnobs.Any(p => k.StartsWith(p, StringComparison.Ordinal)))
+        .Order(StringComparer.Ordinal)
+        .Select(k => k + "=" + Environment.GetEnvironmentVariable(k)));
 
     public async Task WriteAsync(string path)
     {
@@ -139,6 +158,11 @@ internal sealed record RunReport
         output.WriteLine(FormattableString.Invariant($"  committed ops/s      {load.OpsPerSecond,14:N0}"));
         output.WriteLine(FormattableString.Invariant($"  committed ops        {load.Ops,14:N0}"));
         output.WriteLine(FormattableString.Invariant($"  latency p50          {load.P50Us / 1000.0,11:F3} ms"));
+        if (settings.Floor is { } floor)
+        {
+            output.WriteLine("  p50 / floor          " + floor.Describe(load.P50Us));
+        }
+
         output.WriteLine(FormattableString.Invariant($"  latency p90          {load.P90Us / 1000.0,11:F3} ms"));
         output.WriteLine(FormattableString.Invariant($"  latency p99          {load.P99Us / 1000.0,11:F3} ms"));
         output.WriteLine(FormattableString.Invariant($"  latency p99.9        {load.P999Us / 1000.0,11:F3} ms"));

@@ -112,8 +112,9 @@ public sealed partial class NativeBackend
     {
         while (!stopRequested)
         {
-            var wait = Math.Max(1, Volatile.Read(ref nextTick) - NowUs());
-            raftSignal.Wait(TimeSpan.FromTicks(wait * 10));
+            // A tick overdue means another thread is running the core right now (it ticks too): check back in a while.
+            var wait = Volatile.Read(ref nextTick) - NowUs();
+            raftSignal.Wait(TimeSpan.FromTicks((wait > 0 ? wait : TickUs / 5) * 10));
             raftSignal.Reset();
             if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
             {

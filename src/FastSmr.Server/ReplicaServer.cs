@@ -117,6 +117,7 @@ public sealed class ReplicaServer : IAsyncDisposable
                 HeartbeatIntervalMs = Math.Max(1, options.LowerElectionTimeoutMs / 6),
                 SnapshotInterval = options.SnapshotInterval,
                 SpinIterations = options.SpinIterations,
+                InlineDrive = !options.DedicatedThreads,
                 LoggerFactory = loggerFactory,
             }),
             _ => throw new ArgumentException("unknown back-end " + options.Backend),

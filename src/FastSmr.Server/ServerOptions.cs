@@ -30,6 +30,12 @@ public sealed class ServerOptions
     /// </summary>
     public int SpinIterations { get; set; }
 
+    /// <summary>
+    /// Native back-end only: hand replication and apply work to dedicated threads instead of running it on the thread
+    /// that brought it (the default, measured faster on 2 cores; see native-notes/latency.md).
+    /// </summary>
+    public bool DedicatedThreads { get; set; }
+
     /// <summary>Durability mode.</summary>
     [JsonConverter(typeof(JsonStringEnumConverter<DurabilityMode>))]
     public DurabilityMode Durability { get; set; } = DurabilityMode.Durable;
