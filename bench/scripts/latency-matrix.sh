@@ -2,11 +2,13 @@
 # Latency engineering matrix for the native back-end (native-notes/latency.md): every configuration runs the same
 # fastsmr demo (3 replicas, durable, 64 B) sequentially (1 x 1) and latency-bound (64 x 1), interleaved over ROUNDS
 # rounds so that the machine's drift hits every configuration alike. Writes one JSON with every run.
-# Usage: bench/scripts/latency-matrix.sh OUT.json [SECONDS] [ROUNDS]
+# Usage: bench/scripts/latency-matrix.sh OUT.json [SECONDS] [ROUNDS] [SET]
+#   SET: all (default), or threadpool-spin (the thread pool's worker spinning only: the runtime's default 70 against 0)
 set -euo pipefail
 out=${1:?usage: latency-matrix.sh OUT.json [SECONDS] [ROUNDS]}
 seconds=${2:-4}
 rounds=${3:-2}
+set_name=${4:-all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dotnet build "$root/src/FastSmr.Cli" -c Release -v q -nologo >/dev/null
 cli="$root/src/FastSmr.Cli/bin/Release/net10.0/fastsmr.dll"
@@ -24,6 +26,12 @@ configs=(
   "TieredPGO off|DOTNET_TieredPGO=0|"
   "gen0 64 MiB|DOTNET_GCgen0size=0x4000000|"
 )
+if [ "$set_name" = threadpool-spin ]; then
+  configs=(
+    "thread pool spin 70 (runtime default)|DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70|"
+    "thread pool spin 0|DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0|"
+  )
+fi
 n=0
 for round in $(seq 1 "$rounds"); do
   for config in "${configs[@]}"; do

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using FastSmr.Core;
 using FastSmr.Core.Protocol;
@@ -13,11 +14,14 @@ public sealed partial class NativeBackend
     private long lastApplied;
     private ClusterConfig applyConfig = null!;
     private long lastSnapshotIndex;
+    private long bytesSinceSnapshot;
     private long lastLeaseUntil;
 
     private int driving;
     private int applying;
     private long nextTick;
+    private (long Index, long Term) flushTarget; // written and read only by the thread holding `driving`
+    private readonly ConcurrentQueue<(long Index, long Term)> persistedReports = new();
 
     /// <summary>
     /// New work is queued. Inline (the default), the calling thread — a peer receive, a proposal — runs the core itself
@@ -42,12 +46,16 @@ public sealed partial class NativeBackend
     {
         while (true)
         {
+            (long Index, long Term) toSync;
             try
             {
                 if (!stopRequested)
                 {
                     DriveOnce(node!);
                 }
+
+                toSync = flushTarget;
+                flushTarget = default;
             }
 #pragma warning disable CA1031 // Anything escaping here stops this replica with the reason logged; a crash would lose the reason.
             catch (Exception e)
@@ -58,11 +66,30 @@ public sealed partial class NativeBackend
                 return;
             }
 
-            // Released before applying, so the core keeps running while the state machine works (or writes a snapshot);
-            // then checked again, so work queued by a thread that found the core busy is never left behind.
+            // Released before syncing and applying, so the core keeps running meanwhile (another thread steps the
+            // acknowledgements that arrive during this fdatasync); then checked again, so work queued by a thread that
+            // found the core busy is never left behind. One sync covers every Ready this round handled, and whatever
+            // arrives during it queues for the next (group commit without a timer).
             Volatile.Write(ref driving, 0);
+            if (toSync.Index > 0)
+            {
+                try
+                {
+                    log!.Flush(toSync.Index);
+                }
+#pragma warning disable CA1031 // A failed fdatasync is fatal to this replica (it stops rather than acknowledge what it may not hold).
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    Fail(e);
+                    return;
+                }
+
+                persistedReports.Enqueue(toSync);
+            }
+
             KickApply();
-            if (stopRequested || (inbound.IsEmpty && proposals.IsEmpty && compactions.IsEmpty) || Interlocked.CompareExchange(ref driving, 1, 0) != 0)
+            if (stopRequested || (inbound.IsEmpty && proposals.IsEmpty && compactions.IsEmpty && persistedReports.IsEmpty) || Interlocked.CompareExchange(ref driving, 1, 0) != 0)
             {
                 return;
             }
@@ -72,6 +99,11 @@ public sealed partial class NativeBackend
     private void DriveOnce(RaftNode n)
     {
         var now = NowUs();
+        while (persistedReports.TryDequeue(out var synced))
+        {
+            n.Persisted(synced.Index, synced.Term);
+        }
+
         var taken = 0;
         while (taken < InboundPerRound && inbound.TryDequeue(out var item))
         {
@@ -244,12 +276,11 @@ public sealed partial class NativeBackend
         transport!.FlushAll();
         if (ready.Entries.Count > 0 && options.Durability == DurabilityMode.Durable)
         {
-            // The messages are on their way: this thread's fdatasync now runs in parallel with the followers' work
-            // (thesis §10.2.1). One sync covers the whole Ready; what arrives meanwhile queues for the next one (group
-            // commit without a timer). Done here rather than on a flusher thread: a hand-off costs a wake-up each way.
+            // Synced by this thread once it has let go of the core (see Drive): the messages are on their way, so the
+            // fdatasync runs in parallel with the followers' work (thesis §10.2.1), and another thread can meanwhile step
+            // acknowledgements and commit earlier entries.
             var last = ready.Entries[^1];
-            storage.Flush(last.Index);
-            n.Persisted(last.Index, last.Term);
+            flushTarget = (last.Index, last.Term);
         }
 
         var committed = ready.CommittedEntries;
@@ -462,6 +493,7 @@ public sealed partial class NativeBackend
             replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
             lastApplied = restore.Index;
             lastSnapshotIndex = restore.Index;
+            bytesSinceSnapshot = 0;
             applyConfig = restore.Config;
             return;
         }
@@ -480,12 +512,15 @@ public sealed partial class NativeBackend
         }
 
         lastApplied = entry.Index;
+        bytesSinceSnapshot += entry.Data.Length;
         if (entry.Type == EntryType.Config)
         {
             applyConfig = ClusterConfig.Decode(entry.Data.Span);
         }
 
-        if (lastApplied - lastSnapshotIndex >= options.SnapshotInterval)
+        // By entries, and by bytes: the core keeps every entry since the last compaction in memory, so a stream of large
+        // batches must not wait for the entry count (2,048 entries of 1 MiB would be 2 GiB).
+        if (lastApplied - lastSnapshotIndex >= options.SnapshotInterval || bytesSinceSnapshot >= options.SnapshotBytes)
         {
             var header = SnapshotFile.Write(snapshotDirectory, applyConfig, s =>
             {
@@ -493,6 +528,7 @@ public sealed partial class NativeBackend
                 return (index.Value, term.Value);
             });
             lastSnapshotIndex = header.Index;
+            bytesSinceSnapshot = 0;
             compactions.Enqueue(header);
             Kick();
         }

@@ -38,6 +38,10 @@ public sealed class NativeBackendOptions
     /// <summary>A snapshot is taken every this many applied entries, and the log before it is compacted.</summary>
     public long SnapshotInterval { get; set; } = 16_384;
 
+    /// <summary>A snapshot is also taken once this many bytes of entries were applied since the last one: it bounds the
+    /// memory the core holds for entries not yet compacted.</summary>
+    public long SnapshotBytes { get; set; } = 64L << 20;
+
     /// <summary>Bytes per log segment file.</summary>
     public long SegmentBytes { get; set; } = 64L << 20;
 
@@ -97,6 +101,7 @@ public sealed class NativeBackendOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotInterval, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotBytes, 1L << 20);
         ArgumentOutOfRangeException.ThrowIfNegative(SpinIterations);
         ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueBytesMax, 1L << 20);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotBytesMax, 1L << 20);
