@@ -22,4 +22,10 @@ internal sealed record LoadReport
     public long P999Us { get; init; }
 
     public long MaxUs { get; init; }
+
+    /// <summary>Bytes the load generator itself allocated (its GC pauses land in the measured latency).</summary>
+    public long GeneratorAllocatedBytes { get; init; }
+
+    /// <summary>Gen0 collections in the load generator during the run.</summary>
+    public int GeneratorGen0Collections { get; init; }
 }

@@ -170,6 +170,7 @@ internal sealed record RunReport
         output.WriteLine(FormattableString.Invariant($"  errors               {load.Errors,14:N0}  {string.Join(", ", load.ErrorsByStatus.Select(p => p.Key + "=" + p.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)))}"));
         output.WriteLine(FormattableString.Invariant($"  leader alloc/command {(allocPerCmd is { } a ? a.ToString("F0", System.Globalization.CultureInfo.InvariantCulture) + " B" : "n/a"),14}"));
         output.WriteLine(FormattableString.Invariant($"  replicas converged   {(converged ? "yes" : "NO"),14}"));
+        output.WriteLine(FormattableString.Invariant($"  load generator       {(load.Ops > 0 ? load.GeneratorAllocatedBytes / (double)load.Ops : 0),10:F0} B/op, {load.GeneratorGen0Collections} gen0 GCs"));
         output.WriteLine("  ------------------------------------------");
     }
 }

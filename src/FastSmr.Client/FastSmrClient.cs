@@ -1,6 +1,6 @@
-using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using FastSmr.Core.Batching;
 using FastSmr.Core.Protocol;
 
@@ -63,6 +63,7 @@ public sealed class FastSmrClient : IAsyncDisposable
     /// <param name="idempotent">True when applying the command twice has the effect of applying it once; such a command is
     /// also retried after an unknown outcome.</param>
     /// <param name="timeout">The deadline, counted from now (zero means <see cref="FastSmrClientOptions.DefaultTimeout"/>).</param>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ClientResult> SubmitAsync(ReadOnlyMemory<byte> command, bool idempotent = false, TimeSpan timeout = default)
     {
         var flags = idempotent ? CommandOptions.Idempotent : CommandOptions.None;
