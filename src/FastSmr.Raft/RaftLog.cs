@@ -195,15 +195,14 @@ internal sealed class RaftLog
     }
 
     /// <summary>Entries the host has not been given to persist yet.</summary>
-    public List<Entry> Unwritten()
+    /// <summary>Fills <paramref name="into"/> (cleared first) with the entries not yet handed to storage.</summary>
+    public void Unwritten(List<Entry> into)
     {
-        var list = new List<Entry>((int)(LastIndex - Written));
+        into.Clear();
         for (var index = Written + 1; index <= LastIndex; index++)
         {
-            list.Add(At(index));
+            into.Add(At(index));
         }
-
-        return list;
     }
 
     public void MarkWritten(long index) => Written = Math.Max(Written, Math.Min(index, LastIndex));
@@ -223,17 +222,15 @@ internal sealed class RaftLog
         return true;
     }
 
-    /// <summary>Committed entries this replica has persisted and not yet handed out to apply.</summary>
-    public List<Entry> Unapplied()
+    /// <summary>Fills <paramref name="into"/> (cleared first) with committed entries this replica has persisted and not yet handed out to apply.</summary>
+    public void Unapplied(List<Entry> into)
     {
+        into.Clear();
         var upTo = Math.Min(Committed, Stable);
-        var list = new List<Entry>((int)Math.Max(0, upTo - Applied));
         for (var index = Math.Max(Applied + 1, FirstIndex); index <= upTo; index++)
         {
-            list.Add(At(index));
+            into.Add(At(index));
         }
-
-        return list;
     }
 
     public void MarkApplied(long index) => Applied = Math.Max(Applied, index);

@@ -11,6 +11,10 @@ public sealed partial class RaftNode
     private readonly RaftLog log;
     private readonly Dictionary<int, Progress> progress = [];
     private readonly List<Message> outbox = [];
+    private readonly List<Entry> readyEntries = [];
+    private readonly List<Message> readyMessages = [];
+    private readonly List<Entry> readyCommitted = [];
+    private readonly Ready ready;
     private readonly List<(long Index, ClusterConfig Config)> configs = []; // [0]: the configuration at the snapshot
     private ClusterConfig config;
     private SnapshotInfo? snapshotToInstall;
@@ -35,6 +39,7 @@ public sealed partial class RaftNode
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         this.options = options;
+        ready = new Ready(readyEntries, readyMessages, readyCommitted);
         configs.Add((snapshotIndex, snapshotConfig ?? new ClusterConfig(options.Voters, options.Learners)));
         config = configs[0].Config;
         random = options.Seed == 0 ? 0x9E3779B97F4A7C15UL : options.Seed;
@@ -94,21 +99,26 @@ public sealed partial class RaftNode
     // index pointing past a truncation that was never written, over entries of an old term.
     private long DurableCommit => Math.Min(log.Committed, log.Stable);
 
-    /// <summary>The work the host must do now (see <see cref="Ready"/> for the order). Call <see cref="Advance"/> after it.</summary>
+    /// <summary>
+    /// The work the host must do now (see <see cref="Ready"/> for the order). Call <see cref="Advance"/> after it. The
+    /// same <see cref="Ready"/> object and lists come back on the next call: copy what must outlive <see cref="Advance"/>.
+    /// </summary>
     public Ready GetReady()
     {
         ThrowIfReadyOutstanding();
         readyOutstanding = true;
         var hard = new HardState(Term, Vote, DurableCommit);
-        return new Ready
-        {
-            HardState = hard,
-            HardStateChanged = hard.Term != lastHardState.Term || hard.Vote != lastHardState.Vote,
-            Entries = log.Unwritten(),
-            Messages = [.. outbox],
-            CommittedEntries = log.Unapplied(),
-            Snapshot = snapshotToInstall,
-        };
+
+        // One Ready and its lists are reused from call to call (the contract: valid until Advance), so a steady stream
+        // of proposals does not allocate a Ready and three lists per round.
+        log.Unwritten(readyEntries);
+        log.Unapplied(readyCommitted);
+        readyMessages.Clear();
+        readyMessages.AddRange(outbox);
+        ready.HardState = hard;
+        ready.HardStateChanged = hard.Term != lastHardState.Term || hard.Vote != lastHardState.Vote;
+        ready.Snapshot = snapshotToInstall;
+        return ready;
     }
 
     /// <summary>The host handled <paramref name="ready"/>: entries handed to storage, messages sent, committed entries applied.</summary>

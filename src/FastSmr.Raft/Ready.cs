@@ -15,23 +15,31 @@ namespace FastSmr.Raft;
 /// <item><see cref="CommittedEntries"/>: apply them in order (they are committed and durable on this replica).</item>
 /// </list>
 /// </summary>
+/// <remarks>A node reuses one Ready and its lists: they are valid until <see cref="RaftNode.Advance"/>.</remarks>
 public sealed class Ready
 {
+    internal Ready(List<Entry> entries, List<Message> messages, List<Entry> committed)
+    {
+        Entries = entries;
+        Messages = messages;
+        CommittedEntries = committed;
+    }
+
     /// <summary>Term, vote and commit index now.</summary>
-    public HardState HardState { get; init; }
+    public HardState HardState { get; internal set; }
 
     /// <summary>Whether term or vote changed since the last Ready (the commit index alone need not be persisted first).</summary>
-    public bool HardStateChanged { get; init; }
+    public bool HardStateChanged { get; internal set; }
 
     /// <summary>Entries to persist, in index order.</summary>
-    public IReadOnlyList<Entry> Entries { get; init; } = [];
+    public IReadOnlyList<Entry> Entries { get; }
 
     /// <summary>Messages to send once <see cref="HardState"/> is persisted.</summary>
-    public IReadOnlyList<Message> Messages { get; init; } = [];
+    public IReadOnlyList<Message> Messages { get; }
 
     /// <summary>Entries to apply, in order.</summary>
-    public IReadOnlyList<Entry> CommittedEntries { get; init; } = [];
+    public IReadOnlyList<Entry> CommittedEntries { get; }
 
     /// <summary>A snapshot to install (a follower that was behind the leader's first index).</summary>
-    public SnapshotInfo? Snapshot { get; init; }
+    public SnapshotInfo? Snapshot { get; internal set; }
 }
