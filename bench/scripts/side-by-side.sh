@@ -2,7 +2,7 @@
 # The side-by-side run of issue 6 (perf-results/README.md): in one run, the machine's floor, then fastsmr demo on the
 # native and the DotNext back-end — 1 x 1, 64 x 1, 64 x 16 closed loop — then open-loop runs at fixed rates: half of the
 # native back-end's 64 x 16 throughput (native only), and 80 % of the DotNext back-end's 64 x 16 throughput (both).
-# Durable, 3 replicas, 64 B values. Writes OUT_DIR/DATE-side-by-side.json (every run, plus the goal ratios).
+# Durable, 3 replicas, 64 B values. Writes OUT_DIR/DATE-side-by-side-COMMIT.json (every run, plus the goal ratios).
 # Usage: bench/scripts/side-by-side.sh OUT_DIR [SECONDS]
 set -euo pipefail
 out=${1:?usage: side-by-side.sh OUT_DIR [SECONDS]}
@@ -35,7 +35,7 @@ eighty=$(python3 -c "print(int(float('$(ops dotnext-64x16)') * 0.8))")
 run "native-rate-half-native" native 64 16 "$half"
 run "native-rate-80pct-dotnext" native 64 16 "$eighty"
 run "dotnext-rate-80pct-dotnext" dotnext 64 16 "$eighty"
-python3 - "$work" "$out/$day-side-by-side.json" "$commit" <<'PY'
+python3 - "$work" "$out/$day-side-by-side-$commit.json" "$commit" <<'PY'
 import glob, json, os, sys
 work, path, commit = sys.argv[1:4]
 floor = json.load(open(os.path.join(work, "floor.json")))
