@@ -1,33 +1,22 @@
 using System.Net;
 using FastSmr.Engine;
-using Microsoft.Extensions.Logging;
 
 namespace FastSmr.DotNext;
 
-/// <summary>Settings of the DotNext back-end.</summary>
-public sealed class DotNextBackendOptions
+/// <summary>
+/// Settings of the DotNext back-end. DotNext derives member ids from endpoints, so every replica must list exactly the
+/// same <see cref="ReplicationBackendOptions.Members"/> addresses in the same form (127.0.0.1 and localhost are
+/// different members). <see cref="DurabilityMode.Durable"/> flushes follower appends before they are acknowledged; the
+/// data directory holds the WAL and the snapshots; the logger factory also serves DotNext's own components.
+/// </summary>
+public sealed class DotNextBackendOptions : ReplicationBackendOptions
 {
-    /// <summary>This replica's id; must be one of <see cref="Members"/>.</summary>
-    public uint ReplicaId { get; set; }
-
-    /// <summary>
-    /// The static membership: every replica's id and Raft endpoint. DotNext derives member ids from endpoints, so every
-    /// replica must list exactly the same addresses in the same form (127.0.0.1 and localhost are different members).
-    /// </summary>
-    public IReadOnlyList<(uint Id, IPEndPoint RaftEndPoint)> Members { get; set; } = [];
-
     /// <summary>
     /// Optional per-peer dial addresses: the canonical Raft endpoint of a peer → the address this replica connects to
     /// instead (the chaos harness puts a proxy port per ordered pair there). When any route is given, the back-end uses
     /// FastSmr's socket transport through DotNext's custom-transport hook instead of DotNext's built-in TCP transport.
     /// </summary>
     public IReadOnlyDictionary<IPEndPoint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<IPEndPoint, IPEndPoint>();
-
-    /// <summary>Where the WAL and snapshots live.</summary>
-    public string DataDirectory { get; set; } = "";
-
-    /// <summary><see cref="DurabilityMode.Durable"/> flushes follower appends before they are acknowledged.</summary>
-    public DurabilityMode Durability { get; set; } = DurabilityMode.Durable;
 
     /// <summary>The lower election timeout in milliseconds.</summary>
     public int LowerElectionTimeoutMs { get; set; } = 300;
@@ -47,39 +36,10 @@ public sealed class DotNextBackendOptions
     /// <summary>A snapshot is taken every this many entries, so the WAL and its chunk files stay bounded.</summary>
     public long SnapshotInterval { get; set; } = 2_048;
 
-    /// <summary>Logging for DotNext's own components.</summary>
-    public ILoggerFactory? LoggerFactory { get; set; }
-
     /// <summary>Checks the options and throws on values that cannot work.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(DataDirectory))
-        {
-            throw new ArgumentException("DataDirectory is required", nameof(DataDirectory));
-        }
-
-        if (Members.Count == 0)
-        {
-            throw new ArgumentException("Members is empty", nameof(Members));
-        }
-
-        var found = false;
-        var ids = new HashSet<uint>();
-        foreach (var (id, _) in Members)
-        {
-            if (id == 0 || !ids.Add(id))
-            {
-                throw new ArgumentException("member ids must be non-zero and unique", nameof(Members));
-            }
-
-            found |= id == ReplicaId;
-        }
-
-        if (!found)
-        {
-            throw new ArgumentException("ReplicaId is not among Members", nameof(ReplicaId));
-        }
-
+        ValidateMembership();
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1 << 20);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotInterval, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(LowerElectionTimeoutMs, 10);

@@ -1,33 +1,21 @@
 using System.Net;
 using FastSmr.Engine;
-using Microsoft.Extensions.Logging;
 
 namespace FastSmr.Native;
 
-/// <summary>Settings of the native back-end.</summary>
-public sealed class NativeBackendOptions
+/// <summary>
+/// Settings of the native back-end. Durability: <see cref="DurabilityMode.Durable"/> acknowledges an entry (the leader to
+/// itself, a follower to the leader) only after fdatasync; <see cref="DurabilityMode.Memory"/> once it is handed to the
+/// kernel, and a replica whose machine restarted uncleanly rejoins as a non-voter until it has caught up. The data
+/// directory holds the log, the snapshots and the boot id.
+/// </summary>
+public sealed class NativeBackendOptions : ReplicationBackendOptions
 {
-    /// <summary>This replica's id; must be one of <see cref="Members"/>.</summary>
-    public uint ReplicaId { get; set; }
-
     /// <summary>The cluster id: peers of another cluster are refused at the handshake.</summary>
     public ulong ClusterId { get; set; }
 
-    /// <summary>The static membership at bootstrap: every replica's id and peer endpoint.</summary>
-    public IReadOnlyList<(uint Id, IPEndPoint RaftEndPoint)> Members { get; set; } = [];
-
     /// <summary>Optional dial addresses per peer id (the chaos harness routes each ordered pair through a proxy port).</summary>
     public IReadOnlyDictionary<uint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<uint, IPEndPoint>();
-
-    /// <summary>Where the log, the snapshots and the boot id live.</summary>
-    public string DataDirectory { get; set; } = "";
-
-    /// <summary>
-    /// <see cref="DurabilityMode.Durable"/>: an entry is acknowledged (by the leader to itself, by a follower to the
-    /// leader) only after fdatasync. <see cref="DurabilityMode.Memory"/>: once handed to the kernel; a replica whose
-    /// machine restarted uncleanly rejoins as a non-voter until it has caught up.
-    /// </summary>
-    public DurabilityMode Durability { get; set; } = DurabilityMode.Durable;
 
     /// <summary>The minimum election timeout in milliseconds (timeouts are drawn from [min, 2 × min)); the lease is derived from it.</summary>
     public int ElectionTimeoutMs { get; set; } = 300;
@@ -64,36 +52,10 @@ public sealed class NativeBackendOptions
     /// <summary>The largest snapshot accepted from a leader.</summary>
     public long SnapshotBytesMax { get; set; } = 8L << 30;
 
-    /// <summary>Logging.</summary>
-    public ILoggerFactory? LoggerFactory { get; set; }
-
     /// <summary>Checks the options and throws on values that cannot work.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(DataDirectory))
-        {
-            throw new ArgumentException("DataDirectory is required", nameof(DataDirectory));
-        }
-
-        if (Members.Count == 0)
-        {
-            throw new ArgumentException("Members is empty", nameof(Members));
-        }
-
-        var ids = new HashSet<uint>();
-        foreach (var (id, _) in Members)
-        {
-            if (id == 0 || id > int.MaxValue || !ids.Add(id))
-            {
-                throw new ArgumentException("member ids must be unique and in [1, 2^31)", nameof(Members));
-            }
-        }
-
-        if (!ids.Contains(ReplicaId))
-        {
-            throw new ArgumentException("ReplicaId is not among Members", nameof(ReplicaId));
-        }
-
+        ValidateMembership();
         ArgumentOutOfRangeException.ThrowIfLessThan(HeartbeatIntervalMs, 1);
         if (ElectionTimeoutMs < 2 * HeartbeatIntervalMs)
         {

@@ -98,6 +98,34 @@ public class NativeBackendTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Options_AreValidated_WithAReason()
+    {
+        NativeBackendOptions Valid() => new()
+        {
+            ReplicaId = 1,
+            Members = [(1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (2u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))],
+            DataDirectory = "/tmp/unused",
+        };
+
+        Valid().Validate();
+        var missing = Valid();
+        missing.ReplicaId = 3;
+        Assert.Contains("not among Members", Assert.Throws<ArgumentException>(missing.Validate).Message, StringComparison.Ordinal);
+        var duplicate = Valid();
+        duplicate.Members = [(1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))];
+        Assert.Throws<ArgumentException>(duplicate.Validate);
+        var noDirectory = Valid();
+        noDirectory.DataDirectory = " ";
+        Assert.Throws<ArgumentException>(noDirectory.Validate);
+        var heartbeat = Valid();
+        heartbeat.HeartbeatIntervalMs = 200; // more than half the 300 ms election timeout
+        Assert.Contains("two heartbeat intervals", Assert.Throws<ArgumentException>(heartbeat.Validate).Message, StringComparison.Ordinal);
+        var queue = Valid();
+        queue.PeerQueueBytesMax = 1_000;
+        Assert.Throws<ArgumentOutOfRangeException>(queue.Validate);
+    }
+
+    [Fact]
     public void SnapshotFile_RoundTrips_AndCorruptionIsDetected()
     {
         var directory = Directory.CreateTempSubdirectory("fastsmr-snap-").FullName;
