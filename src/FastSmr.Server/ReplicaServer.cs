@@ -92,36 +92,37 @@ public sealed class ReplicaServer : IAsyncDisposable
 
         return options.Backend.ToUpperInvariant() switch
         {
-            "DOTNEXT" => new DotNextBackend(new DotNextBackendOptions
+            "DOTNEXT" => new DotNextBackend(Shared(new DotNextBackendOptions
             {
-                ReplicaId = options.Id,
-                Members = members,
                 PeerRoutes = routes,
-                DataDirectory = options.DataDirectory,
-                Durability = options.Durability,
                 LowerElectionTimeoutMs = options.LowerElectionTimeoutMs,
                 UpperElectionTimeoutMs = options.UpperElectionTimeoutMs,
                 SnapshotInterval = options.SnapshotInterval,
                 ChunkSize = options.WalChunkBytes,
-                LoggerFactory = loggerFactory,
-            }),
-            "NATIVE" => new NativeBackend(new NativeBackendOptions
+            })),
+            "NATIVE" => new NativeBackend(Shared(new NativeBackendOptions
             {
-                ReplicaId = options.Id,
                 ClusterId = options.ClusterId,
-                Members = members,
                 PeerRoutes = nativeRoutes,
-                DataDirectory = options.DataDirectory,
-                Durability = options.Durability,
                 ElectionTimeoutMs = options.LowerElectionTimeoutMs,
                 HeartbeatIntervalMs = Math.Max(1, options.LowerElectionTimeoutMs / 6),
                 SnapshotInterval = options.SnapshotInterval,
                 SpinIterations = options.SpinIterations,
                 InlineDrive = !options.DedicatedThreads,
-                LoggerFactory = loggerFactory,
-            }),
+            })),
             _ => throw new ArgumentException("unknown back-end " + options.Backend),
         };
+
+        T Shared<T>(T backendOptions)
+            where T : ReplicationBackendOptions
+        {
+            backendOptions.ReplicaId = options.Id;
+            backendOptions.Members = members;
+            backendOptions.DataDirectory = options.DataDirectory;
+            backendOptions.Durability = options.Durability;
+            backendOptions.LoggerFactory = loggerFactory;
+            return backendOptions;
+        }
     }
 
     /// <summary>Starts the engine and the client listener.</summary>
