@@ -19,6 +19,7 @@ public sealed partial class NativeBackend
 
     private int driving;
     private int applying;
+    private int active; // threads inside Drive or ApplyAll, syncs after letting go of the core included (Stop waits for 0)
     private long nextTick;
     private (long Index, long Term) flushTarget; // written and read only by the thread holding `driving`
     private readonly ConcurrentQueue<(long Index, long Term)> persistedReports = new();
@@ -43,6 +44,19 @@ public sealed partial class NativeBackend
 
     /// <summary>Runs the core while there is work; the caller holds <see cref="driving"/>, which this releases.</summary>
     private void Drive()
+    {
+        Interlocked.Increment(ref active);
+        try
+        {
+            DriveRounds();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref active);
+        }
+    }
+
+    private void DriveRounds()
     {
         while (true)
         {
@@ -71,7 +85,7 @@ public sealed partial class NativeBackend
             // found the core busy is never left behind. One sync covers every Ready this round handled, and whatever
             // arrives during it queues for the next (group commit without a timer).
             Volatile.Write(ref driving, 0);
-            if (toSync.Index > 0)
+            if (toSync.Index > 0 && !stopRequested)
             {
                 try
                 {
@@ -456,6 +470,19 @@ public sealed partial class NativeBackend
 
     /// <summary>Applies everything queued, in order; the caller holds <see cref="applying"/>, which this releases.</summary>
     private void ApplyAll()
+    {
+        Interlocked.Increment(ref active);
+        try
+        {
+            ApplyRounds();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref active);
+        }
+    }
+
+    private void ApplyRounds()
     {
         while (true)
         {

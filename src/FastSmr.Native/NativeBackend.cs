@@ -136,7 +136,7 @@ public sealed partial class NativeBackend : IReplicationBackend
 
                 // A thread that was running the core or the apply loop inline finishes its round first.
                 var waited = Stopwatch.StartNew();
-                while ((Volatile.Read(ref driving) != 0 || Volatile.Read(ref applying) != 0) && waited.Elapsed < TimeSpan.FromSeconds(30))
+                while (Volatile.Read(ref active) != 0 && waited.Elapsed < TimeSpan.FromSeconds(30))
                 {
                     Thread.Sleep(1);
                 }
@@ -348,6 +348,11 @@ public sealed partial class NativeBackend : IReplicationBackend
     {
         // A storage failure (a failed fdatasync, a full disk) is fatal to this replica: it stops taking part rather than
         // acknowledge what it may not hold. The others carry on; an operator restarts it.
+        if (stopRequested && e is ObjectDisposedException)
+        {
+            return; // stopping: the log was closed under a round that was finishing
+        }
+
         fatal ??= e;
         Log.Fatal(logger, options.ReplicaId, e);
         stopRequested = true;
