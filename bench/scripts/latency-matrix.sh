@@ -3,7 +3,8 @@
 # fastsmr demo (3 replicas, durable, 64 B) sequentially (1 x 1) and latency-bound (64 x 1), interleaved over ROUNDS
 # rounds so that the machine's drift hits every configuration alike. Writes one JSON with every run.
 # Usage: bench/scripts/latency-matrix.sh OUT.json [SECONDS] [ROUNDS] [SET]
-#   SET: all (default), or threadpool-spin (the thread pool's worker spinning only: the runtime's default 70 against 0)
+#   SET: all (default), threadpool-spin (the thread pool's worker spinning only: the runtime's default 70 against 0),
+#        or gc-tiering (concurrent GC and tiered compilation with and without PGO, against fastsmr's settings)
 set -euo pipefail
 out=${1:?usage: latency-matrix.sh OUT.json [SECONDS] [ROUNDS]}
 seconds=${2:-4}
@@ -26,6 +27,14 @@ configs=(
   "TieredPGO off|DOTNET_TieredPGO=0|"
   "gen0 64 MiB|DOTNET_GCgen0size=0x4000000|"
 )
+if [ "$set_name" = gc-tiering ]; then
+  configs=(
+    "fastsmr settings (non-concurrent, tiering off)||"
+    "concurrent GC|DOTNET_gcConcurrent=1|"
+    "tiered compilation on, PGO on|DOTNET_TieredCompilation=1 DOTNET_TieredPGO=1|"
+    "tiered compilation on, PGO off|DOTNET_TieredCompilation=1 DOTNET_TieredPGO=0|"
+  )
+fi
 if [ "$set_name" = threadpool-spin ]; then
   configs=(
     "thread pool spin 70 (runtime default)|DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=70|"

@@ -84,7 +84,7 @@ public sealed partial class NativeBackend
             // acknowledgements that arrive during this fdatasync); then checked again, so work queued by a thread that
             // found the core busy is never left behind. One sync covers every Ready this round handled, and whatever
             // arrives during it queues for the next (group commit without a timer).
-            Volatile.Write(ref driving, 0);
+            Interlocked.Exchange(ref driving, 0); // a full fence: the queue checks below must not move above it
             if (toSync.Index > 0 && !stopRequested)
             {
                 try
@@ -150,6 +150,7 @@ public sealed partial class NativeBackend
             HandleReady(n, n.GetReady());
         }
 
+        DropStagedSnapshots(n.CommitIndex);
         Publish(n);
     }
 
@@ -181,7 +182,7 @@ public sealed partial class NativeBackend
 
             if (stagedSnapshots.Remove(message.Index, out var older))
             {
-                SnapshotFile.TryDelete(older);
+                SnapshotFile.TryDelete(older.Path);
             }
 
             stagedSnapshots[message.Index] = item.StagedSnapshot;
@@ -358,30 +359,46 @@ public sealed partial class NativeBackend
             throw new InvalidOperationException("the core installs snapshot " + snapshot.Index + " but no file was received for it");
         }
 
+        // Verified on receipt (lengths, CRC); renamed into place durably, then the log is reset to it.
         var path = SnapshotFile.PathFor(snapshotDirectory, snapshot.Index);
-        FastSmr.Log.DurableFile.Commit(staged, path);
-        var header = SnapshotFile.Verify(path);
+        FastSmr.Log.DurableFile.Commit(staged.Path, path);
+        var header = staged with { Path = path };
         log!.Reset(snapshot.Index, snapshot.Term);
         currentSnapshot = header;
-        foreach (var (index, other) in stagedSnapshots.Where(s => s.Key <= snapshot.Index).ToList())
-        {
-            stagedSnapshots.Remove(index);
-            SnapshotFile.TryDelete(other);
-        }
+        DropStagedSnapshots(snapshot.Index);
 
-        SnapshotFile.DeleteOlder(snapshotDirectory, snapshot.Index);
+        // Older snapshot files are deleted by the apply loop once it has restored this one (a queued restore still needs its file).
         applyQueue.Enqueue(new ApplyItem(default, header));
         Log.SnapshotInstalled(logger, options.ReplicaId, snapshot.Index);
+    }
+
+    /// <summary>Staged snapshots the core can no longer install (at or below what is committed here) leave the disk.</summary>
+    private void DropStagedSnapshots(long upTo)
+    {
+        if (stagedSnapshots.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var (index, other) in stagedSnapshots.Where(s => s.Key <= upTo).ToList())
+        {
+            stagedSnapshots.Remove(index);
+            SnapshotFile.TryDelete(other.Path);
+        }
     }
 
     private void PublishLease(RaftNode n)
     {
         var lease = n.LeaseUntil;
         var ownTerm = n.Role == Role.Leader && n.TermAt(n.CommitIndex) == n.Term ? 1 : 0;
+        var now = NowUs();
         bool wake;
         lock (readGate)
         {
-            wake = (lease > 0 && lastLeaseUntil == 0) || leaseTerm != n.Term || ownTermCommitted != ownTerm;
+            // Readers wait while there is no usable lease: wake them when one appears (new, or renewed after it lapsed),
+            // and when the term or the own-term commitment changes.
+            wake = (lease > now && lastLeaseUntil <= now) || leaseTerm != n.Term || ownTermCommitted != ownTerm;
+            leaseCommitIndex = n.CommitIndex; // before the flags that let a reader use it
             leaseTerm = n.Term;
             ownTermCommitted = ownTerm;
             leaseUntilUs = lease;
@@ -408,6 +425,11 @@ public sealed partial class NativeBackend
 
     private void Publish(RaftNode n)
     {
+        if (fatal is not null)
+        {
+            return; // the replica stopped: its view stays Stopped
+        }
+
         Volatile.Write(ref commitIndex, n.CommitIndex);
         PublishLease(n);
         var role = n.Role switch
@@ -502,7 +524,7 @@ public sealed partial class NativeBackend
                 return;
             }
 
-            Volatile.Write(ref applying, 0);
+            Interlocked.Exchange(ref applying, 0); // a full fence, as in DriveRounds
             if (stopRequested || applyQueue.IsEmpty || Interlocked.CompareExchange(ref applying, 1, 0) != 0)
             {
                 return;
@@ -518,6 +540,7 @@ public sealed partial class NativeBackend
             using var stream = new FileStream(restore.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
             stream.Position = restore.StateOffset;
             replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
+            SnapshotFile.DeleteOlder(snapshotDirectory, restore.Index);
             lastApplied = restore.Index;
             lastSnapshotIndex = restore.Index;
             bytesSinceSnapshot = 0;

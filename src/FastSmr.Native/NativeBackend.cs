@@ -37,7 +37,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     private readonly ConcurrentQueue<ApplyItem> applyQueue = new();
     private readonly Queue<ProposalWaiter> waiting = new();
     private readonly Stack<ProposalWaiter> waiterPool = new();
-    private readonly Dictionary<long, string> stagedSnapshots = [];
+    private readonly Dictionary<long, SnapshotHeader> stagedSnapshots = [];
     private readonly ManualResetEventSlim raftSignal;
     private readonly ManualResetEventSlim applySignal;
     private readonly Lock readGate = new();
@@ -48,10 +48,12 @@ public sealed partial class NativeBackend : IReplicationBackend
     private Thread? raftThread;
     private Thread? applyThread;
     private volatile bool stopRequested;
+    private int stopCalled;
     private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, 0));
     private long commitIndex;
     private long leaseUntilUs;
     private long leaseTerm;
+    private long leaseCommitIndex; // under readGate, with the lease
     private long ownTermCommitted; // 1 once an entry of the current term is committed (a lease read needs it)
     private SnapshotHeader? currentSnapshot;
     private Exception? fatal;
@@ -120,7 +122,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken token)
     {
-        if (stopRequested || host is null)
+        if (host is null || Interlocked.Exchange(ref stopCalled, 1) != 0)
         {
             return;
         }
@@ -184,6 +186,15 @@ public sealed partial class NativeBackend : IReplicationBackend
         var task = waiter.Task;
         proposals.Enqueue(waiter);
         Kick();
+        if (stopRequested)
+        {
+            // Stop may have drained the queue before this proposal arrived in it: nothing will take it now.
+            while (proposals.TryDequeue(out var left))
+            {
+                left.TryComplete(ProposeOutcome.NotLeader);
+            }
+        }
+
         return task;
     }
 
@@ -195,9 +206,13 @@ public sealed partial class NativeBackend : IReplicationBackend
         while (true)
         {
             Task changed;
+            long commit;
+            bool valid;
             lock (readGate)
             {
                 changed = readWaiters.Task;
+                valid = LeaseValidLocked(Leadership.Term.Value);
+                commit = leaseCommitIndex; // published together with the lease, so never older than the lease's term
             }
 
             var view = Leadership;
@@ -206,15 +221,18 @@ public sealed partial class NativeBackend : IReplicationBackend
                 return null;
             }
 
-            if (LeaseValid(view.Term.Value))
+            if (valid)
             {
-                return new LogIndex(Volatile.Read(ref commitIndex));
+                return new LogIndex(commit);
             }
 
             // No lease yet (a new leader, or a round missed): the next acknowledged round brings it back.
             await changed.WaitAsync(token).ConfigureAwait(false);
         }
     }
+
+    /// <inheritdoc />
+    public bool ReadStillValid(Term term) => LeaseValid(term.Value);
 
     /// <summary>
     /// Whether a lease read started under <paramref name="term"/> may still be answered: checked by the engine after the
@@ -224,20 +242,22 @@ public sealed partial class NativeBackend : IReplicationBackend
     {
         lock (readGate)
         {
-            return Volatile.Read(ref leaseTerm) == term && Volatile.Read(ref ownTermCommitted) == 1 && NowUs() < Volatile.Read(ref leaseUntilUs);
+            return LeaseValidLocked(term);
         }
     }
 
+    private bool LeaseValidLocked(long term) => !stopRequested && leaseTerm == term && ownTermCommitted == 1 && NowUs() < leaseUntilUs;
+
     private void OnReceived(Message message, long receivedUs) => inbound.Enqueue(new Inbound(message, receivedUs, null));
 
-    private bool OnSnapshotReceived(Message message, string stagedPath)
+    private bool OnSnapshotReceived(Message message, SnapshotHeader staged)
     {
         if (stopRequested)
         {
             return false;
         }
 
-        inbound.Enqueue(new Inbound(message, NowUs(), stagedPath));
+        inbound.Enqueue(new Inbound(message, NowUs(), staged));
         Kick();
         return true; // the replication thread owns the staged file now
     }
@@ -353,15 +373,25 @@ public sealed partial class NativeBackend : IReplicationBackend
             return; // stopping: the log was closed under a round that was finishing
         }
 
-        fatal ??= e;
+        lock (readGate)
+        {
+            if (fatal is not null)
+            {
+                return;
+            }
+
+            fatal = e;
+        }
+
         Log.Fatal(logger, options.ReplicaId, e);
         stopRequested = true;
         applySignal.Set();
         leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
         host?.OnLeadershipChanged(Leadership);
+        WakeReaders();
     }
 
-    private readonly record struct Inbound(Message Message, long ReceivedUs, string? StagedSnapshot);
+    private readonly record struct Inbound(Message Message, long ReceivedUs, SnapshotHeader? StagedSnapshot);
 
     private readonly record struct ApplyItem(Entry Entry, SnapshotHeader? Restore);
 

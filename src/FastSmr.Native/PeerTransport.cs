@@ -28,16 +28,17 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     private readonly Dictionary<int, PeerLink> links = [];
     private readonly Action<Message, long> received;
     private readonly Action receivedBatch;
-    private readonly Func<Message, string, bool> snapshotReceived;
+    private readonly Func<Message, SnapshotHeader, bool> snapshotReceived;
     private readonly string stagingDirectory;
     private readonly ILogger logger;
     private readonly CancellationTokenSource stopping = new();
     private readonly HashSet<Socket> incoming = [];
+    private readonly Dictionary<int, Socket> latestFrom = []; // under `incoming`: each peer's current message connection
     private readonly List<Task> tasks = [];
     private Socket? listener;
     private int stagingCounter;
 
-    public PeerTransport(NativeBackendOptions options, string stagingDirectory, Action<Message, long> received, Action receivedBatch, Func<Message, string, bool> snapshotReceived, Func<long> clock, ILogger logger)
+    public PeerTransport(NativeBackendOptions options, string stagingDirectory, Action<Message, long> received, Action receivedBatch, Func<Message, SnapshotHeader, bool> snapshotReceived, Func<long> clock, ILogger logger)
     {
         this.receivedBatch = receivedBatch;
         this.options = options;
@@ -168,6 +169,8 @@ internal sealed partial class PeerTransport : IAsyncDisposable
                     return;
                 }
 
+                // Out of descriptors (EMFILE) or a transient error: back off rather than spin a core on it.
+                await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
 
@@ -195,7 +198,14 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         var reader = PipeReader.Create(stream, ReaderOptions);
         try
         {
-            var hello = await reader.ReadAtLeastAsync(WireFormat.HelloSize, token).ConfigureAwait(false);
+            // A connection that does not introduce itself within 5 s is closed: silent sockets must not hold slots.
+            ReadResult hello;
+            using (var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(token))
+            {
+                helloTimeout.CancelAfter(TimeSpan.FromSeconds(5));
+                hello = await reader.ReadAtLeastAsync(WireFormat.HelloSize, helloTimeout.Token).ConfigureAwait(false);
+            }
+
             if (hello.Buffer.Length < WireFormat.HelloSize)
             {
                 return;
@@ -217,6 +227,16 @@ internal sealed partial class PeerTransport : IAsyncDisposable
 
             if (kind == WireFormat.KindMessages)
             {
+                // One message connection per peer: a newer one (the peer reconnected, perhaps across a partition that
+                // left the old one half-open) replaces the older.
+                Socket? replaced;
+                lock (incoming)
+                {
+                    latestFrom.TryGetValue(from, out replaced);
+                    latestFrom[from] = socket;
+                }
+
+                replaced?.Dispose();
                 await ReceiveMessagesAsync(reader, from, token).ConfigureAwait(false);
             }
             else
@@ -239,6 +259,14 @@ internal sealed partial class PeerTransport : IAsyncDisposable
             lock (incoming)
             {
                 incoming.Remove(socket);
+                foreach (var (peer, latest) in latestFrom)
+                {
+                    if (ReferenceEquals(latest, socket))
+                    {
+                        latestFrom.Remove(peer);
+                        break;
+                    }
+                }
             }
 
             socket.Dispose();
@@ -342,7 +370,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
                 throw new InvalidDataException("the snapshot file covers (" + header.Index + ", " + header.Term + ") but the message says (" + message.Index + ", " + message.LogTerm + ")");
             }
 
-            accepted = snapshotReceived(message, staged);
+            accepted = snapshotReceived(message, header);
         }
         finally
         {

@@ -193,6 +193,15 @@ public class NativeBackendTests(ITestOutputHelper output)
 
         Assert.Equal(ReplicaRole.Leader, leader.Engine.Leadership.Role);
         await cluster.WaitForConvergenceAsync(TimeSpan.FromSeconds(30));
+
+        // Lease reads: the leader's lease holds (a read may be answered), a follower's never does, nor another term's.
+        var term = leader.Engine.Leadership.Term;
+        Assert.True(leader.Backend.ReadStillValid(term));
+        Assert.False(leader.Backend.ReadStillValid(new Term(term.Value + 1)));
+        Assert.All(cluster.Running.Where(s => s != leader), s => Assert.False(s.Backend.ReadStillValid(term)));
+        var read = await client.ReadAsync(KvCommand.Get(Kv.Key("k3")));
+        Assert.Equal(SubmitStatus.Ok, read.Status);
+        Assert.Equal("v", Kv.Text(read.Output));
     }
 
     [Fact]
