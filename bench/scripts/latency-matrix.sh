@@ -42,8 +42,12 @@ if [ "$set_name" = threadpool-spin ]; then
   )
 fi
 n=0
+count=${#configs[@]}
 for round in $(seq 1 "$rounds"); do
-  for config in "${configs[@]}"; do
+  # Each round starts one configuration later (a rotation), so no configuration always runs first: the first run of a
+  # round was the slowest in the first matrix, an order effect.
+  for i in $(seq 0 $((count - 1))); do
+    config=${configs[$(((i + round - 1) % count))]}
     IFS='|' read -r name envs extra <<<"$config"
     for shape in "1 1" "64 1"; do
       set -- $shape
