@@ -160,8 +160,11 @@ public sealed partial class NativeBackend
         while (!stopRequested)
         {
             // A tick overdue means another thread is running the core right now (it ticks too): check back in a while.
+            // Whole milliseconds, rounded up: the wait's resolution is 1 ms, and a sub-millisecond timeout returns at once,
+            // which made this thread spin through the last millisecond before every tick (measured: 8-12 % of a core
+            // on an idle leader, and ~15 MB/s of garbage from what that spin ran).
             var wait = Volatile.Read(ref nextTick) - NowUs();
-            raftSignal.Wait(TimeSpan.FromTicks((wait > 0 ? wait : TickUs / 5) * 10));
+            raftSignal.Wait((int)Math.Clamp((wait + 999) / 1000, 1, TickUs / 1000));
             raftSignal.Reset();
             if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
             {
@@ -377,14 +380,20 @@ public sealed partial class NativeBackend
     {
         if (stagedSnapshots.Count == 0)
         {
-            return;
+            return; // the common case, allocation-free (no closure, no list)
         }
 
-        foreach (var (index, other) in stagedSnapshots.Where(s => s.Key <= upTo).ToList())
+        List<long>? dropped = null;
+        foreach (var (index, other) in stagedSnapshots)
         {
-            stagedSnapshots.Remove(index);
-            SnapshotFile.TryDelete(other.Path);
+            if (index <= upTo)
+            {
+                (dropped ??= []).Add(index);
+                SnapshotFile.TryDelete(other.Path);
+            }
         }
+
+        dropped?.ForEach(index => stagedSnapshots.Remove(index));
     }
 
     private void PublishLease(RaftNode n)
