@@ -7,7 +7,7 @@ using FastSmr.Raft;
 
 namespace FastSmr.Native;
 
-/// <summary>The three threads: replication (the core), flusher (fdatasync) and apply (the host's state machine).</summary>
+/// <summary>Running the core (Kick, Drive), the ticker, and applying (KickApply, ApplyAll).</summary>
 public sealed partial class NativeBackend
 {
     private const int InboundPerRound = 4_096;
@@ -15,7 +15,6 @@ public sealed partial class NativeBackend
     private ClusterConfig applyConfig = null!;
     private long lastSnapshotIndex;
     private long bytesSinceSnapshot;
-    private long lastLeaseUntil;
 
     private int driving;
     private int applying;
@@ -406,12 +405,11 @@ public sealed partial class NativeBackend
         {
             // Readers wait while there is no usable lease: wake them when one appears (new, or renewed after it lapsed),
             // and when the term or the own-term commitment changes.
-            wake = (lease > now && lastLeaseUntil <= now) || leaseTerm != n.Term || ownTermCommitted != ownTerm;
-            leaseCommitIndex = n.CommitIndex; // before the flags that let a reader use it
+            wake = (lease > now && leaseUntilUs <= now) || leaseTerm != n.Term || ownTermCommitted != ownTerm;
+            Volatile.Write(ref leaseCommitIndex, n.CommitIndex); // before the flags that let a reader use it
             leaseTerm = n.Term;
             ownTermCommitted = ownTerm;
             leaseUntilUs = lease;
-            lastLeaseUntil = lease;
         }
 
         if (wake)
@@ -439,7 +437,6 @@ public sealed partial class NativeBackend
             return; // the replica stopped: its view stays Stopped
         }
 
-        Volatile.Write(ref commitIndex, n.CommitIndex);
         PublishLease(n);
         var role = n.Role switch
         {

@@ -13,20 +13,20 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FastSmr.Native;
 
 /// <summary>
-/// The native back-end: FastSmr.Raft's core driven by one dedicated replication thread, FastSmr.Log as its storage and
-/// the pipelined <see cref="PeerTransport"/> between replicas.
-/// <list type="bullet">
-/// <item>Replication thread: steps received messages, takes proposals, ticks, and handles each <see cref="Ready"/> in
-/// the core's order — snapshot, hard state, entries (appended to the log's buffer), messages (sent by this thread with
-/// one non-blocking send per peer), then one fdatasync for the Ready's entries, which runs while the followers work
-/// (the leader's write in parallel with replication; group commit with no timer), committed entries (to the apply thread).</item>
-/// <item>Apply thread: feeds committed entries to the host in order, takes snapshots every
-/// <see cref="NativeBackendOptions.SnapshotInterval"/> entries and installs snapshots received from the leader.</item>
-/// </list>
+/// The native back-end: FastSmr.Raft's core, FastSmr.Log as its storage and the <see cref="PeerTransport"/> between
+/// replicas, run to completion (decision 55): the thread that brings work — a peer's receive loop, the engine's
+/// <see cref="ProposeAsync"/> — runs the core itself when no other thread does, handling each <see cref="Ready"/> in the
+/// core's order (snapshot, hard state, entries appended to the log's buffer, messages sent with one non-blocking send per
+/// peer), then lets go of the core, syncs what it appended with one fdatasync (while the followers work, and while
+/// another thread may step their acknowledgements), and applies what committed. A ticker thread ticks the core every
+/// <see cref="TickUs"/> µs; with <see cref="NativeBackendOptions.InlineDrive"/> off, it and an apply thread do all the work.
 /// </summary>
 public sealed partial class NativeBackend : IReplicationBackend
 {
     private const long TickUs = 5_000;
+
+    /// <summary>How long Stop waits for a thread that is inside a round (a sync included) to finish it.</summary>
+    private static readonly TimeSpan StopWaitMax = TimeSpan.FromSeconds(30);
     private readonly NativeBackendOptions options;
     private readonly ILogger logger;
     private readonly string root;
@@ -50,10 +50,9 @@ public sealed partial class NativeBackend : IReplicationBackend
     private volatile bool stopRequested;
     private int stopCalled;
     private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, 0));
-    private long commitIndex;
     private long leaseUntilUs;
     private long leaseTerm;
-    private long leaseCommitIndex; // under readGate, with the lease
+    private long leaseCommitIndex; // written under readGate, with the lease; also what CommitIndex reports
     private long ownTermCommitted; // 1 once an entry of the current term is committed (a lease read needs it)
     private SnapshotHeader? currentSnapshot;
     private Exception? fatal;
@@ -79,7 +78,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     public LeadershipInfo Leadership => leadership.Value;
 
     /// <inheritdoc />
-    public LogIndex CommitIndex => new(Volatile.Read(ref commitIndex));
+    public LogIndex CommitIndex => new(Volatile.Read(ref leaseCommitIndex));
 
     /// <summary>True while this replica, after an unclean machine restart in memory mode, neither votes nor campaigns until it has caught up.</summary>
     public bool Rejoining => Volatile.Read(ref rejoining);
@@ -138,7 +137,7 @@ public sealed partial class NativeBackend : IReplicationBackend
 
                 // A thread that was running the core or the apply loop inline finishes its round first.
                 var waited = Stopwatch.StartNew();
-                while (Volatile.Read(ref active) != 0 && waited.Elapsed < TimeSpan.FromSeconds(30))
+                while (Volatile.Read(ref active) != 0 && waited.Elapsed < StopWaitMax)
                 {
                     Thread.Sleep(1);
                 }
@@ -414,8 +413,5 @@ public sealed partial class NativeBackend : IReplicationBackend
 
         [LoggerMessage(EventId = 115, Level = LogLevel.Debug, Message = "replica {ReplicaId}: snapshot at {Index} taken, log compacted")]
         public static partial void SnapshotTaken(ILogger logger, uint replicaId, long index);
-
-        [LoggerMessage(EventId = 116, Level = LogLevel.Warning, Message = "replica {ReplicaId}: no staged snapshot file for index {Index}")]
-        public static partial void SnapshotMissing(ILogger logger, uint replicaId, long index);
     }
 }

@@ -9,10 +9,11 @@ using Microsoft.Extensions.Logging;
 namespace FastSmr.Native;
 
 /// <summary>
-/// The peer transport (decision 54): one outgoing TCP connection per peer carrying this replica's messages to it, and
-/// the incoming connections that carry the peers' messages here. Messages are written by the replication thread into a
-/// pipe per peer; a sender per connection gathers everything pending into one <c>sendmsg</c>. A snapshot travels on a
-/// connection of its own, so it never queues behind, or in front of, AppendEntries.
+/// The peer transport (decisions 54, 57): one outgoing TCP connection per peer carrying this replica's messages to it,
+/// and the incoming connections that carry the peers' messages here (read through pipelines). The thread running the
+/// core serializes messages into a buffer per peer and sends it itself, once per round; an async sender takes over only
+/// while a socket is full (<see cref="Connection"/>). A snapshot travels on a connection of its own, so it never queues
+/// behind, or in front of, AppendEntries.
 /// </summary>
 /// <remarks>
 /// Sending never blocks the replication thread: while a peer is unreachable (connecting, or more than
@@ -21,6 +22,24 @@ namespace FastSmr.Native;
 internal sealed partial class PeerTransport : IAsyncDisposable
 {
     private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true);
+
+    /// <summary>Incoming connections served at once: a flood on the peer port cannot exhaust memory or descriptors.</summary>
+    private const int IncomingConnectionsMax = 64;
+
+    /// <summary>A connection that has not sent its hello by then is closed: silent sockets must not hold slots.</summary>
+    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long an outgoing message connection may take to connect (a failed one is retried 50 ms later).</summary>
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a snapshot connection may take to connect (the core asks for the snapshot again if it fails).</summary>
+    private static readonly TimeSpan SnapshotConnectTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long disposing waits for the receive loops and senders to end.</summary>
+    private static readonly TimeSpan DisposeWaitMax = TimeSpan.FromSeconds(10);
+
+    /// <summary>The pause after a failed accept (EMFILE, a transient error), so the loop does not spin a core on it.</summary>
+    private static readonly TimeSpan AcceptBackOff = TimeSpan.FromMilliseconds(50);
 
     private readonly NativeBackendOptions options;
     private readonly int self;
@@ -77,7 +96,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         {
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(listenEndPoint);
-            socket.Listen(64);
+            socket.Listen(IncomingConnectionsMax);
         }
         catch
         {
@@ -139,7 +158,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
             all = [.. tasks];
         }
 
-        await Task.WhenAll(all).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(all).WaitAsync(DisposeWaitMax).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         stopping.Dispose();
     }
 
@@ -169,17 +188,15 @@ internal sealed partial class PeerTransport : IAsyncDisposable
                     return;
                 }
 
-                // Out of descriptors (EMFILE) or a transient error: back off rather than spin a core on it.
-                await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
+                await Task.Delay(AcceptBackOff, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
 
             socket.NoDelay = true;
             lock (incoming)
             {
-                if (incoming.Count >= 64)
+                if (incoming.Count >= IncomingConnectionsMax)
                 {
-                    // Bounded: a flood of connections on the peer port cannot exhaust memory or descriptors.
                     socket.Dispose();
                     continue;
                 }
@@ -198,11 +215,10 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         var reader = PipeReader.Create(stream, ReaderOptions);
         try
         {
-            // A connection that does not introduce itself within 5 s is closed: silent sockets must not hold slots.
             ReadResult hello;
             using (var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(token))
             {
-                helloTimeout.CancelAfter(TimeSpan.FromSeconds(5));
+                helloTimeout.CancelAfter(HelloTimeout);
                 hello = await reader.ReadAtLeastAsync(WireFormat.HelloSize, helloTimeout.Token).ConfigureAwait(false);
             }
 
@@ -426,13 +442,12 @@ internal sealed partial class PeerTransport : IAsyncDisposable
                 return;
             }
 
-            if (current.Queued > owner.options.PeerQueueBytesMax)
+            if (!current.TryWrite(message, owner.options.PeerQueueBytesMax))
             {
                 Interlocked.Increment(ref DroppedCount);
                 return;
             }
 
-            current.Write(message);
             written = true;
         }
 
@@ -490,7 +505,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
             {
                 using var socket = new Socket(dial.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                timeout.CancelAfter(SnapshotConnectTimeout);
                 await socket.ConnectAsync(dial, timeout.Token).ConfigureAwait(false);
                 using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, useAsync: false);
                 var header = new ArrayBufferWriter<byte>();
@@ -542,7 +557,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(owner.stopping.Token);
-                timeout.CancelAfter(TimeSpan.FromSeconds(2));
+                timeout.CancelAfter(ConnectTimeout);
                 await socket.ConnectAsync(dial, timeout.Token).ConfigureAwait(false);
                 opened = new Connection(socket);
                 var hello = new byte[WireFormat.HelloSize];
@@ -599,23 +614,18 @@ internal sealed partial class PeerTransport : IAsyncDisposable
 
         public bool Failed { get; private set; }
 
-        /// <summary>Bytes waiting for the socket.</summary>
-        public long Queued
-        {
-            get
-            {
-                lock (gate)
-                {
-                    return filling.WrittenCount + (senderRunning ? draining.WrittenCount : 0);
-                }
-            }
-        }
-
-        public void Write(Message message)
+        /// <summary>Serializes <paramref name="message"/> unless more than <paramref name="queuedMax"/> bytes already wait for the socket.</summary>
+        public bool TryWrite(Message message, long queuedMax)
         {
             lock (gate)
             {
+                if (filling.WrittenCount + (senderRunning ? draining.WrittenCount : 0) > queuedMax)
+                {
+                    return false;
+                }
+
                 WireFormat.Write(filling, message);
+                return true;
             }
         }
 

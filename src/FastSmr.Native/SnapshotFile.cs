@@ -25,6 +25,9 @@ internal static class SnapshotFile
     public const uint Magic = 0x4E535346; // "FSSN"
     public const int FixedHeaderSize = 40;
     private const uint Version = 1;
+
+    /// <summary>The largest encoded configuration accepted in a header (16,383 members; anything larger is damage).</summary>
+    private const int ConfigBytesMax = 65_536;
     private const string Extension = ".snap";
 
     public static string PathFor(string directory, long index) => Path.Combine(directory, index.ToString("D20", CultureInfo.InvariantCulture) + Extension);
@@ -92,7 +95,7 @@ internal static class SnapshotFile
         var length = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
         var crc = BinaryPrimitives.ReadUInt32LittleEndian(header[32..]);
         var configLength = BinaryPrimitives.ReadInt32LittleEndian(header[36..]);
-        if (index < 0 || term < 0 || configLength is < 4 or > 65_536 || length < 0 || file.Length != FixedHeaderSize + configLength + length)
+        if (index < 0 || term < 0 || configLength is < 4 or > ConfigBytesMax || length < 0 || file.Length != FixedHeaderSize + configLength + length)
         {
             throw new InvalidDataException(path + ": header sizes do not match the file (" + file.Length.ToString(CultureInfo.InvariantCulture) + " bytes)");
         }
