@@ -1,33 +1,31 @@
+using System.CommandLine;
 using System.Globalization;
 using FastSmr.Log;
+using FastSmr.Testing.Storage;
 
 namespace FastSmr.Cli;
 
 /// <summary>
 /// <c>fastsmr log verify</c> opens a FastSmr.Log directory as a replica would (recovering a torn tail) and reads every
-/// record, checking every CRC; <c>fastsmr log torture</c> (hidden) appends and flushes until killed, printing each
-/// durable index, for the kill -9 crash tests.
+/// record, checking every CRC; <c>fastsmr log torture</c> (hidden) runs <see cref="LogTorture"/> for the kill -9 crash
+/// tests.
 /// </summary>
-public static class LogCommand
+internal static class LogCommand
 {
-    /// <summary>The torture writer's record <paramref name="index"/>: deterministic, so a verifier can recompute it.</summary>
-    public static int ExpectedPayload(long index, Span<byte> destination)
+    public static Command Build()
     {
-        var length = 1 + (int)((index * 2654435761L) % 300);
-        var state = (ulong)index * 0x9E3779B97F4A7C15UL;
-        for (var i = 0; i < length; i++)
-        {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            destination[i] = (byte)state;
-        }
-
-        return length;
+        var directory = new Option<DirectoryInfo>("--dir") { Description = "the log directory", Required = true };
+        var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id the segments must carry", DefaultValueFactory = _ => 0 };
+        var nodeId = new Option<uint>("--node-id") { Description = "node id the segments must carry", DefaultValueFactory = _ => 0 };
+        var segmentSize = new Option<long>("--segment-size") { Description = "segment size for new segments in bytes", DefaultValueFactory = _ => 64L << 20 };
+        var verify = new Command("verify", "open a FastSmr.Log directory (recovering a torn tail, as a replica would) and check every record; exit 0 intact, 1 corrupt") { directory, clusterId, nodeId, segmentSize };
+        verify.SetAction(result => Verify(result.GetValue(directory)!.FullName, result.GetValue(clusterId), result.GetValue(nodeId), result.GetValue(segmentSize), Console.Out));
+        var seed = new Option<int>("--seed") { Description = "seed of the group sizes", DefaultValueFactory = _ => 1 };
+        var torture = new Command("torture", "TEST ONLY: append and flush until killed, printing each durable index (the kill -9 crash tests)") { directory, seed, segmentSize };
+        torture.Hidden = true;
+        torture.SetAction((result, token) => LogTorture.RunAsync(result.GetValue(directory)!.FullName, result.GetValue(seed), result.GetValue(segmentSize), Console.Out, token));
+        return new Command("log", "FastSmr.Log tools") { verify, torture };
     }
-
-    /// <summary>The torture writer's term for record <paramref name="index"/> (rises every 1,000 records).</summary>
-    public static long ExpectedTerm(long index) => 1 + (index / 1000);
 
     /// <summary>Opens, reads every record, prints a summary; 0 when intact, 1 when corrupt, 2 on a usage error.</summary>
     public static int Verify(string directory, ulong clusterId, uint nodeId, long segmentSize, TextWriter output)
@@ -60,39 +58,5 @@ public static class LogCommand
             output.WriteLine("fastsmr log verify: CORRUPT " + e.Message);
             return 1;
         }
-    }
-
-    /// <summary>Appends deterministic records and flushes in random-sized groups until cancelled, printing "durable N" after each flush.</summary>
-    public static async Task<int> TortureAsync(string directory, int seed, long segmentSize, CancellationToken token)
-    {
-        var rng = new Random(seed);
-        using var log = SegmentedLog.Open(directory, new LogOptions { SegmentSize = segmentSize, WriteBufferSize = 16 * 1024 });
-        var payload = new byte[512];
-        await Console.Out.WriteLineAsync("open " + log.LastIndex.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
-        while (!token.IsCancellationRequested)
-        {
-            var group = rng.Next(1, 64);
-            long last = 0;
-            for (var i = 0; i < group; i++)
-            {
-                var index = log.LastIndex + 1;
-                var length = ExpectedPayload(index, payload);
-                last = log.Append(ExpectedTerm(index), payload.AsSpan(0, length));
-            }
-
-            // Two flushes at once, as Raft's replication and the client path would ask: they share one sync.
-            var a = log.FlushAsync(last - (group / 2), CancellationToken.None);
-            var b = log.FlushAsync(last, CancellationToken.None);
-            await a.ConfigureAwait(false);
-            await b.ConfigureAwait(false);
-            await Console.Out.WriteLineAsync("durable " + last.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
-            await Console.Out.FlushAsync(token).ConfigureAwait(false);
-            if (last > 20_000 && rng.Next(50) == 0)
-            {
-                log.CompactPrefix(last - 10_000);
-            }
-        }
-
-        return 0;
     }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Runtime.InteropServices;
 using FastSmr.Engine;
 using FastSmr.Server;
@@ -8,6 +9,28 @@ namespace FastSmr.Cli;
 /// <summary><c>fastsmr serve</c>: runs one replica until SIGTERM or Ctrl-C.</summary>
 internal static partial class ServeCommand
 {
+    public static Command Build()
+    {
+        var o = new ServeOptions();
+        var command = new Command("serve", "run one replica");
+        o.AddTo(command);
+        command.SetAction(async (result, token) =>
+        {
+            ServerOptions options;
+            try
+            {
+                options = o.Read(result);
+            }
+            catch (Exception e) when (e is FormatException or IOException or System.Text.Json.JsonException or ArgumentException)
+            {
+                return await CommonOptions.UsageErrorAsync("serve", e.Message).ConfigureAwait(false);
+            }
+
+            return await RunAsync(options, result.GetValue(o.LogLevel), result.GetValue(o.DotNextLogLevel), result.GetValue(o.ExitWithParent), token).ConfigureAwait(false);
+        });
+        return command;
+    }
+
     public static async Task<int> RunAsync(ServerOptions options, LogLevel logLevel, LogLevel dotnextLogLevel, bool exitWithParent, CancellationToken token)
     {
         try
@@ -54,7 +77,7 @@ internal static partial class ServeCommand
         await using (server.ConfigureAwait(false))
         {
             await server.StartAsync(stop.Token).ConfigureAwait(false);
-            await Console.Out.WriteLineAsync(FormattableString.Invariant($"fastsmr replica {options.Id} ready: clients on {options.Self.Client}, peers on {options.Self.Raft}, {options.Backend}, {options.Durability.ToString().ToLowerInvariant()}")).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(FormattableString.Invariant($"fastsmr replica {options.Id} ready: clients on {options.Self.Client}, peers on {options.Self.Raft}, {Testing.Names.Of(options.Backend)}, {Testing.Names.Of(options.Durability)}")).ConfigureAwait(false);
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
@@ -91,11 +114,4 @@ internal static partial class ServeCommand
 
     [LibraryImport("libc", EntryPoint = "getppid")]
     private static partial int GetParentProcessId();
-
-    public static DurabilityMode ParseDurability(string text) => text.ToUpperInvariant() switch
-    {
-        "DURABLE" => DurabilityMode.Durable,
-        "MEMORY" => DurabilityMode.Memory,
-        _ => throw new FormatException("durability must be 'durable' or 'memory', not '" + text + "'"),
-    };
 }

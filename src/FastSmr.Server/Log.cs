@@ -14,5 +14,5 @@ internal static partial class Log
     public static partial void ConnectionRefused(ILogger logger, int limit, string remote);
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "replica {Id} serving clients on {ClientEndPoint}, peers on {RaftEndPoint}, back-end {Backend}, durability {Durability}")]
-    public static partial void Started(ILogger logger, uint id, string clientEndPoint, string raftEndPoint, string backend, FastSmr.Engine.DurabilityMode durability);
+    public static partial void Started(ILogger logger, uint id, string clientEndPoint, string raftEndPoint, BackendKind backend, FastSmr.Engine.DurabilityMode durability);
 }

@@ -90,9 +90,9 @@ public sealed class ReplicaServer : IAsyncDisposable
             }
         }
 
-        return options.Backend.ToUpperInvariant() switch
+        return options.Backend switch
         {
-            "DOTNEXT" => new DotNextBackend(Shared(new DotNextBackendOptions
+            BackendKind.DotNext => new DotNextBackend(Shared(new DotNextBackendOptions
             {
                 PeerRoutes = routes,
                 LowerElectionTimeoutMs = options.LowerElectionTimeoutMs,
@@ -100,7 +100,7 @@ public sealed class ReplicaServer : IAsyncDisposable
                 SnapshotInterval = options.SnapshotInterval,
                 ChunkSize = options.WalChunkBytes,
             })),
-            "NATIVE" => new NativeBackend(Shared(new NativeBackendOptions
+            BackendKind.Native => new NativeBackend(Shared(new NativeBackendOptions
             {
                 ClusterId = options.ClusterId,
                 PeerRoutes = nativeRoutes,

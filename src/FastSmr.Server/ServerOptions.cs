@@ -21,8 +21,9 @@ public sealed class ServerOptions
     /// <summary>The data directory (WAL, snapshots).</summary>
     public string DataDirectory { get; set; } = "";
 
-    /// <summary>The replication back-end: "dotnext" (stock DotNext Raft) or "native" (FastSmr.Raft + FastSmr.Log).</summary>
-    public string Backend { get; set; } = "dotnext";
+    /// <summary>The replication back-end: "dotnext" (stock DotNext Raft, the default) or "native" (FastSmr.Raft + FastSmr.Log).</summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<BackendKind>))]
+    public BackendKind Backend { get; set; } = BackendKind.DotNext;
 
     /// <summary>
     /// Native back-end only: how many iterations its threads spin before blocking when idle (0: never spin). Spinning
@@ -179,7 +180,7 @@ public sealed class ServerOptions
             throw new ArgumentException("a data directory is required");
         }
 
-        if (!string.Equals(Backend, "dotnext", StringComparison.OrdinalIgnoreCase) && !string.Equals(Backend, "native", StringComparison.OrdinalIgnoreCase))
+        if (!Enum.IsDefined(Backend))
         {
             throw new ArgumentException("unknown back-end '" + Backend + "' (available: native, dotnext)");
         }

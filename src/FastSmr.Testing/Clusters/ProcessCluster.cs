@@ -1,0 +1,376 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using FastSmr.Core.Protocol;
+using FastSmr.Engine;
+using FastSmr.Server;
+
+namespace FastSmr.Testing.Clusters;
+
+/// <summary>
+/// Replicas as child processes on 127.0.0.1 with free ports and a temporary data directory. Used by
+/// <c>fastsmr demo</c>, the chaos harness and the tests. Every process it starts is stopped by its id; the directory is
+/// deleted.
+/// </summary>
+public sealed partial class ProcessCluster : IReplicaCluster
+{
+    private readonly ReplicaLauncher launcher;
+    private readonly List<Member> members = [];
+    private readonly bool keepDirectory;
+
+    /// <summary>Creates (but does not start) a cluster of <paramref name="replicas"/> replicas.</summary>
+    /// <param name="replicas">How many replicas.</param>
+    /// <param name="launcher">The program and leading arguments that run <c>fastsmr</c>.</param>
+    /// <param name="backend">The back-end every replica runs.</param>
+    /// <param name="durability">The durability mode every replica runs in.</param>
+    /// <param name="clusterId">The cluster id.</param>
+    /// <param name="extraServeArguments">Extra arguments for every <c>serve</c> (for example election timeouts).</param>
+    /// <param name="keepDirectory">Keep the data directory after disposal (for inspection).</param>
+    public ProcessCluster(int replicas, ReplicaLauncher launcher, BackendKind backend = BackendKind.DotNext, DurabilityMode durability = DurabilityMode.Durable, ulong clusterId = 1, IReadOnlyList<string>? extraServeArguments = null, bool keepDirectory = false)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(replicas, 9);
+        ArgumentNullException.ThrowIfNull(launcher);
+        this.launcher = launcher;
+        Backend = backend;
+        Durability = durability;
+        ClusterId = clusterId;
+        ExtraServeArguments = extraServeArguments ?? [];
+        this.keepDirectory = keepDirectory;
+        Directory = Path.Combine(Path.GetTempPath(), "fastsmr-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]);
+        System.IO.Directory.CreateDirectory(Directory);
+        for (var i = 1; i <= replicas; i++)
+        {
+            members.Add(new Member((uint)i, FreePorts.LoopbackEndPoint(), FreePorts.LoopbackEndPoint()));
+        }
+    }
+
+    /// <summary>The temporary directory holding every replica's data and log file.</summary>
+    public string Directory { get; }
+
+    /// <summary>The back-end every replica runs.</summary>
+    public BackendKind Backend { get; }
+
+    /// <summary>The durability mode every replica runs in.</summary>
+    public DurabilityMode Durability { get; }
+
+    /// <summary>The cluster id.</summary>
+    public ulong ClusterId { get; }
+
+    /// <summary>Extra <c>serve</c> arguments.</summary>
+    public IReadOnlyList<string> ExtraServeArguments { get; }
+
+    /// <summary>The <c>--members</c> value every replica gets (with the advertised client endpoints).</summary>
+    public string MembersArgument => string.Join(',', members.Select(m => m.Id.ToString(CultureInfo.InvariantCulture) + "=" + m.Raft + "/" + m.AdvertisedClient));
+
+    /// <summary>The client endpoints the replicas listen on, in id order (the probes use these, never a proxy).</summary>
+    public IReadOnlyList<string> ClientEndPoints => members.ConvertAll(m => m.Client);
+
+    /// <summary>The client endpoints the member list advertises (a proxy's, when one was set), in id order.</summary>
+    public IReadOnlyList<string> AdvertisedClientEndPoints => members.Select(m => m.AdvertisedClient).ToArray();
+
+    /// <summary>A replica's canonical Raft endpoint.</summary>
+    public string RaftEndPoint(uint id) => Find(id).Raft;
+
+    /// <summary>A replica's client listen endpoint.</summary>
+    public string ClientEndPoint(uint id) => Find(id).Client;
+
+    /// <summary>
+    /// Advertises <paramref name="endPoint"/> as replica <paramref name="id"/>'s client endpoint (it keeps listening on its
+    /// own, via <c>--client-listen</c>); takes effect for every replica started afterwards.
+    /// </summary>
+    public void AdvertiseClientEndPoint(uint id, string endPoint) => Find(id).AdvertisedClient = endPoint;
+
+    /// <summary>Extra <c>serve</c> arguments for one replica only (for example its peer routes).</summary>
+    public void SetReplicaArguments(uint id, IReadOnlyList<string> arguments) => Find(id).ExtraArguments = arguments;
+
+    /// <summary>Whether the replica's process is running (paused counts as running).</summary>
+    public bool IsRunning(uint id) => Find(id).Process is { HasExited: false };
+
+    /// <summary>Replicas whose process exited without being stopped or killed through this class (a crash).</summary>
+    public IReadOnlyList<uint> Crashed => members.Where(m => m.Process is { HasExited: true }).Select(m => m.Id).ToArray();
+
+    /// <summary>Whether the replica is stopped with SIGSTOP.</summary>
+    public bool IsPaused(uint id) => Find(id).Paused;
+
+    /// <summary>Pauses a replica with SIGSTOP: it keeps its sockets but runs nothing until <see cref="Resume"/>.</summary>
+    public void Pause(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process && !member.Paused)
+        {
+            _ = SendSignal(process.Id, SigStop);
+            member.Paused = true;
+        }
+    }
+
+    /// <summary>Resumes a paused replica with SIGCONT.</summary>
+    public void Resume(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process && member.Paused)
+        {
+            _ = SendSignal(process.Id, SigCont);
+        }
+
+        member.Paused = false;
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<uint> Ids => members.ConvertAll(m => m.Id);
+
+    /// <summary>Starts every replica.</summary>
+    public void StartAll()
+    {
+        foreach (var member in members)
+        {
+            Start(member.Id);
+        }
+    }
+
+    /// <inheritdoc/>
+    public Task StartAllAsync()
+    {
+        StartAll();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task StartAsync(uint id)
+    {
+        Start(id);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task StopAsync(uint id) => StopAsync(id, TimeSpan.FromSeconds(10));
+
+    /// <summary>Starts (or restarts) one replica; its data directory is kept across restarts.</summary>
+    public void Start(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false })
+        {
+            throw new InvalidOperationException("replica " + id.ToString(CultureInfo.InvariantCulture) + " is running");
+        }
+
+        var info = launcher.StartInfo(ServeArguments(member));
+        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start " + launcher.Executable);
+        var log = new StreamWriter(Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"), append: true, Encoding.UTF8) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => WriteLog(log, e.Data);
+        process.ErrorDataReceived += (_, e) => WriteLog(log, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        member.Process = process;
+        member.Log = log;
+    }
+
+    /// <summary>Kills a replica with SIGKILL (no chance to flush or clean up).</summary>
+    public void Kill(uint id)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+
+        member.Paused = false;
+        CloseLog(member);
+        member.Process?.Dispose();
+        member.Process = null;
+    }
+
+    /// <summary>Stops a replica with SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
+    public async Task StopAsync(uint id, TimeSpan grace)
+    {
+        var member = Find(id);
+        if (member.Process is { HasExited: false } process)
+        {
+            Resume(id);
+            _ = SendSignal(process.Id, 15);
+            using var cts = new CancellationTokenSource(grace);
+            try
+            {
+                await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+
+        CloseLog(member);
+        member.Process?.Dispose();
+        member.Process = null;
+    }
+
+    /// <summary>The client endpoints of the replicas whose process is running.</summary>
+    public IReadOnlyList<string> RunningClientEndPoints => members.Where(m => m.Process is { HasExited: false } && !m.Paused).Select(m => m.Client).ToArray();
+
+    /// <inheritdoc/>
+    public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) => ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout);
+
+    /// <inheritdoc/>
+    public async Task<StatusReport> WaitForLeaderAsync(TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            var running = members.Count(m => m.Process is { HasExited: false } && !m.Paused);
+            if (Convergence.AgreedLeader(await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false), running) is { } leader)
+            {
+                return leader;
+            }
+
+            foreach (var member in members)
+            {
+                if (member.Process is { HasExited: true } exited && !member.ReportedExit)
+                {
+                    member.ReportedExit = true;
+                    throw new InvalidOperationException("replica " + member.Id.ToString(CultureInfo.InvariantCulture) + " exited with code " + exited.ExitCode.ToString(CultureInfo.InvariantCulture) + "; log: " + LogTail(member.Id));
+                }
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException("no leader within " + timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s");
+    }
+
+    /// <inheritdoc/>
+    public Task<List<StatusReport>?> WaitForConvergenceAsync(TimeSpan timeout) => ClusterProbe.WaitForConvergenceAsync(() => RunningClientEndPoints, ClusterId, timeout);
+
+    /// <summary>The last lines of a replica's log.</summary>
+    public string LogTail(uint id, int lines = 20)
+    {
+        var path = Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log");
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines));
+        }
+        catch (IOException)
+        {
+            return "(no log)";
+        }
+    }
+
+    /// <summary>Stops every replica (SIGTERM, then SIGKILL) and deletes the directory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var member in members)
+        {
+            await StopAsync(member.Id, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+
+        if (!keepDirectory)
+        {
+            for (var attempt = 0; attempt < 5; attempt++)
+            {
+                try
+                {
+                    System.IO.Directory.Delete(Directory, recursive: true);
+                    break;
+                }
+                catch (IOException)
+                {
+                    await Task.Delay(200).ConfigureAwait(false);
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    await Task.Delay(200).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    private List<string> ServeArguments(Member member)
+    {
+        var id = member.Id.ToString(CultureInfo.InvariantCulture);
+        var arguments = new List<string>
+        {
+            "serve", "--id", id, "--members", MembersArgument,
+            "--data", Path.Combine(Directory, "replica-" + id),
+            "--cluster-id", ClusterId.ToString(CultureInfo.InvariantCulture), "--backend", Names.Of(Backend),
+            "--durability", Names.Of(Durability),
+            "--exit-with-parent",
+        };
+        if (member.AdvertisedClient != member.Client)
+        {
+            arguments.Add("--client-listen");
+            arguments.Add(member.Client);
+        }
+
+        arguments.AddRange(ExtraServeArguments);
+        arguments.AddRange(member.ExtraArguments);
+        return arguments;
+    }
+
+    private static void WriteLog(StreamWriter log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            try
+            {
+                log.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    private static void CloseLog(Member member)
+    {
+        if (member.Log is { } log)
+        {
+            lock (log)
+            {
+                log.Dispose();
+            }
+
+            member.Log = null;
+        }
+    }
+
+    private Member Find(uint id) => members.Find(m => m.Id == id) ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString(CultureInfo.InvariantCulture));
+
+    private const int SigStop = 19;
+    private const int SigCont = 18;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SendSignal(int pid, int signal);
+
+    private sealed class Member(uint id, string raft, string client)
+    {
+        public uint Id { get; } = id;
+
+        public string Raft { get; } = raft;
+
+        public string Client { get; } = client;
+
+        public string AdvertisedClient { get; set; } = client;
+
+        public IReadOnlyList<string> ExtraArguments { get; set; } = [];
+
+        public bool Paused { get; set; }
+
+        public Process? Process { get; set; }
+
+        public StreamWriter? Log { get; set; }
+
+        public bool ReportedExit { get; set; }
+    }
+}

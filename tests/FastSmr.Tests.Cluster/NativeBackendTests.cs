@@ -1,0 +1,155 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net.Sockets;
+using FastSmr.Core;
+using FastSmr.Core.Kv;
+using FastSmr.Core.Protocol;
+using FastSmr.Engine;
+using FastSmr.Native;
+using FastSmr.Raft;
+using Xunit.Abstractions;
+using FastSmr.Server;
+using FastSmr.Testing.Clusters;
+
+namespace FastSmr.Tests;
+
+
+/// <summary>The native back-end in a running cluster: bad input on the peer port, the boot-id rule.</summary>
+[Collection(ClusterCollection.Name)]
+public class NativeBackendTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task GarbageOnThePeerPort_ClosesThatConnection_AndTheClusterCarriesOn()
+    {
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await cluster.StartAllAsync();
+        var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
+        var target = EndPointParser.Parse(leader.Options.Self.Raft);
+
+        // Random bytes instead of a hello; then a valid hello followed by a frame that claims 4 GiB.
+        var random = TestData.Bytes(9, 256 * 1024);
+        Assert.True(await SendAndSeeClosedAsync(target, random), "random bytes on the peer port did not close the connection");
+        var hello = new byte[WireFormat.HelloSize + 4];
+        var peer = leader.Options.Members.First(m => m.Id != leader.Options.Id).Id;
+        WireFormat.WriteHello(hello, WireFormat.KindMessages, leader.Options.ClusterId, (int)peer);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(WireFormat.HelloSize), uint.MaxValue);
+        Assert.True(await SendAndSeeClosedAsync(target, hello), "a 4 GiB frame length did not close the connection");
+        var otherCluster = new byte[WireFormat.HelloSize];
+        WireFormat.WriteHello(otherCluster, WireFormat.KindMessages, leader.Options.ClusterId + 1, (int)peer);
+        Assert.True(await SendAndSeeClosedAsync(target, otherCluster), "a hello of another cluster did not close the connection");
+
+        await using var client = cluster.NewClient();
+        for (var i = 0; i < 20; i++)
+        {
+            var result = await client.SubmitAsync(KvCommand.Put(Kv.Key("k" + i), Kv.Key("v")));
+            Assert.Equal(SubmitStatus.Ok, result.Status);
+        }
+
+        Assert.Equal(ReplicaRole.Leader, leader.Engine.Leadership.Role);
+        await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
+
+        // Lease reads: the leader's lease holds (a read may be answered), a follower's never does, nor another term's.
+        var term = leader.Engine.Leadership.Term;
+        Assert.True(leader.Backend.ReadStillValid(term));
+        Assert.False(leader.Backend.ReadStillValid(new Term(term.Value + 1)));
+        Assert.All(cluster.Running.Where(s => s != leader), s => Assert.False(s.Backend.ReadStillValid(term)));
+        var read = await client.ReadAsync(KvCommand.Get(Kv.Key("k3")));
+        Assert.Equal(SubmitStatus.Ok, read.Status);
+        Assert.Equal("v", Kv.Text(read.Output));
+    }
+
+    [Fact]
+    public async Task MemoryMode_AfterAnUncleanMachineRestart_AReplicaNeitherVotesNorCampaigns_UntilCaughtUp()
+    {
+        await using var cluster = new InProcessCluster(3, DurabilityMode.Memory, backend: BackendKind.Native);
+        await cluster.StartAllAsync();
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        await using (var client = cluster.NewClient())
+        {
+            for (var i = 0; i < 30; i++)
+            {
+                var result = await client.SubmitAsync(KvCommand.Put(Kv.Key("k" + i), Kv.Key("v")));
+                Assert.Equal(SubmitStatus.Ok, result.Status);
+            }
+        }
+
+        foreach (var id in new uint[] { 1, 2, 3 })
+        {
+            await cluster.StopAsync(id);
+        }
+
+        // Replicas 2 and 3 "find" another boot id: as if the machine had crashed under them.
+        foreach (var id in new uint[] { 2, 3 })
+        {
+            await File.WriteAllTextAsync(Path.Combine(cluster.Directory, "replica-" + id, "boot-id"), "00000000-dead-beef-0000-000000000000");
+        }
+
+        await cluster.StartAsync(2);
+        await cluster.StartAsync(3);
+        Assert.True(((NativeBackend)cluster[2].Backend).Rejoining);
+        Assert.True(((NativeBackend)cluster[3].Backend).Rejoining);
+
+        // Two replicas that may have lost what they acknowledged must not elect one of themselves: without the rule
+        // they would within about two election timeouts (300-600 ms here).
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(3))
+        {
+            Assert.DoesNotContain(cluster.Running, s => s.Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate);
+            await Task.Delay(50);
+        }
+
+        // Only replica 3 crashed, in fact: replicas 1 and 2 elect a leader, replica 3 catches up and only then votes again.
+        await cluster.StopAsync(2);
+        await cluster.StopAsync(3);
+        var bootId = (await File.ReadAllTextAsync("/proc/sys/kernel/random/boot_id")).Trim();
+        await File.WriteAllTextAsync(Path.Combine(cluster.Directory, "replica-2", "boot-id"), bootId);
+        await cluster.StartAsync(3);
+        Assert.True(((NativeBackend)cluster[3].Backend).Rejoining, "the rejoining state must survive a restart until caught up");
+        await cluster.StartAsync(1);
+        await cluster.StartAsync(2);
+        watch.Restart();
+        var rejoining = (NativeBackend)cluster[3].Backend;
+        while (watch.Elapsed < TimeSpan.FromSeconds(30) && rejoining.Rejoining)
+        {
+            Assert.False(cluster[3].Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate, "a rejoining replica campaigned");
+            await Task.Delay(20);
+        }
+
+        output.WriteLine($"replica 3 rejoined {watch.ElapsedMilliseconds} ms after the others started");
+        Assert.False(rejoining.Rejoining);
+        Assert.Equal(bootId, (await File.ReadAllTextAsync(Path.Combine(cluster.Directory, "replica-3", "boot-id"))).Trim());
+        var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
+        Assert.NotEqual(3u, leader.Options.Id);
+        await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private static async Task<bool> SendAndSeeClosedAsync(System.Net.IPEndPoint target, byte[] bytes)
+    {
+        using var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(target);
+        try
+        {
+            await socket.SendAsync(bytes, SocketFlags.None);
+        }
+        catch (SocketException)
+        {
+            return true; // reset while sending: closed
+        }
+
+        var buffer = new byte[64];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            return await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) == 0;
+        }
+        catch (SocketException)
+        {
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+}

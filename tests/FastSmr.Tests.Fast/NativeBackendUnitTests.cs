@@ -1,0 +1,165 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net.Sockets;
+using FastSmr.Core;
+using FastSmr.Core.Kv;
+using FastSmr.Core.Protocol;
+using FastSmr.Engine;
+using FastSmr.Native;
+using FastSmr.Raft;
+using Xunit.Abstractions;
+
+namespace FastSmr.Tests;
+
+/// <summary>The native back-end's pure pieces: the peer wire format, options validation, snapshot files.</summary>
+public class NativeBackendUnitTests
+{
+    [Fact]
+    public void WireFormat_RoundTripsEveryField_AndEntriesOutliveTheBuffer()
+    {
+        var message = new Message
+        {
+            Type = MessageType.Append,
+            From = 2,
+            To = 3,
+            Term = 7,
+            LogTerm = 6,
+            Index = 41,
+            Commit = 40,
+            Reject = true,
+            RejectHint = 12,
+            Round = 99,
+            Transfer = true,
+            Entries = [new Entry(42, 7, EntryType.Normal, new byte[] { 1, 2, 3 }), new Entry(43, 7, EntryType.NoOp, ReadOnlyMemory<byte>.Empty), new Entry(44, 7, EntryType.Config, new ClusterConfig([1, 2, 3]).Encode())],
+        };
+        var snapshot = new Message { Type = MessageType.Snapshot, From = 1, To = 2, Term = 3, Index = 500, LogTerm = 2, Config = new ClusterConfig([1, 2], [3]) };
+        var writer = new ArrayBufferWriter<byte>();
+        WireFormat.Write(writer, message);
+        WireFormat.Write(writer, snapshot);
+        var bytes = writer.WrittenSpan.ToArray();
+
+        // Fed one byte at a time, nothing is read until a frame is complete.
+        var partial = new ReadOnlySequence<byte>(bytes, 0, 10);
+        Assert.False(WireFormat.TryRead(ref partial, out _));
+        var buffer = new ReadOnlySequence<byte>(bytes);
+        Assert.True(WireFormat.TryRead(ref buffer, out var first));
+        Assert.True(WireFormat.TryRead(ref buffer, out var second));
+        Assert.True(buffer.IsEmpty);
+        Array.Clear(bytes);
+
+        Assert.Equal(message.ToString(), first!.ToString());
+        Assert.Equal([42L, 43L, 44L], first.Entries.Select(e => e.Index));
+        Assert.Equal([EntryType.Normal, EntryType.NoOp, EntryType.Config], first.Entries.Select(e => e.Type));
+        Assert.Equal(new byte[] { 1, 2, 3 }, first.Entries[0].Data.ToArray());
+        Assert.Equal(new ClusterConfig([1, 2, 3]), ClusterConfig.Decode(first.Entries[2].Data.Span));
+        Assert.Equal(snapshot.ToString(), second!.ToString());
+        Assert.Equal(snapshot.Config, second.Config);
+    }
+
+    [Theory]
+    [InlineData("length beyond the limit")]
+    [InlineData("length below the fixed body")]
+    [InlineData("unknown type")]
+    [InlineData("entry longer than the frame")]
+    [InlineData("bytes after the last entry")]
+    [InlineData("entries on a vote")]
+    public void WireFormat_RefusesMalformedFrames(string damage)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        WireFormat.Write(writer, new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = [new Entry(1, 1, EntryType.Normal, new byte[] { 5, 6 })] });
+        var bytes = writer.WrittenSpan.ToArray();
+        switch (damage)
+        {
+            case "length beyond the limit":
+                BinaryPrimitives.WriteUInt32LittleEndian(bytes, uint.MaxValue);
+                break;
+            case "length below the fixed body":
+                BinaryPrimitives.WriteUInt32LittleEndian(bytes, 3);
+                break;
+            case "unknown type":
+                bytes[4] = 200;
+                break;
+            case "entry longer than the frame":
+                BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4 + WireFormat.FixedBodySize + 9), 1 << 20);
+                break;
+            case "bytes after the last entry":
+                bytes = [.. bytes, 0];
+                BinaryPrimitives.WriteUInt32LittleEndian(bytes, BinaryPrimitives.ReadUInt32LittleEndian(bytes) + 1);
+                break;
+            default:
+                bytes[4] = (byte)MessageType.Vote;
+                break;
+        }
+
+        var buffer = new ReadOnlySequence<byte>(bytes);
+        Assert.Throws<InvalidDataException>(() => WireFormat.TryRead(ref buffer, out _));
+    }
+
+    [Fact]
+    public void Options_AreValidated_WithAReason()
+    {
+        NativeBackendOptions Valid() => new()
+        {
+            ReplicaId = 1,
+            Members = [(1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (2u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))],
+            DataDirectory = "/tmp/unused",
+        };
+
+        Valid().Validate();
+        var missing = Valid();
+        missing.ReplicaId = 3;
+        Assert.Contains("not among Members", Assert.Throws<ArgumentException>(missing.Validate).Message, StringComparison.Ordinal);
+        var duplicate = Valid();
+        duplicate.Members = [(1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))];
+        Assert.Throws<ArgumentException>(duplicate.Validate);
+        var noDirectory = Valid();
+        noDirectory.DataDirectory = " ";
+        Assert.Throws<ArgumentException>(noDirectory.Validate);
+        var heartbeat = Valid();
+        heartbeat.HeartbeatIntervalMs = 200; // more than half the 300 ms election timeout
+        Assert.Contains("two heartbeat intervals", Assert.Throws<ArgumentException>(heartbeat.Validate).Message, StringComparison.Ordinal);
+        var queue = Valid();
+        queue.PeerQueueBytesMax = 1_000;
+        Assert.Throws<ArgumentOutOfRangeException>(queue.Validate);
+    }
+
+    [Fact]
+    public void SnapshotFile_RoundTrips_AndCorruptionIsDetected()
+    {
+        var directory = Directory.CreateTempSubdirectory("fastsmr-snap-").FullName;
+        try
+        {
+            var state = TestData.Bytes(3, 200_000);
+            var written = SnapshotFile.Write(directory, new ClusterConfig([1, 2, 3]), s =>
+            {
+                s.Write(state);
+                return (1234, 5);
+            });
+            var read = SnapshotFile.Verify(written.Path);
+            Assert.Equal((1234L, 5L, 200_000L), (read.Index, read.Term, read.StateLength));
+            Assert.Equal(new ClusterConfig([1, 2, 3]), read.Config);
+            using (var file = File.OpenRead(read.Path))
+            {
+                file.Position = read.StateOffset;
+                var copy = new byte[state.Length];
+                file.ReadExactly(copy);
+                Assert.Equal(state, copy);
+            }
+
+            var empty = Directory.CreateDirectory(Path.Combine(directory, "empty")).FullName;
+            Assert.Null(SnapshotFile.FindLatest(empty, (_, _) => { }));
+            var bytes = File.ReadAllBytes(read.Path);
+            bytes[^100] ^= 0x10;
+            File.WriteAllBytes(read.Path, bytes);
+            Assert.Contains("checksum", Assert.Throws<InvalidDataException>(() => SnapshotFile.Verify(read.Path)).Message, StringComparison.Ordinal);
+            var skipped = new List<string>();
+            Assert.Null(SnapshotFile.FindLatest(directory, (path, _) => skipped.Add(path)));
+            Assert.Equal([read.Path], skipped);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
