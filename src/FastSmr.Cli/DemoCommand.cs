@@ -5,7 +5,10 @@ using FastSmr.Testing.Load;
 
 namespace FastSmr.Cli;
 
-/// <summary><c>fastsmr demo</c>: replicas as processes on 127.0.0.1, the KV load, a convergence check, clean-up (<see cref="DemoRun"/>).</summary>
+/// <summary>
+/// <c>fastsmr demo</c>: replicas as processes on 127.0.0.1, the KV load, a convergence check, clean-up
+/// (<see cref="DemoRun"/>).
+/// </summary>
 internal static class DemoCommand
 {
     public static Command Build()

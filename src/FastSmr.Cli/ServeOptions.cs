@@ -5,7 +5,10 @@ using Microsoft.Extensions.Logging;
 
 namespace FastSmr.Cli;
 
-/// <summary><c>serve</c>'s options: a JSON configuration file, then flags that override it, read into <see cref="ServerOptions"/>.</summary>
+/// <summary>
+/// <c>serve</c>'s options: a JSON configuration file, then flags that override it, read into
+/// <see cref="ServerOptions"/>.
+/// </summary>
 internal sealed class ServeOptions
 {
     private readonly Option<FileInfo?> config = new("--config") { Description = "JSON configuration file (flags override it)" };

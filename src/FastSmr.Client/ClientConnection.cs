@@ -44,7 +44,10 @@ internal sealed class ClientConnection : IAsyncDisposable
 
     public bool IsOpen => failure is null && !closed.IsCancellationRequested;
 
-    /// <summary>Whether the replica sent anything on this connection after <paramref name="timestamp"/> (a <see cref="Stopwatch"/> timestamp).</summary>
+    /// <summary>
+    /// Whether the replica sent anything on this connection after <paramref name="timestamp"/> (a
+    /// <see cref="Stopwatch"/> timestamp).
+    /// </summary>
     public bool HeardFromSince(long timestamp) => Volatile.Read(ref lastReadTimestamp) >= timestamp;
 
     /// <summary>Requests sent or queued that have no reply yet.</summary>

@@ -123,11 +123,7 @@ public sealed class FastSmrClient : IAsyncDisposable
         ObjectDisposedException.ThrowIf(disposed != 0, this);
         var budget = timeout <= TimeSpan.Zero ? options.DefaultTimeout : timeout;
         var started = Stopwatch.GetTimestamp();
-        var attempts = 0;
-        var lastStatus = SubmitStatus.Unavailable;
-        // Once an attempt may have been appended, the final answer can never again be "not appended".
-        var mayHaveApplied = false;
-        var backoff = TimeSpan.FromMilliseconds(2);
+        var retry = new RetryState { LastStatus = SubmitStatus.Unavailable, Backoff = TimeSpan.FromMilliseconds(2) };
         if (!await inFlight.WaitAsync(budget).ConfigureAwait(false))
         {
             return new ClientResult(SubmitStatus.Busy, [], 0);
@@ -140,7 +136,7 @@ public sealed class FastSmrClient : IAsyncDisposable
                 var remaining = budget - Stopwatch.GetElapsedTime(started);
                 if (remaining <= TimeSpan.Zero)
                 {
-                    return new ClientResult(mayHaveApplied ? SubmitStatus.Unknown : lastStatus, [], attempts);
+                    return new ClientResult(retry.MayHaveApplied ? SubmitStatus.Unknown : retry.LastStatus, [], retry.Attempts);
                 }
 
                 ClientConnection? current;
@@ -151,88 +147,113 @@ public sealed class FastSmrClient : IAsyncDisposable
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ProtocolException or TimeoutException)
                 {
                     // Nothing was sent: safe to try again (another replica, after a pause).
-                    lastStatus = SubmitStatus.Unavailable;
-                    backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
+                    retry.LastStatus = SubmitStatus.Unavailable;
+                    retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
                     continue;
                 }
 
-                attempts++;
+                retry.Attempts++;
                 var sentAt = Stopwatch.GetTimestamp();
                 var request = current.Send(type, flags, (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue), bodyLength, writeBody, state);
-                ClientReply reply;
+                AttemptStep step;
                 try
                 {
-                    reply = await request.Reply.Task.WaitAsync(remaining).ConfigureAwait(false);
+                    step = OnReply(await request.Reply.Task.WaitAsync(remaining).ConfigureAwait(false), current, retryUnknown, ref retry);
                 }
                 catch (TimeoutException)
                 {
-                    current.Abandon(request);
-
-                    // A replica that sent nothing at all while this request waited is unresponsive — paused, cut off,
-                    // or a deposed leader that has not noticed yet — so the next request tries another replica.
-                    if (!current.HeardFromSince(sentAt))
-                    {
-                        DropConnection(current);
-                    }
-
-                    return new ClientResult(SubmitStatus.Unknown, [], attempts);
+                    OnTimeout(current, request, sentAt);
+                    return new ClientResult(SubmitStatus.Unknown, [], retry.Attempts);
                 }
                 catch (ConnectionLostException)
                 {
-                    DropConnection(current);
-                    var sent = request.WasSent;
-                    mayHaveApplied |= sent;
-                    if (!sent || retryUnknown)
-                    {
-                        lastStatus = sent ? SubmitStatus.Unknown : SubmitStatus.Unavailable;
-                        continue;
-                    }
-
-                    return new ClientResult(SubmitStatus.Unknown, [], attempts);
+                    step = OnConnectionLost(current, request, retryUnknown, ref retry);
                 }
 
-                switch (reply.Status)
+                if (step == AttemptStep.Done)
                 {
-                    case SubmitStatus.Ok:
-                        return new ClientResult(SubmitStatus.Ok, reply.Body, attempts);
-                    case SubmitStatus.NotLeader:
-                        lastStatus = SubmitStatus.NotLeader;
-                        var (_, leaderEndPoint) = FrameCodec.ReadNotLeader(reply.Body);
-                        leaderHint = leaderEndPoint;
-                        DropConnection(current);
-                        if (leaderEndPoint is null)
-                        {
-                            backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
-                        }
+                    return retry.Result;
+                }
 
-                        continue;
-                    case SubmitStatus.Busy:
-                    case SubmitStatus.Unavailable:
-                        lastStatus = reply.Status;
-                        if (reply.Status == SubmitStatus.Unavailable)
-                        {
-                            // The replica knows no leader: ask another one after a pause.
-                            DropConnection(current);
-                        }
-
-                        backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
-                        continue;
-                    case SubmitStatus.Unknown when retryUnknown:
-                        lastStatus = SubmitStatus.Unknown;
-                        mayHaveApplied = true;
-                        backoff = await PauseAsync(backoff, remaining).ConfigureAwait(false);
-                        continue;
-                    default:
-                        // Final outcomes without output: Rejected, Timeout (dropped before append), Unknown, ProtocolError.
-                        // After an earlier attempt that may have been applied, a "not appended" answer speaks only for
-                        // this attempt, so the caller is told Unknown.
-                        return new ClientResult(mayHaveApplied && reply.Status.IsNotAppended() ? SubmitStatus.Unknown : reply.Status, [], attempts);
+                if (step == AttemptStep.PauseThenRetry)
+                {
+                    retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
                 }
             }
         }
         finally
         {
             inFlight.Release();
+        }
+    }
+
+    /// <summary>What a reply means for the request: its final result, or another attempt (after a pause or at once).</summary>
+    private AttemptStep OnReply(ClientReply reply, ClientConnection current, bool retryUnknown, ref RetryState retry)
+    {
+        switch (reply.Status)
+        {
+            case SubmitStatus.Ok:
+                retry.Result = new ClientResult(SubmitStatus.Ok, reply.Body, retry.Attempts);
+                return AttemptStep.Done;
+            case SubmitStatus.NotLeader:
+                retry.LastStatus = SubmitStatus.NotLeader;
+                var (_, leaderEndPoint) = FrameCodec.ReadNotLeader(reply.Body);
+                leaderHint = leaderEndPoint;
+                DropConnection(current);
+                return leaderEndPoint is null ? AttemptStep.PauseThenRetry : AttemptStep.Retry;
+            case SubmitStatus.Busy:
+            case SubmitStatus.Unavailable:
+                retry.LastStatus = reply.Status;
+                if (reply.Status == SubmitStatus.Unavailable)
+                {
+                    // The replica knows no leader: ask another one after a pause.
+                    DropConnection(current);
+                }
+
+                return AttemptStep.PauseThenRetry;
+            case SubmitStatus.Unknown when retryUnknown:
+                retry.LastStatus = SubmitStatus.Unknown;
+                retry.MayHaveApplied = true;
+                return AttemptStep.PauseThenRetry;
+            default:
+                // Final outcomes without output: Rejected, Timeout (dropped before append), Unknown, ProtocolError.
+                // After an earlier attempt that may have been applied, a "not appended" answer speaks only for
+                // this attempt, so the caller is told Unknown.
+                var status = retry.MayHaveApplied && reply.Status.IsNotAppended() ? SubmitStatus.Unknown : reply.Status;
+                retry.Result = new ClientResult(status, [], retry.Attempts);
+                return AttemptStep.Done;
+        }
+    }
+
+    /// <summary>The connection died with the request outstanding: retry what was never sent, or what may be retried.</summary>
+    private AttemptStep OnConnectionLost(ClientConnection current, OutstandingRequest request, bool retryUnknown, ref RetryState retry)
+    {
+        DropConnection(current);
+        var sent = request.WasSent;
+        retry.MayHaveApplied |= sent;
+        if (!sent || retryUnknown)
+        {
+            retry.LastStatus = sent ? SubmitStatus.Unknown : SubmitStatus.Unavailable;
+            return AttemptStep.Retry;
+        }
+
+        retry.Result = new ClientResult(SubmitStatus.Unknown, [], retry.Attempts);
+        return AttemptStep.Done;
+    }
+
+    /// <summary>
+    /// No answer within the deadline: the request is abandoned, and its replica dropped if it sent nothing at all
+    /// meanwhile.
+    /// </summary>
+    private void OnTimeout(ClientConnection current, OutstandingRequest request, long sentAt)
+    {
+        current.Abandon(request);
+
+        // A replica that sent nothing at all while this request waited is unresponsive — paused, cut off, or a deposed
+        // leader that has not noticed yet — so the next request tries another replica.
+        if (!current.HeardFromSince(sentAt))
+        {
+            DropConnection(current);
         }
     }
 
@@ -304,5 +325,29 @@ public sealed class FastSmrClient : IAsyncDisposable
         }
 
         await old.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private enum AttemptStep
+    {
+        /// <summary>The request has its final result in <see cref="RetryState.Result"/>.</summary>
+        Done,
+
+        /// <summary>Try again at once (at another replica, or at the leader just named).</summary>
+        Retry,
+
+        /// <summary>Try again after the back-off.</summary>
+        PauseThenRetry,
+    }
+
+    /// <summary>One request's retry state across its attempts.</summary>
+    private struct RetryState
+    {
+        public int Attempts;
+        public SubmitStatus LastStatus;
+
+        /// <summary>Once an attempt may have been appended, the final answer can never again be "not appended".</summary>
+        public bool MayHaveApplied;
+        public TimeSpan Backoff;
+        public ClientResult Result;
     }
 }

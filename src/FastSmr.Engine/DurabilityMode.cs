@@ -6,6 +6,9 @@ public enum DurabilityMode
     /// <summary>Acknowledged once fdatasync'd (flushed) on a majority. The default.</summary>
     Durable,
 
-    /// <summary>Acknowledged once a majority holds it in memory (the page cache): survives process crashes of a minority, not a power loss of the majority.</summary>
+    /// <summary>
+    /// Acknowledged once a majority holds it in memory (the page cache): survives process crashes of a minority, not a
+    /// power loss of the majority.
+    /// </summary>
     Memory,
 }

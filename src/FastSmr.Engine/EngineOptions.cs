@@ -1,6 +1,9 @@
 namespace FastSmr.Engine;
 
-/// <summary>Limits and knobs of a <see cref="ReplicaEngine"/>. Every queue and window has a maximum set here; past it the answer is Busy.</summary>
+/// <summary>
+/// Limits and knobs of a <see cref="ReplicaEngine"/>. Every queue and window has a maximum set here; past it the answer
+/// is Busy.
+/// </summary>
 public sealed class EngineOptions
 {
     /// <summary>This replica's id (non-zero; the proposer id written into batch headers).</summary>

@@ -9,6 +9,9 @@ public enum ProposeOutcome
     /// <summary>This replica is not the leader; nothing was appended.</summary>
     NotLeader,
 
-    /// <summary>The entry was appended but leadership was lost or the wait was cancelled before it committed; it may still commit.</summary>
+    /// <summary>
+    /// The entry was appended but leadership was lost or the wait was cancelled before it committed; it may still
+    /// commit.
+    /// </summary>
     Unknown,
 }

@@ -37,7 +37,7 @@ public sealed partial class ReplicaEngine
                 if (!BatchFormat.TryParse(span, out var header, out var error))
                 {
                     // Every replica sees the same bytes, so skipping is deterministic; it is still a bug to report.
-                    Log.MalformedEntry(logger, entry.Index.Value, error);
+                    EngineLog.MalformedEntry(logger, entry.Index.Value, error);
                 }
                 else if (header.EntryType == EntryType.Commands)
                 {
@@ -74,7 +74,7 @@ public sealed partial class ReplicaEngine
             {
                 // The state may be half-changed, and the back-end's apply loop cannot continue past an exception (DotNext
                 // 6.12's WAL refuses all further work). Stopping is the only answer that cannot diverge replicas.
-                Log.StateMachineFailed(logger, e, entry.Index.Value, ordinal);
+                EngineLog.StateMachineFailed(logger, e, entry.Index.Value, ordinal);
                 Environment.FailFast("FastSmr: the state machine threw while applying entry " + entry.Index.ToString() + ", command " + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; a replica cannot continue after a failed apply", e);
             }
             if (matched is not null && ordinal < matched.Commands.Count)
@@ -236,7 +236,7 @@ public sealed partial class ReplicaEngine
         }
 
         Interlocked.Increment(ref snapshotsRestored);
-        Log.SnapshotRestored(logger, options.ReplicaId, appliedIndex.Value);
+        EngineLog.SnapshotRestored(logger, options.ReplicaId, appliedIndex.Value);
         AfterApply(appliedIndex, null, retireLost: false);
     }
 

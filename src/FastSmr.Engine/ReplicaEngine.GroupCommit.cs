@@ -36,18 +36,7 @@ public sealed partial class ReplicaEngine
                     break;
                 }
 
-                // While every slot is busy (a slow or stuck commit), commands whose deadline passes are answered Timeout:
-                // they were never proposed, so the client may retry them safely.
-                while (!await slots.WaitAsync(options.DeadlineSweepInterval, token).ConfigureAwait(false))
-                {
-                    while (reader.TryRead(out var arriving))
-                    {
-                        waiting.Enqueue(arriving);
-                    }
-
-                    ExpireWaiting(waiting, time.GetTimestamp());
-                }
-
+                await WaitForSlotAsync(slots, waiting, token).ConfigureAwait(false);
                 BatchWriter writer;
                 lock (writers)
                 {
@@ -56,65 +45,18 @@ public sealed partial class ReplicaEngine
 
                 writer.Reset();
                 var batch = RentBatch();
-                var now = time.GetTimestamp();
-                while (batch.Commands.Count < options.BatchCommandsMax)
-                {
-                    if (waiting.Count == 0)
-                    {
-                        if (!reader.TryRead(out var next))
-                        {
-                            break;
-                        }
-
-                        waiting.Enqueue(next);
-                    }
-
-                    var command = waiting.Peek();
-                    var length = command.RecordLength; // read before AddToBatch may release the command
-                    if (!AddToBatch(batch, writer, command, now))
-                    {
-                        break; // does not fit: it heads the next batch
-                    }
-
-                    waiting.Dequeue();
-                    Interlocked.Decrement(ref queuedCount);
-                    Interlocked.Add(ref queuedBytes, -length);
-                }
-
-                if (batch.Commands.Count == 0)
-                {
-                    ReturnBatch(batch);
-                    ReturnWriter(writers, writer);
-                    slots.Release();
-                    continue;
-                }
-
+                FillBatch(batch, writer, waiting);
                 var view = Leadership;
-                if (view.Role != ReplicaRole.Leader)
+                if (batch.Commands.Count == 0 || view.Role != ReplicaRole.Leader)
                 {
-                    // Nothing was appended: the client may retry safely at the leader.
-                    foreach (var command in batch.Commands)
-                    {
-                        command.TryComplete(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
-                        command.Release();
-                    }
-
+                    RefuseNotLeader(batch, view); // nothing was appended: the client may retry safely at the leader
                     ReturnBatch(batch);
                     ReturnWriter(writers, writer);
                     slots.Release();
                     continue;
                 }
 
-                var timestamp = Math.Max(NowMicros(), Math.Max(lastProposedTimestampMicros, Volatile.Read(ref appliedTimestampMicros)));
-                lastProposedTimestampMicros = timestamp;
-                batch.BatchId = ++lastBatchId;
-                batch.Term = view.Term;
-                var bytes = writer.Complete(batch.BatchId, timestamp, options.ReplicaId);
-                lock (pendingLock)
-                {
-                    pendingBatches.Add(batch.BatchId, batch);
-                }
-
+                var bytes = Propose(batch, writer, view);
                 _ = RunRoundAsync(batch, bytes, writer, writers, slots);
             }
         }
@@ -130,6 +72,80 @@ public sealed partial class ReplicaEngine
                 left.Release();
             }
         }
+    }
+
+    /// <summary>
+    /// Waits for a proposal slot. While every slot is busy (a slow or stuck commit), commands whose deadline passes are
+    /// answered Timeout: they were never proposed, so the client may retry them safely.
+    /// </summary>
+    private async ValueTask WaitForSlotAsync(SemaphoreSlim slots, Queue<PendingCommand> waiting, CancellationToken token)
+    {
+        var reader = queue.Reader;
+        while (!await slots.WaitAsync(options.DeadlineSweepInterval, token).ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var arriving))
+            {
+                waiting.Enqueue(arriving);
+            }
+
+            ExpireWaiting(waiting, time.GetTimestamp());
+        }
+    }
+
+    /// <summary>Moves waiting and queued commands into <paramref name="batch"/> until it is full by count or by bytes.</summary>
+    private void FillBatch(PendingBatch batch, BatchWriter writer, Queue<PendingCommand> waiting)
+    {
+        var reader = queue.Reader;
+        var now = time.GetTimestamp();
+        while (batch.Commands.Count < options.BatchCommandsMax)
+        {
+            if (waiting.Count == 0)
+            {
+                if (!reader.TryRead(out var next))
+                {
+                    break;
+                }
+
+                waiting.Enqueue(next);
+            }
+
+            var command = waiting.Peek();
+            var length = command.RecordLength; // read before AddToBatch may release the command
+            if (!AddToBatch(batch, writer, command, now))
+            {
+                break; // does not fit: it heads the next batch
+            }
+
+            waiting.Dequeue();
+            Interlocked.Decrement(ref queuedCount);
+            Interlocked.Add(ref queuedBytes, -length);
+        }
+    }
+
+    /// <summary>Answers every command of a batch that will not be proposed: NotLeader with the leader's id, or Unavailable.</summary>
+    private static void RefuseNotLeader(PendingBatch batch, LeadershipInfo view)
+    {
+        foreach (var command in batch.Commands)
+        {
+            command.TryComplete(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
+            command.Release();
+        }
+    }
+
+    /// <summary>Stamps the batch (id, term, a leader timestamp that never goes backwards), makes it pending, returns its bytes.</summary>
+    private ReadOnlyMemory<byte> Propose(PendingBatch batch, BatchWriter writer, LeadershipInfo view)
+    {
+        var timestamp = Math.Max(NowMicros(), Math.Max(lastProposedTimestampMicros, Volatile.Read(ref appliedTimestampMicros)));
+        lastProposedTimestampMicros = timestamp;
+        batch.BatchId = ++lastBatchId;
+        batch.Term = view.Term;
+        var bytes = writer.Complete(batch.BatchId, timestamp, options.ReplicaId);
+        lock (pendingLock)
+        {
+            pendingBatches.Add(batch.BatchId, batch);
+        }
+
+        return bytes;
     }
 
     private void ExpireWaiting(Queue<PendingCommand> waiting, long now)
@@ -195,7 +211,7 @@ public sealed partial class ReplicaEngine
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            Log.ProposeFailed(logger, e);
+            EngineLog.ProposeFailed(logger, e);
             result = new ProposeResult(ProposeOutcome.Unknown, proposedTerm, default);
         }
         finally
@@ -267,14 +283,20 @@ public sealed partial class ReplicaEngine
         }
     }
 
-    /// <summary>Removes a batch whose commands are all answered and releases the engine's references. Caller holds <see cref="pendingLock"/>.</summary>
+    /// <summary>
+    /// Removes a batch whose commands are all answered and releases the engine's references. Caller holds
+    /// <see cref="pendingLock"/>.
+    /// </summary>
     private void RetireLocked(PendingBatch batch)
     {
         pendingBatches.Remove(batch.BatchId);
         ReleaseLocked(batch);
     }
 
-    /// <summary>Releases the engine's references on a batch that is no longer in the table and pools it. Caller holds <see cref="pendingLock"/>.</summary>
+    /// <summary>
+    /// Releases the engine's references on a batch that is no longer in the table and pools it. Caller holds
+    /// <see cref="pendingLock"/>.
+    /// </summary>
     private void ReleaseLocked(PendingBatch batch)
     {
         foreach (var command in batch.Commands)

@@ -74,6 +74,9 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     /// <summary>The current leadership view.</summary>
     public LeadershipInfo Leadership => Volatile.Read(ref leadership).Value;
 
+    /// <summary>Commands accepted and not yet proposed (bounded by <see cref="EngineOptions.QueuedCommandsMax"/>; past it, Busy).</summary>
+    public int QueuedCommands => Volatile.Read(ref queuedCount);
+
     /// <summary>The back-end the engine runs on.</summary>
     public IReplicationBackend Backend => backend;
 
@@ -221,7 +224,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         Volatile.Write(ref leadership, new StrongBox<LeadershipInfo>(info));
         if (previous.Role != info.Role || previous.Term != info.Term || previous.LeaderId != info.LeaderId)
         {
-            Log.LeadershipChanged(logger, options.ReplicaId, info.Role, info.Term.Value, info.LeaderId);
+            EngineLog.LeadershipChanged(logger, options.ReplicaId, info.Role, info.Term.Value, info.LeaderId);
         }
 
         if (info.Role == ReplicaRole.Leader && (previous.Role != ReplicaRole.Leader || previous.Term != info.Term) && Volatile.Read(ref started) == 1)
@@ -241,7 +244,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         try
         {
             var result = await backend.ProposeAsync(entry, term, stopping.Token).ConfigureAwait(false);
-            Log.NoOpProposed(logger, options.ReplicaId, term.Value, result.Outcome);
+            EngineLog.NoOpProposed(logger, options.ReplicaId, term.Value, result.Outcome);
         }
         catch (OperationCanceledException)
         {
@@ -250,7 +253,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         catch (Exception e)
 #pragma warning restore CA1031
         {
-            Log.ProposeFailed(logger, e);
+            EngineLog.ProposeFailed(logger, e);
         }
     }
 

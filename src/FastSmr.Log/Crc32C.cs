@@ -3,7 +3,10 @@ using System.Numerics;
 
 namespace FastSmr.Log;
 
-/// <summary>CRC-32C (Castagnoli), hardware-accelerated where the CPU has it (SSE 4.2, ARMv8 CRC32) via <see cref="BitOperations.Crc32C(uint, ulong)"/>.</summary>
+/// <summary>
+/// CRC-32C (Castagnoli), hardware-accelerated where the CPU has it (SSE 4.2, ARMv8 CRC32) via
+/// <see cref="BitOperations.Crc32C(uint, ulong)"/>.
+/// </summary>
 public static class Crc32C
 {
     /// <summary>The CRC-32C of <paramref name="data"/>, continuing from <paramref name="crc"/> (start with 0).</summary>

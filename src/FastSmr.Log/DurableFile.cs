@@ -11,16 +11,16 @@ public static class DurableFile
     {
         using (var file = File.OpenHandle(temporaryPath, FileMode.Open, FileAccess.ReadWrite))
         {
-            if (!Native.Fsync(file))
+            if (!Syscalls.Fsync(file))
             {
-                throw new IOException("fsync of " + temporaryPath + " failed: errno " + Native.LastError);
+                throw new IOException("fsync of " + temporaryPath + " failed: errno " + Syscalls.LastError);
             }
         }
 
         File.Move(temporaryPath, path, overwrite: true);
-        Native.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Syscalls.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary>Makes the names in <paramref name="directory"/> (creations, deletions, renames) durable.</summary>
-    public static void SyncDirectory(string directory) => Native.SyncDirectory(directory);
+    public static void SyncDirectory(string directory) => Syscalls.SyncDirectory(directory);
 }

@@ -70,48 +70,54 @@ public sealed class LogMetadata : IDisposable
                 RandomAccess.SetLength(file, 2 * SlotSize);
                 var metadata = new LogMetadata(file, 0, default);
                 metadata.Update(default);
-                Native.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!); // the new name itself must survive a crash
+                Syscalls.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!); // the new name itself must survive a crash
                 return metadata;
             }
 
-            Span<byte> slot = stackalloc byte[PayloadSize];
-            (long Sequence, LogMetadataState State)? best = null;
-            var neverWritten = true;
-            for (var i = 0; i < 2; i++)
-            {
-                RandomAccess.Read(file, slot, i * (long)SlotSize);
-                neverWritten &= !slot.ContainsAnyExcept((byte)0);
-                if (TryDecode(slot, out var seq, out var state) && (best is null || seq > best.Value.Sequence))
-                {
-                    best = (seq, state);
-                }
-            }
-
-            if (best is null && neverWritten && mustExist)
-            {
-                throw new InvalidDataException(path + ": never written while the log has segments; refusing to start with a blank term and vote");
-            }
-
-            if (best is null && neverWritten)
-            {
-                // Created, then a crash before the first update was durable: nothing was ever promised.
-                var fresh = new LogMetadata(file, 0, default);
-                fresh.Update(default);
-                return fresh;
-            }
-
-            if (best is null)
-            {
-                throw new InvalidDataException(path + ": both metadata slots are corrupt (term, vote and commit index are lost; refusing to start with a blank state)");
-            }
-
-            return new LogMetadata(file, best.Value.Sequence, best.Value.State);
+            return OpenExisting(path, file, mustExist);
         }
         catch
         {
             file.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Reads both slots of an existing file and takes the newest intact one.</summary>
+    private static LogMetadata OpenExisting(string path, SafeFileHandle file, bool mustExist)
+    {
+        Span<byte> slot = stackalloc byte[PayloadSize];
+        (long Sequence, LogMetadataState State)? best = null;
+        var neverWritten = true;
+        for (var i = 0; i < 2; i++)
+        {
+            RandomAccess.Read(file, slot, i * (long)SlotSize);
+            neverWritten &= !slot.ContainsAnyExcept((byte)0);
+            if (TryDecode(slot, out var seq, out var state) && (best is null || seq > best.Value.Sequence))
+            {
+                best = (seq, state);
+            }
+        }
+
+        if (best is null && neverWritten && mustExist)
+        {
+            throw new InvalidDataException(path + ": never written while the log has segments; refusing to start with a blank term and vote");
+        }
+
+        if (best is null && neverWritten)
+        {
+            // Created, then a crash before the first update was durable: nothing was ever promised.
+            var fresh = new LogMetadata(file, 0, default);
+            fresh.Update(default);
+            return fresh;
+        }
+
+        if (best is null)
+        {
+            throw new InvalidDataException(path + ": both metadata slots are corrupt (term, vote and commit index are lost; refusing to start with a blank state)");
+        }
+
+        return new LogMetadata(file, best.Value.Sequence, best.Value.State);
     }
 
     /// <summary>Makes <paramref name="state"/> durable; when this returns, a crash at any later moment keeps it.</summary>
@@ -135,9 +141,9 @@ public sealed class LogMetadata : IDisposable
 
         // Slot by sequence parity: the newest state lives in the other slot until this write is durable.
         RandomAccess.Write(file, span, (next & 1) * (long)SlotSize);
-        if (!Native.Fdatasync(file))
+        if (!Syscalls.Fdatasync(file))
         {
-            failure = "fdatasync failed with errno " + Native.LastError;
+            failure = "fdatasync failed with errno " + Syscalls.LastError;
             throw new IOException("metadata update is not durable: " + failure);
         }
 

@@ -23,7 +23,7 @@ internal sealed unsafe class Segment
         Size = size;
         FirstIndex = firstIndex;
         capacity = (int)((size - SegmentHeader.Size) / LogRecord.HeaderSize) + 1;
-        Map = Native.MapReadOnly(file, size, path);
+        Map = Syscalls.MapReadOnly(file, size, path);
         offsets = (uint*)NativeMemory.Alloc((nuint)capacity, sizeof(uint));
         End = SegmentHeader.Size;
     }
@@ -87,7 +87,7 @@ internal sealed unsafe class Segment
     {
         if (Interlocked.Decrement(ref references) == 0)
         {
-            Native.Unmap(Map, Size);
+            Syscalls.Unmap(Map, Size);
             File.Dispose();
             NativeMemory.Free(offsets);
         }

@@ -6,7 +6,6 @@ using FastSmr.Core.Protocol;
 using FastSmr.Engine;
 using FastSmr.Log;
 using FastSmr.Raft;
-using ProposeResult = FastSmr.Engine.ProposeResult;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -24,6 +23,7 @@ namespace FastSmr.Native;
 public sealed partial class NativeBackend : IReplicationBackend
 {
     private const long TickUs = 5_000;
+    private const int InboundPerRound = 4_096;
 
     /// <summary>How long Stop waits for a thread that is inside a round (a sync included) to finish it.</summary>
     private static readonly TimeSpan StopWaitMax = TimeSpan.FromSeconds(30);
@@ -58,6 +58,20 @@ public sealed partial class NativeBackend : IReplicationBackend
     private Exception? fatal;
     private bool rejoining;
     private long rejoinLeaderCommit;
+
+    // Written only by the thread holding `applying` (NativeBackend.Apply.cs).
+    private long lastApplied;
+    private ClusterConfig applyConfig = null!;
+    private long lastSnapshotIndex;
+    private long bytesSinceSnapshot;
+
+    // Who runs what (NativeBackend.Drive.cs): one thread drives the core at a time, one applies.
+    private int driving;
+    private int applying;
+    private int active; // threads inside Drive or ApplyAll, syncs after letting go of the core included (Stop waits for 0)
+    private long nextTick;
+    private (long Index, long Term) flushTarget; // written and read only by the thread holding `driving`
+    private readonly ConcurrentQueue<(long Index, long Term)> persistedReports = new();
     private TaskCompletionSource readWaiters = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the back-end; nothing runs until <see cref="StartAsync"/>.</summary>
@@ -80,7 +94,10 @@ public sealed partial class NativeBackend : IReplicationBackend
     /// <inheritdoc />
     public LogIndex CommitIndex => new(Volatile.Read(ref leaseCommitIndex));
 
-    /// <summary>True while this replica, after an unclean machine restart in memory mode, neither votes nor campaigns until it has caught up.</summary>
+    /// <summary>
+    /// True while this replica, after an unclean machine restart in memory mode, neither votes nor campaigns until it
+    /// has caught up.
+    /// </summary>
     public bool Rejoining => Volatile.Read(ref rejoining);
 
     /// <summary>Messages the transport dropped (peer unreachable or too far behind).</summary>
@@ -172,197 +189,6 @@ public sealed partial class NativeBackend : IReplicationBackend
         applySignal.Dispose();
     }
 
-    /// <inheritdoc />
-    public ValueTask<ProposeResult> ProposeAsync(ReadOnlyMemory<byte> batch, Term term, CancellationToken token)
-    {
-        var view = Leadership;
-        if (stopRequested || view.Role != ReplicaRole.Leader || view.Term != term || token.IsCancellationRequested)
-        {
-            return ValueTask.FromResult(new ProposeResult(ProposeOutcome.NotLeader, term, default));
-        }
-
-        var waiter = ProposalWaiter.Rent(waiterPool, batch.Span, term.Value, token);
-        var task = waiter.Task;
-        proposals.Enqueue(waiter);
-        Kick();
-        if (stopRequested)
-        {
-            // Stop may have drained the queue before this proposal arrived in it: nothing will take it now.
-            while (proposals.TryDequeue(out var left))
-            {
-                left.TryComplete(ProposeOutcome.NotLeader);
-            }
-        }
-
-        return task;
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<LogIndex?> ReadBarrierAsync(CancellationToken token)
-    {
-        // A lease read (thesis §6.4): while a majority acknowledged a heartbeat round sent less than a lease ago, no other
-        // leader can exist, so the commit index here is current. Only after an entry of this term is committed.
-        while (true)
-        {
-            Task changed;
-            long commit;
-            bool valid;
-            lock (readGate)
-            {
-                changed = readWaiters.Task;
-                valid = LeaseValidLocked(Leadership.Term.Value);
-                commit = leaseCommitIndex; // published together with the lease, so never older than the lease's term
-            }
-
-            var view = Leadership;
-            if (view.Role != ReplicaRole.Leader || stopRequested)
-            {
-                return null;
-            }
-
-            if (valid)
-            {
-                return new LogIndex(commit);
-            }
-
-            // No lease yet (a new leader, or a round missed): the next acknowledged round brings it back.
-            await changed.WaitAsync(token).ConfigureAwait(false);
-        }
-    }
-
-    /// <inheritdoc />
-    public bool ReadStillValid(Term term) => LeaseValid(term.Value);
-
-    /// <summary>
-    /// Whether a lease read started under <paramref name="term"/> may still be answered: checked by the engine after the
-    /// query ran, so a pause between the barrier and the query cannot make the answer stale.
-    /// </summary>
-    public bool LeaseValid(long term)
-    {
-        lock (readGate)
-        {
-            return LeaseValidLocked(term);
-        }
-    }
-
-    private bool LeaseValidLocked(long term) => !stopRequested && leaseTerm == term && ownTermCommitted == 1 && NowUs() < leaseUntilUs;
-
-    private void OnReceived(Message message, long receivedUs) => inbound.Enqueue(new Inbound(message, receivedUs, null));
-
-    private bool OnSnapshotReceived(Message message, SnapshotHeader staged)
-    {
-        if (stopRequested)
-        {
-            return false;
-        }
-
-        inbound.Enqueue(new Inbound(message, NowUs(), staged));
-        Kick();
-        return true; // the replication thread owns the staged file now
-    }
-
-    private bool CheckBootId()
-    {
-        // memory mode (DESIGN.md): after an unclean OS shutdown — the boot id stored here differs from the running
-        // kernel's — what this replica acknowledged may be lost, so it must not vote or campaign until it caught up.
-        // The stored id is replaced only once it has, so a restart while rejoining rejoins again.
-        var previous = File.Exists(BootIdPath) ? File.ReadAllText(BootIdPath).Trim() : null;
-        var current = CurrentBootId();
-        var rebooted = options.Durability == DurabilityMode.Memory && previous is not null && previous != current;
-        if (rebooted)
-        {
-            Log.Rejoining(logger, options.ReplicaId);
-        }
-        else if (previous != current)
-        {
-            StoreBootId();
-        }
-
-        return rebooted;
-    }
-
-    private string BootIdPath => Path.Combine(root, "boot-id");
-
-    private static string CurrentBootId()
-    {
-        const string source = "/proc/sys/kernel/random/boot_id";
-        return File.Exists(source) ? File.ReadAllText(source).Trim() : "";
-    }
-
-    private void StoreBootId()
-    {
-        var temporary = BootIdPath + ".tmp";
-        File.WriteAllText(temporary, CurrentBootId());
-        DurableFile.Commit(temporary, BootIdPath);
-    }
-
-    private RaftNode Recover(SegmentedLog storage, IReplicationHost replicationHost)
-    {
-        var snapshot = SnapshotFile.FindLatest(snapshotDirectory, (path, e) => Log.SnapshotSkipped(logger, path, e.Message));
-        if (snapshot is not null)
-        {
-            using var stream = new FileStream(snapshot.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            stream.Position = snapshot.StateOffset;
-            replicationHost.RestoreSnapshot(stream, new LogIndex(snapshot.Index), new Term(snapshot.Term));
-            currentSnapshot = snapshot;
-        }
-
-        var meta = storage.Metadata;
-        var snapshotIndex = snapshot?.Index ?? 0;
-        var snapshotTerm = snapshot?.Term ?? 0;
-        if (meta.CompactedIndex > snapshotIndex)
-        {
-            throw new InvalidDataException(root + ": the log is compacted up to " + meta.CompactedIndex + " but the newest intact snapshot covers only " + snapshotIndex);
-        }
-
-        if (snapshotIndex > storage.LastIndex || (snapshotIndex >= storage.FirstIndex && storage.TermAt(snapshotIndex) != snapshotTerm))
-        {
-            // The snapshot was installed but the log's reset did not finish: the log holds nothing the snapshot keeps.
-            storage.Reset(snapshotIndex, snapshotTerm);
-        }
-
-        var entries = new List<Entry>();
-        var first = Math.Max(storage.FirstIndex, snapshotIndex + 1);
-        if (first <= storage.LastIndex)
-        {
-            foreach (var record in storage.Read(first, storage.LastIndex))
-            {
-                entries.Add(new Entry(record.Index, record.Term, ToEntryType(record.Type), record.Payload.ToArray()));
-            }
-        }
-
-        var voters = options.Members.Select(m => (int)m.Id).ToList();
-        var raftOptions = new RaftOptions
-        {
-            Id = (int)options.ReplicaId,
-            Voters = voters,
-            ElectionTimeoutMinUs = options.ElectionTimeoutMs * 1000L,
-            HeartbeatIntervalUs = options.HeartbeatIntervalMs * 1000L,
-            Seed = (ulong)Stopwatch.GetTimestamp() ^ ((ulong)options.ReplicaId << 48),
-        };
-        var commit = Math.Max(Math.Min(meta.CommitIndex, storage.LastIndex), snapshotIndex);
-        var core = new RaftNode(raftOptions, new HardState(meta.Term, (int)meta.VotedFor, commit), entries, snapshotIndex, snapshotTerm, snapshot?.Config);
-        core.Persisted(storage.LastIndex, storage.LastTerm); // everything on disk after recovery is durable
-        lastApplied = replicationHost.AppliedIndex.Value;
-        applyConfig = snapshot?.Config ?? new ClusterConfig(voters);
-        lastSnapshotIndex = snapshotIndex;
-        return core;
-    }
-
-    private static EntryType ToEntryType(LogRecordType type) => type switch
-    {
-        LogRecordType.NoOp => EntryType.NoOp,
-        LogRecordType.Config => EntryType.Config,
-        _ => EntryType.Normal,
-    };
-
-    private static LogRecordType ToRecordType(EntryType type) => type switch
-    {
-        EntryType.NoOp => LogRecordType.NoOp,
-        EntryType.Config => LogRecordType.Config,
-        _ => LogRecordType.Entry,
-    };
-
     private void Fail(Exception e)
     {
         // A storage failure (a failed fdatasync, a full disk) is fatal to this replica: it stops taking part rather than
@@ -382,7 +208,7 @@ public sealed partial class NativeBackend : IReplicationBackend
             fatal = e;
         }
 
-        Log.Fatal(logger, options.ReplicaId, e);
+        NativeLog.Fatal(logger, options.ReplicaId, e);
         stopRequested = true;
         applySignal.Set();
         leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
@@ -393,25 +219,4 @@ public sealed partial class NativeBackend : IReplicationBackend
     private readonly record struct Inbound(Message Message, long ReceivedUs, SnapshotHeader? StagedSnapshot);
 
     private readonly record struct ApplyItem(Entry Entry, SnapshotHeader? Restore);
-
-    private static partial class Log
-    {
-        [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "replica {ReplicaId}: the machine restarted uncleanly since this replica last ran in memory mode; it rejoins as a non-voter until it has caught up")]
-        public static partial void Rejoining(ILogger logger, uint replicaId);
-
-        [LoggerMessage(EventId = 111, Level = LogLevel.Information, Message = "replica {ReplicaId}: caught up after the unclean restart; voting again")]
-        public static partial void Rejoined(ILogger logger, uint replicaId);
-
-        [LoggerMessage(EventId = 112, Level = LogLevel.Warning, Message = "snapshot {Path} skipped: {Reason}")]
-        public static partial void SnapshotSkipped(ILogger logger, string path, string reason);
-
-        [LoggerMessage(EventId = 113, Level = LogLevel.Critical, Message = "replica {ReplicaId} stops: storage failed")]
-        public static partial void Fatal(ILogger logger, uint replicaId, Exception exception);
-
-        [LoggerMessage(EventId = 114, Level = LogLevel.Information, Message = "replica {ReplicaId}: snapshot at {Index} installed from the leader")]
-        public static partial void SnapshotInstalled(ILogger logger, uint replicaId, long index);
-
-        [LoggerMessage(EventId = 115, Level = LogLevel.Debug, Message = "replica {ReplicaId}: snapshot at {Index} taken, log compacted")]
-        public static partial void SnapshotTaken(ILogger logger, uint replicaId, long index);
-    }
 }

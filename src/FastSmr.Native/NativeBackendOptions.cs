@@ -17,7 +17,10 @@ public sealed class NativeBackendOptions : ReplicationBackendOptions
     /// <summary>Optional dial addresses per peer id (the chaos harness routes each ordered pair through a proxy port).</summary>
     public IReadOnlyDictionary<uint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<uint, IPEndPoint>();
 
-    /// <summary>The minimum election timeout in milliseconds (timeouts are drawn from [min, 2 × min)); the lease is derived from it.</summary>
+    /// <summary>
+    /// The minimum election timeout in milliseconds (timeouts are drawn from [min, 2 × min)); the lease is derived from
+    /// it.
+    /// </summary>
     public int ElectionTimeoutMs { get; set; } = 300;
 
     /// <summary>The heartbeat (and lease round) interval in milliseconds; at most half the election timeout.</summary>

@@ -75,7 +75,10 @@ internal static class SnapshotFile
         BinaryPrimitives.WriteInt32LittleEndian(header[36..], configLength);
     }
 
-    /// <summary>Reads and checks a snapshot file (lengths and the state's CRC); throws <see cref="InvalidDataException"/> naming the file.</summary>
+    /// <summary>
+    /// Reads and checks a snapshot file (lengths and the state's CRC); throws <see cref="InvalidDataException"/> naming
+    /// the file.
+    /// </summary>
     public static SnapshotHeader Verify(string path)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
@@ -119,7 +122,10 @@ internal static class SnapshotFile
         return new SnapshotHeader(path, index, term, config, FixedHeaderSize + configLength, length);
     }
 
-    /// <summary>The newest snapshot in <paramref name="directory"/> that verifies, or null. Damaged newer ones are reported through <paramref name="skipped"/>.</summary>
+    /// <summary>
+    /// The newest snapshot in <paramref name="directory"/> that verifies, or null. Damaged newer ones are reported
+    /// through <paramref name="skipped"/>.
+    /// </summary>
     public static SnapshotHeader? FindLatest(string directory, Action<string, Exception> skipped)
     {
         foreach (var path in Directory.EnumerateFiles(directory, "*" + Extension).Order(StringComparer.Ordinal).Reverse())

@@ -201,46 +201,11 @@ internal static class WireFormat
         var index = BinaryPrimitives.ReadInt64LittleEndian(body[26..]);
         var count = BinaryPrimitives.ReadUInt32LittleEndian(body[58..]);
         var position = FixedBodySize;
-        ClusterConfig? config = null;
-        if ((flags & FlagConfig) != 0)
-        {
-            if (body.Length < position + 2)
-            {
-                throw new InvalidDataException("frame ends inside the configuration");
-            }
-
-            var configLength = BinaryPrimitives.ReadUInt16LittleEndian(body[position..]);
-            position += 2;
-            if (body.Length < position + configLength)
-            {
-                throw new InvalidDataException("frame ends inside the configuration");
-            }
-
-            config = ClusterConfig.Decode(body.Slice(position, configLength)); // InvalidDataException on garbage
-            position += configLength;
-        }
+        var config = (flags & FlagConfig) != 0 ? DecodeConfig(body, ref position) : null;
 
         // Sizes are checked against the frame before anything proportional to them is allocated.
         var entriesStart = position;
-        long dataBytes = 0;
-        for (var i = 0L; i < count; i++)
-        {
-            if (body.Length - position < EntryHeaderSize)
-            {
-                throw new InvalidDataException("frame ends inside entry " + i + " of " + count);
-            }
-
-            var entryType = body[position + 8];
-            var dataLength = BinaryPrimitives.ReadInt32LittleEndian(body[(position + 9)..]);
-            if (entryType is < (byte)EntryType.Normal or > (byte)EntryType.Config || dataLength < 0 || body.Length - position - EntryHeaderSize < dataLength)
-            {
-                throw new InvalidDataException("entry " + i + " has a bad type or length");
-            }
-
-            position += EntryHeaderSize + dataLength;
-            dataBytes += dataLength;
-        }
-
+        var dataBytes = CheckEntries(body, ref position, count);
         if (position != body.Length)
         {
             throw new InvalidDataException("frame has " + (body.Length - position) + " bytes after its last entry");
@@ -251,27 +216,7 @@ internal static class WireFormat
             throw new InvalidDataException(type + " carries no entries");
         }
 
-        IReadOnlyList<Entry> entries = [];
-        if (count > 0)
-        {
-            var data = new byte[dataBytes];
-            var list = new Entry[count];
-            position = entriesStart;
-            var offset = 0;
-            for (var i = 0; i < count; i++)
-            {
-                var term = BinaryPrimitives.ReadInt64LittleEndian(body[position..]);
-                var entryType = (EntryType)body[position + 8];
-                var dataLength = BinaryPrimitives.ReadInt32LittleEndian(body[(position + 9)..]);
-                body.Slice(position + EntryHeaderSize, dataLength).CopyTo(data.AsSpan(offset));
-                list[i] = new Entry(index + 1 + i, term, entryType, new ReadOnlyMemory<byte>(data, offset, dataLength));
-                offset += dataLength;
-                position += EntryHeaderSize + dataLength;
-            }
-
-            entries = list;
-        }
-
+        var entries = count > 0 ? DecodeEntries(body[entriesStart..], index, (int)count, dataBytes) : [];
         return new Message
         {
             Type = type,
@@ -288,5 +233,74 @@ internal static class WireFormat
             Entries = entries,
             Config = config,
         };
+    }
+
+    /// <summary>The configuration that follows the fixed fields (a 2-byte length, then the encoded configuration).</summary>
+    private static ClusterConfig DecodeConfig(ReadOnlySpan<byte> body, ref int position)
+    {
+        if (body.Length < position + 2)
+        {
+            throw new InvalidDataException("frame ends inside the configuration");
+        }
+
+        var configLength = BinaryPrimitives.ReadUInt16LittleEndian(body[position..]);
+        position += 2;
+        if (body.Length < position + configLength)
+        {
+            throw new InvalidDataException("frame ends inside the configuration");
+        }
+
+        var config = ClusterConfig.Decode(body.Slice(position, configLength)); // InvalidDataException on garbage
+        position += configLength;
+        return config;
+    }
+
+    /// <summary>Checks every entry header against the frame, moves past them and returns the entries' total data bytes.</summary>
+    private static long CheckEntries(ReadOnlySpan<byte> body, ref int position, uint count)
+    {
+        long dataBytes = 0;
+        for (var i = 0L; i < count; i++)
+        {
+            if (body.Length - position < EntryHeaderSize)
+            {
+                throw new InvalidDataException("frame ends inside entry " + i + " of " + count);
+            }
+
+            var entryType = body[position + 8];
+            var dataLength = BinaryPrimitives.ReadInt32LittleEndian(body[(position + 9)..]);
+            if (entryType is < (byte)EntryKind.Normal or > (byte)EntryKind.Config || dataLength < 0 || body.Length - position - EntryHeaderSize < dataLength)
+            {
+                throw new InvalidDataException("entry " + i + " has a bad type or length");
+            }
+
+            position += EntryHeaderSize + dataLength;
+            dataBytes += dataLength;
+        }
+
+        return dataBytes;
+    }
+
+    /// <summary>
+    /// The checked entries that start <paramref name="entries"/>, indexed from <paramref name="previousIndex"/> + 1, their
+    /// data copied into one array so that they outlive the receive buffer.
+    /// </summary>
+    private static Entry[] DecodeEntries(ReadOnlySpan<byte> entries, long previousIndex, int count, long dataBytes)
+    {
+        var data = new byte[dataBytes];
+        var list = new Entry[count];
+        var position = 0;
+        var offset = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var term = BinaryPrimitives.ReadInt64LittleEndian(entries[position..]);
+            var entryType = (EntryKind)entries[position + 8];
+            var dataLength = BinaryPrimitives.ReadInt32LittleEndian(entries[(position + 9)..]);
+            entries.Slice(position + EntryHeaderSize, dataLength).CopyTo(data.AsSpan(offset));
+            list[i] = new Entry(previousIndex + 1 + i, term, entryType, new ReadOnlyMemory<byte>(data, offset, dataLength));
+            offset += dataLength;
+            position += EntryHeaderSize + dataLength;
+        }
+
+        return list;
     }
 }

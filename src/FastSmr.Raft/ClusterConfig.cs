@@ -4,7 +4,7 @@ namespace FastSmr.Raft;
 
 /// <summary>
 /// Who is in the cluster: voters (they elect and count towards every majority) and learners (they receive the log and
-/// can be promoted, but never vote or count). Encoded in <see cref="EntryType.Config"/> entries and carried by snapshots.
+/// can be promoted, but never vote or count). Encoded in <see cref="EntryKind.Config"/> entries and carried by snapshots.
 /// </summary>
 public sealed record ClusterConfig
 {

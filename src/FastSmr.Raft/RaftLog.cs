@@ -32,7 +32,10 @@ internal sealed class RaftLog
         Applied = snapshotIndex;
     }
 
-    /// <summary>The lowest index added, removed or replaced since the last <see cref="TakeChanges"/> (configs are rescanned from there).</summary>
+    /// <summary>
+    /// The lowest index added, removed or replaced since the last <see cref="TakeChanges"/> (configs are rescanned from
+    /// there).
+    /// </summary>
     private long changedFrom = long.MaxValue;
 
     public long SnapshotIndex { get; private set; }
@@ -71,7 +74,10 @@ internal sealed class RaftLog
 
     public Entry At(long index) => entries[(int)(index - FirstIndex)];
 
-    /// <summary>Whether a log ending at (<paramref name="lastIndex"/>, <paramref name="lastTerm"/>) is at least as up to date as this one (thesis §3.6.1).</summary>
+    /// <summary>
+    /// Whether a log ending at (<paramref name="lastIndex"/>, <paramref name="lastTerm"/>) is at least as up to date as
+    /// this one (thesis §3.6.1).
+    /// </summary>
     public bool IsUpToDate(long lastIndex, long lastTerm) => lastTerm > LastTerm || (lastTerm == LastTerm && lastIndex >= LastIndex);
 
     /// <summary>The leader's own append.</summary>
@@ -112,7 +118,10 @@ internal sealed class RaftLog
         SnapshotIndex = index;
     }
 
-    /// <summary>Replaces the whole log with a snapshot ending at (<paramref name="index"/>, <paramref name="term"/>) (everything in it is committed).</summary>
+    /// <summary>
+    /// Replaces the whole log with a snapshot ending at (<paramref name="index"/>, <paramref name="term"/>) (everything
+    /// in it is committed).
+    /// </summary>
     public void ResetTo(long index, long term)
     {
         changedFrom = Math.Min(changedFrom, Math.Min(index, FirstIndex));
@@ -207,7 +216,10 @@ internal sealed class RaftLog
 
     public void MarkWritten(long index) => Written = Math.Max(Written, Math.Min(index, LastIndex));
 
-    /// <summary>The host reports entries up to (<paramref name="index"/>, <paramref name="term"/>) durable; ignored if the log changed since.</summary>
+    /// <summary>
+    /// The host reports entries up to (<paramref name="index"/>, <paramref name="term"/>) durable; ignored if the log
+    /// changed since.
+    /// </summary>
     public bool MarkStable(long index, long term)
     {
         // The report may come before Advance marked the entries written (asynchronous storage): any entry in the log
@@ -222,7 +234,10 @@ internal sealed class RaftLog
         return true;
     }
 
-    /// <summary>Fills <paramref name="into"/> (cleared first) with committed entries this replica has persisted and not yet handed out to apply.</summary>
+    /// <summary>
+    /// Fills <paramref name="into"/> (cleared first) with committed entries this replica has persisted and not yet
+    /// handed out to apply.
+    /// </summary>
     public void Unapplied(List<Entry> into)
     {
         into.Clear();
@@ -255,7 +270,10 @@ internal sealed class RaftLog
         return list;
     }
 
-    /// <summary>The first index of the term of entry <paramref name="index"/> (for a rejection hint: skip the whole conflicting term).</summary>
+    /// <summary>
+    /// The first index of the term of entry <paramref name="index"/> (for a rejection hint: skip the whole conflicting
+    /// term).
+    /// </summary>
     public long FirstIndexOfTermAt(long index)
     {
         var term = Term(index);

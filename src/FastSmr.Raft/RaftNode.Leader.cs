@@ -3,40 +3,9 @@ namespace FastSmr.Raft;
 /// <summary>The leader: pipelined replication, commitment by counting, heartbeat rounds and the lease, check-quorum, transfer.</summary>
 public sealed partial class RaftNode
 {
-    private const int RoundHistory = 256;
-    private readonly long[] roundSentAt = new long[RoundHistory];
-    private long round;
     private long transferDeadline;
 
-    // Once TimeoutNow went out, the target may win an election at any later time with votes that ignore the lease
-    // promise (they are transfer votes): this leader never claims a lease again in this term, even if the transfer is
-    // abandoned. Found by the simulator (seed 1244 at the time): an abandoned transfer whose TimeoutNow still arrived.
-    private bool leaseForfeited;
     private long[] majorityScratch = [];
-
-    /// <summary>
-    /// Until when (on this replica's clock) the leader's lease holds: the send time of the latest heartbeat round a
-    /// majority acknowledged, plus the minimum election timeout × (1 − ρ) (thesis §6.4). 0 when not leading, while a
-    /// leadership transfer runs, or before a majority answered a round of this term.
-    /// </summary>
-    public long LeaseUntil
-    {
-        get
-        {
-            if (Role != Role.Leader || TransferTarget != 0 || leaseForfeited)
-            {
-                return 0;
-            }
-
-            var majorityRound = MajorityValue(acknowledgedRounds: true);
-            if (majorityRound == 0 || majorityRound <= round - RoundHistory)
-            {
-                return 0;
-            }
-
-            return roundSentAt[majorityRound % RoundHistory] + (long)(options.ElectionTimeoutMinUs * (1 - options.ClockDriftBound));
-        }
-    }
 
     /// <summary>
     /// Hands leadership to <paramref name="target"/> (thesis §3.10): stops taking proposals and gives up the lease at
@@ -84,30 +53,9 @@ public sealed partial class RaftNode
         checkQuorumDeadline = now + options.ElectionTimeoutMinUs;
         noVoteUntil = Math.Max(noVoteUntil, now + options.ElectionTimeoutMinUs);
         // An entry of the leader's own term, so that everything before it can commit (thesis §3.6.2, §6.4).
-        log.Append(new Entry(log.LastIndex + 1, Term, EntryType.NoOp, ReadOnlyMemory<byte>.Empty));
+        log.Append(new Entry(log.LastIndex + 1, Term, EntryKind.NoOp, ReadOnlyMemory<byte>.Empty));
         BroadcastHeartbeat();
         SendAppends();
-    }
-
-    /// <summary>
-    /// The leader tracks every member but itself. At election, everyone starts probing after the last entry; a member
-    /// added later starts at the configuration entry that added it, so the first append goes out at once.
-    /// </summary>
-    private void UpdateProgressMembers()
-    {
-        var next = Role == Role.Leader && progress.Count > 0 ? Math.Max(1, log.LastIndex) : log.LastIndex + 1;
-        foreach (var member in config.Members)
-        {
-            if (member != Id && !progress.ContainsKey(member))
-            {
-                progress[member] = new Progress(next) { RecentActive = true };
-            }
-        }
-
-        foreach (var id in progress.Keys.Where(id => !config.IsMember(id)).ToList())
-        {
-            progress.Remove(id);
-        }
     }
 
     private void TickLeader()

@@ -215,67 +215,27 @@ public sealed partial class RaftNode
     // change of an old one, is closed by the 2015 erratum below.
 
     /// <summary>
-    /// Proposes a single-server membership change (thesis §4.1). Only once the leader has committed an entry of its own
-    /// term (the 2015 erratum: otherwise a change from an earlier leader, not yet known committed, could overlap this
-    /// one), and only one change at a time: Busy otherwise. The new configuration is in effect as soon as it is appended.
+    /// Proposes a batch. Appended (not committed) on success; the caller learns the outcome from the committed entry at
+    /// that index.
     /// </summary>
-    public ProposeResult ProposeConfigChange(ConfigChange change, int id)
+    public Proposal Propose(ReadOnlyMemory<byte> data)
     {
         ThrowIfReadyOutstanding();
         if (Role != Role.Leader)
         {
-            return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader);
-        }
-
-        if (TransferTarget != 0 || log.Term(log.Committed) != Term || configs[^1].Index > log.Committed)
-        {
-            return new ProposeResult(ProposeStatus.Busy, 0, 0, Id);
-        }
-
-        var voters = config.Voters.ToList();
-        var learners = config.Learners.ToList();
-        switch (change)
-        {
-            case ConfigChange.AddLearner when !config.IsMember(id) && id > 0:
-                learners.Add(id);
-                break;
-            case ConfigChange.PromoteLearner when learners.Remove(id):
-                voters.Add(id);
-                break;
-            case ConfigChange.Remove when (voters.Contains(id) && voters.Count > 1) || learners.Contains(id):
-                voters.Remove(id);
-                learners.Remove(id);
-                break;
-            default:
-                throw new ArgumentException($"cannot {change} replica {id} in {config}", nameof(change));
-        }
-
-        var entry = new Entry(log.LastIndex + 1, Term, EntryType.Config, new ClusterConfig(voters, learners).Encode());
-        log.Append(entry);
-        RefreshConfig();
-        SendAppends();
-        return new ProposeResult(ProposeStatus.Ok, entry.Index, entry.Term, Id);
-    }
-
-    /// <summary>Proposes a batch. Appended (not committed) on success; the caller learns the outcome from the committed entry at that index.</summary>
-    public ProposeResult Propose(ReadOnlyMemory<byte> data)
-    {
-        ThrowIfReadyOutstanding();
-        if (Role != Role.Leader)
-        {
-            return new ProposeResult(ProposeStatus.NotLeader, 0, 0, Leader);
+            return new Proposal(ProposeStatus.NotLeader, 0, 0, Leader);
         }
 
         if (TransferTarget != 0 || log.LastIndex - log.Committed >= options.UncommittedEntriesMax)
         {
-            return new ProposeResult(ProposeStatus.Busy, 0, 0, Id);
+            return new Proposal(ProposeStatus.Busy, 0, 0, Id);
         }
 
-        var entry = new Entry(log.LastIndex + 1, Term, EntryType.Normal, data);
+        var entry = new Entry(log.LastIndex + 1, Term, EntryKind.Normal, data);
         log.Append(entry);
         _ = log.TakeChanges(); // not a configuration entry: nothing to rescan
         SendAppends();
-        return new ProposeResult(ProposeStatus.Ok, entry.Index, entry.Term, Id);
+        return new Proposal(ProposeStatus.Ok, entry.Index, entry.Term, Id);
     }
 
     /// <summary>
@@ -425,39 +385,4 @@ public sealed partial class RaftNode
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
     }
-
-    /// <summary>Re-reads the configuration from the log where it changed (appended, truncated, replaced by a snapshot).</summary>
-    private void RefreshConfig(long fromIndex = long.MaxValue)
-    {
-        var from = Math.Min(fromIndex, log.TakeChanges());
-        if (from == long.MaxValue)
-        {
-            return;
-        }
-
-        while (configs.Count > 1 && configs[^1].Index >= from)
-        {
-            configs.RemoveAt(configs.Count - 1); // truncated away: the previous configuration is back in effect
-        }
-
-        for (var index = Math.Max(from, log.FirstIndex); index <= log.LastIndex; index++)
-        {
-            var entry = log.At(index);
-            if (entry.Type == EntryType.Config && index > configs[^1].Index)
-            {
-                configs.Add((index, ClusterConfig.Decode(entry.Data.Span)));
-            }
-        }
-
-        if (!configs[^1].Config.Equals(config))
-        {
-            config = configs[^1].Config;
-            if (Role == Role.Leader)
-            {
-                UpdateProgressMembers();
-            }
-        }
-    }
-
-    private bool InVotePromise() => options.Bug != RaftBug.VoteInsideLease && now < noVoteUntil;
 }

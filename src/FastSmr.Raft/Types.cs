@@ -1,7 +1,7 @@
 namespace FastSmr.Raft;
 
 /// <summary>What an entry carries.</summary>
-public enum EntryType : byte
+public enum EntryKind : byte
 {
     /// <summary>A batch proposed by the state machine's host: opaque bytes.</summary>
     Normal = 1,
@@ -17,7 +17,7 @@ public enum EntryType : byte
 public readonly record struct SnapshotInfo(long Index, long Term, ClusterConfig Config);
 
 /// <summary>One log entry. <see cref="Data"/> is the batch exactly as proposed; the core never looks inside.</summary>
-public readonly record struct Entry(long Index, long Term, EntryType Type, ReadOnlyMemory<byte> Data);
+public readonly record struct Entry(long Index, long Term, EntryKind Type, ReadOnlyMemory<byte> Data);
 
 /// <summary>What must be durable before any message that depends on it is sent: term, vote, commit index.</summary>
 public readonly record struct HardState(long Term, int Vote, long Commit);
@@ -56,7 +56,10 @@ public enum MessageType : byte
     /// <summary>AppendEntries: entries after (<see cref="Message.Index"/>, <see cref="Message.LogTerm"/>), and the commit index.</summary>
     Append,
 
-    /// <summary>The answer to AppendEntries: the highest index the follower has persisted that matches the leader's log, or a rejection.</summary>
+    /// <summary>
+    /// The answer to AppendEntries: the highest index the follower has persisted that matches the leader's log, or a
+    /// rejection.
+    /// </summary>
     AppendResponse,
 
     /// <summary>The leader's heartbeat: commit index and a round number (the lease's clock).</summary>
@@ -142,4 +145,4 @@ public enum ProposeStatus
 }
 
 /// <summary>Where a proposal went: committed only if the entry committed at <see cref="Index"/> has <see cref="Term"/>.</summary>
-public readonly record struct ProposeResult(ProposeStatus Status, long Index, long Term, int LeaderHint);
+public readonly record struct Proposal(ProposeStatus Status, long Index, long Term, int LeaderHint);

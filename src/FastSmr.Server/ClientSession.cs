@@ -59,7 +59,7 @@ internal sealed class ClientSession
         }
         catch (ProtocolException e)
         {
-            Log.ProtocolViolation(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
+            ServerLog.ProtocolViolation(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
             replies.Writer.TryWrite(new ServerReply(FrameType.Error, 0, SubmitResult.FromStatus(SubmitStatus.ProtocolError), e.Message));
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
@@ -277,7 +277,7 @@ internal sealed class ClientSession
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                Log.RequestFailed(owner.logger, e);
+                ServerLog.RequestFailed(owner.logger, e);
                 result = SubmitResult.FromStatus(SubmitStatus.Unknown);
             }
 

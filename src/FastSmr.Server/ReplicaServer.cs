@@ -146,7 +146,7 @@ public sealed class ReplicaServer : IAsyncDisposable
         acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
         if (logger.IsEnabled(LogLevel.Information))
         {
-            Log.Started(logger, Options.Id, Options.Self.Client, Options.Self.Raft, Options.Backend, Options.Durability);
+            ServerLog.Started(logger, Options.Id, Options.Self.Client, Options.Self.Raft, Options.Backend, Options.Durability);
         }
     }
 
@@ -209,7 +209,7 @@ public sealed class ReplicaServer : IAsyncDisposable
             if (Interlocked.Increment(ref connections) > Options.ConnectionsMax)
             {
                 Interlocked.Decrement(ref connections);
-                Log.ConnectionRefused(logger, Options.ConnectionsMax, client.RemoteEndPoint?.ToString() ?? "?");
+                ServerLog.ConnectionRefused(logger, Options.ConnectionsMax, client.RemoteEndPoint?.ToString() ?? "?");
                 client.Dispose();
                 continue;
             }

@@ -12,9 +12,15 @@ public enum KvOperationKind
     /// <summary>Removes the key; the output says whether it existed.</summary>
     Delete,
 
-    /// <summary>Sets the key to <see cref="KvOperation.Value"/> if it holds <see cref="KvOperation.Expected"/> (null: absent); the output says whether it did.</summary>
+    /// <summary>
+    /// Sets the key to <see cref="KvOperation.Value"/> if it holds <see cref="KvOperation.Expected"/> (null: absent);
+    /// the output says whether it did.
+    /// </summary>
     CompareAndSet,
 
-    /// <summary>Adds <see cref="KvOperation.Delta"/> to the key's integer value (absent counts as 0); the output is the new value.</summary>
+    /// <summary>
+    /// Adds <see cref="KvOperation.Delta"/> to the key's integer value (absent counts as 0); the output is the new
+    /// value.
+    /// </summary>
     Increment,
 }

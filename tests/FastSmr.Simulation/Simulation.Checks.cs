@@ -27,9 +27,9 @@ internal sealed partial class Simulation
         }
 
         committed.Add((entry.Term, data));
-        configChanges += entry.Type == EntryType.Config ? 1 : 0;
+        configChanges += entry.Type == EntryKind.Config ? 1 : 0;
         Record("commit", replica.Id, entry.Index, entry.Term);
-        if (proposalsByData.TryGetValue(data, out var proposal) && entry.Type == EntryType.Normal)
+        if (proposalsByData.TryGetValue(data, out var proposal) && entry.Type == EntryKind.Normal)
         {
             if (proposal.Index != entry.Index || proposal.Term != entry.Term)
             {

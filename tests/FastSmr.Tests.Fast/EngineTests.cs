@@ -4,6 +4,7 @@ using FastSmr.Core.Batching;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
 using FastSmr.Engine;
+using FastSmr.Testing;
 
 namespace FastSmr.Tests;
 
@@ -126,23 +127,13 @@ public class EngineTests
         // the deadline; with the index it knows its own entry can never commit there, and answers NotLeader.
         var (engine, backend) = await StartAsync();
         await using var owned = engine;
-        var noOp = System.Diagnostics.Stopwatch.StartNew();
-        while (backend.Proposed.Count == 0 && noOp.Elapsed < TimeSpan.FromSeconds(2))
-        {
-            await Task.Delay(5); // the term's no-op goes first, committed under its own term
-        }
-
-        await Task.Delay(50);
+        // The term's no-op goes first, committed and applied under its own term.
+        await Wait.UntilAsync(() => engine.AppliedIndex.Value >= 1, TimeSpan.FromSeconds(5), "the term's no-op is applied");
         backend.ReportIndex = indexKnown;
         backend.CommitAs = (_, term) => new Term(term.Value + 1);
         // A deadline long enough to be proposed before it passes even on a loaded machine.
         var pending = engine.SubmitAsync(KvCommand.Put(Kv.Key("k"), Kv.Key("v")), TimeSpan.FromSeconds(2));
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (backend.CommandBatches.Count == 0 && waited.Elapsed < TimeSpan.FromSeconds(2))
-        {
-            await Task.Delay(5);
-        }
-
+        await Wait.UntilAsync(() => backend.CommandBatches.Count > 0, TimeSpan.FromSeconds(2), "the command is proposed");
         Assert.Single(backend.CommandBatches);
         backend.CommitAs = (_, term) => term;
         using (await engine.SubmitAsync(KvCommand.Put(Kv.Key("later"), Kv.Key("v")), TimeSpan.FromSeconds(5)))
@@ -160,7 +151,7 @@ public class EngineTests
         await using var owned = engine;
         backend.Hold = true;
         var stuck = engine.SubmitAsync(KvCommand.Put(Kv.Key("a"), Kv.Key("1")), TimeSpan.FromMilliseconds(300));
-        await Task.Delay(50);
+        await Wait.UntilAsync(() => backend.CommandBatches.Count == 1, TimeSpan.FromSeconds(5), "the first command holds the only proposal slot");
         using var queued = await engine.SubmitAsync(KvCommand.Put(Kv.Key("b"), Kv.Key("2")), TimeSpan.FromMilliseconds(200));
         Assert.Equal(SubmitStatus.Timeout, queued.Status); // never proposed: safe to retry
         using var proposed = await stuck;
@@ -175,9 +166,9 @@ public class EngineTests
         await using var owned = engine;
         backend.Hold = true;
         var first = engine.SubmitAsync(KvCommand.Put(Kv.Key("first"), Kv.Key("1")), TimeSpan.FromSeconds(1));
-        await Task.Delay(50);
+        await Wait.UntilAsync(() => backend.CommandBatches.Count == 1, TimeSpan.FromSeconds(5), "the first command holds the only proposal slot");
         var rest = Enumerable.Range(0, 20).Select(i => engine.SubmitAsync(KvCommand.Put(Kv.Key("k" + i), Kv.Key("v")), TimeSpan.FromSeconds(5)).AsTask()).ToList();
-        await Task.Delay(50);
+        await Wait.UntilAsync(() => engine.QueuedCommands == 20, TimeSpan.FromSeconds(5), "the 20 commands wait behind it");
         backend.Release();
         using (await first)
         {

@@ -31,7 +31,7 @@ public class NativeBackendUnitTests
             RejectHint = 12,
             Round = 99,
             Transfer = true,
-            Entries = [new Entry(42, 7, EntryType.Normal, new byte[] { 1, 2, 3 }), new Entry(43, 7, EntryType.NoOp, ReadOnlyMemory<byte>.Empty), new Entry(44, 7, EntryType.Config, new ClusterConfig([1, 2, 3]).Encode())],
+            Entries = [new Entry(42, 7, EntryKind.Normal, new byte[] { 1, 2, 3 }), new Entry(43, 7, EntryKind.NoOp, ReadOnlyMemory<byte>.Empty), new Entry(44, 7, EntryKind.Config, new ClusterConfig([1, 2, 3]).Encode())],
         };
         var snapshot = new Message { Type = MessageType.Snapshot, From = 1, To = 2, Term = 3, Index = 500, LogTerm = 2, Config = new ClusterConfig([1, 2], [3]) };
         var writer = new ArrayBufferWriter<byte>();
@@ -50,7 +50,7 @@ public class NativeBackendUnitTests
 
         Assert.Equal(message.ToString(), first!.ToString());
         Assert.Equal([42L, 43L, 44L], first.Entries.Select(e => e.Index));
-        Assert.Equal([EntryType.Normal, EntryType.NoOp, EntryType.Config], first.Entries.Select(e => e.Type));
+        Assert.Equal([EntryKind.Normal, EntryKind.NoOp, EntryKind.Config], first.Entries.Select(e => e.Type));
         Assert.Equal(new byte[] { 1, 2, 3 }, first.Entries[0].Data.ToArray());
         Assert.Equal(new ClusterConfig([1, 2, 3]), ClusterConfig.Decode(first.Entries[2].Data.Span));
         Assert.Equal(snapshot.ToString(), second!.ToString());
@@ -67,7 +67,7 @@ public class NativeBackendUnitTests
     public void WireFormat_RefusesMalformedFrames(string damage)
     {
         var writer = new ArrayBufferWriter<byte>();
-        WireFormat.Write(writer, new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = [new Entry(1, 1, EntryType.Normal, new byte[] { 5, 6 })] });
+        WireFormat.Write(writer, new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = [new Entry(1, 1, EntryKind.Normal, new byte[] { 5, 6 })] });
         var bytes = writer.WrittenSpan.ToArray();
         switch (damage)
         {

@@ -19,7 +19,8 @@ public ref struct CommandRecordEnumerator
     public readonly CommandRecordEnumerator GetEnumerator() => this;
 
     /// <summary>Moves to the next record.</summary>
-    /// <exception cref="InvalidDataException">The body is malformed (it was not validated with <see cref="BatchFormat.TryParse"/>).</exception>
+    /// <exception cref="InvalidDataException">The body is malformed (it was not validated with
+    /// <see cref="BatchFormat.TryParse"/>).</exception>
     public bool MoveNext()
     {
         if (remaining.IsEmpty)

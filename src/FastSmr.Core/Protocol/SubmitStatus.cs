@@ -21,7 +21,10 @@ public enum SubmitStatus : ushort
     /// <summary>The request is invalid (too large, bad consistency level, ...). Not appended.</summary>
     Rejected = 3,
 
-    /// <summary>The request may or may not have taken effect (deadline passed after append, connection lost, leader lost before commit).</summary>
+    /// <summary>
+    /// The request may or may not have taken effect (deadline passed after append, connection lost, leader lost before
+    /// commit).
+    /// </summary>
     Unknown = 4,
 
     /// <summary>The deadline expired before the command was appended; it was dropped. Not appended.</summary>

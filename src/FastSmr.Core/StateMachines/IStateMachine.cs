@@ -33,7 +33,10 @@ public interface IStateMachine
     /// <param name="output">Caller-supplied destination of the answer.</param>
     void Query(ReadOnlySpan<byte> query, IBufferWriter<byte> output);
 
-    /// <summary>Writes the whole state to <paramref name="destination"/>; <see cref="RestoreSnapshot"/> must be able to read it back.</summary>
+    /// <summary>
+    /// Writes the whole state to <paramref name="destination"/>; <see cref="RestoreSnapshot"/> must be able to read it
+    /// back.
+    /// </summary>
     void WriteSnapshot(Stream destination);
 
     /// <summary>Replaces the whole state with one written by <see cref="WriteSnapshot"/>.</summary>

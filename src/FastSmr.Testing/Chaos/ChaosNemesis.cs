@@ -120,100 +120,119 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
         return roll < 3 ? ChaosFault.KillLeader : kinds[roll - 2];
     }
 
-    private async Task<string?> InjectAsync(ChaosFault kind)
+    private async Task<string?> InjectAsync(ChaosFault kind) => kind switch
+    {
+        ChaosFault.KillLeader or ChaosFault.KillFollower => await KillAsync(kind).ConfigureAwait(false),
+        ChaosFault.Pause => await PauseAsync().ConfigureAwait(false),
+        ChaosFault.Partition => Partition(),
+        ChaosFault.IsolateLeader => await IsolateLeaderAsync().ConfigureAwait(false),
+        ChaosFault.Bridge => Bridge(),
+        ChaosFault.OneWay => await OneWayAsync().ConfigureAwait(false),
+        ChaosFault.SlowNetwork => SlowNetwork(),
+        _ => CutClients(),
+    };
+
+    /// <summary>kill -9 of the leader or of a follower (restarted at the heal).</summary>
+    private async Task<string?> KillAsync(ChaosFault kind)
     {
         var ids = topology.Ids;
-        switch (kind)
+        var leader = await LeaderAsync().ConfigureAwait(false);
+        if (leader is null)
         {
-            case ChaosFault.KillLeader:
-            case ChaosFault.KillFollower:
-            {
-                var leader = await LeaderAsync().ConfigureAwait(false);
-                if (leader is null)
-                {
-                    return null;
-                }
-
-                var victim = kind == ChaosFault.KillLeader ? leader.Value : Pick(ids.Where(i => i != leader.Value));
-                cluster.Kill(victim);
-                killed.Add(victim);
-                return "kill -9 replica " + victim.ToString(CultureInfo.InvariantCulture) + (victim == leader ? " (leader)" : "");
-            }
-
-            case ChaosFault.Pause:
-            {
-                var leader = await LeaderAsync().ConfigureAwait(false);
-                var victim = leader is { } l && random.Next(3) < 2 ? l : Pick(ids);
-                cluster.Pause(victim);
-                paused.Add(victim);
-                return "SIGSTOP replica " + victim.ToString(CultureInfo.InvariantCulture) + (victim == leader ? " (leader)" : "");
-            }
-
-            case ChaosFault.Partition:
-            {
-                var shuffled = ids.OrderBy(_ => random.Next()).ToArray();
-                var minority = shuffled.Take(random.Next(1, (ids.Count - 1) / 2 + 1)).ToArray();
-                topology.Separate(minority);
-                return "partition {" + Join(minority) + "} | {" + Join(shuffled.Except(minority)) + "}";
-            }
-
-            case ChaosFault.IsolateLeader:
-            {
-                var leader = await LeaderAsync().ConfigureAwait(false);
-                if (leader is null)
-                {
-                    return null;
-                }
-
-                topology.Separate([leader.Value]);
-                return "isolate leader " + leader.Value.ToString(CultureInfo.InvariantCulture);
-            }
-
-            case ChaosFault.Bridge:
-            {
-                var shuffled = ids.OrderBy(_ => random.Next()).ToArray();
-                var bridge = shuffled[0];
-                var others = shuffled[1..];
-                var left = others[..(others.Length / 2)];
-                var right = others[(others.Length / 2)..];
-                foreach (var a in left)
-                {
-                    foreach (var b in right)
-                    {
-                        topology.Cut(a, b);
-                    }
-                }
-
-                return "bridge {" + Join(left) + "} - " + bridge.ToString(CultureInfo.InvariantCulture) + " - {" + Join(right) + "}";
-            }
-
-            case ChaosFault.OneWay:
-            {
-                var leader = await LeaderAsync().ConfigureAwait(false);
-                if (leader is null)
-                {
-                    return null;
-                }
-
-                foreach (var other in ids.Where(i => i != leader.Value))
-                {
-                    topology.LoseOneWay(leader.Value, other);
-                }
-
-                return "lose everything leader " + leader.Value.ToString(CultureInfo.InvariantCulture) + " sends to its peers";
-            }
-
-            case ChaosFault.SlowNetwork:
-            {
-                var delay = TimeSpan.FromMilliseconds(random.Next(20, 150));
-                topology.SlowPeers(delay);
-                return "delay peer links by " + delay.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + " ms";
-            }
-
-            default:
-                topology.CutClients();
-                return "cut every client connection";
+            return null;
         }
+
+        var victim = kind == ChaosFault.KillLeader ? leader.Value : Pick(ids.Where(i => i != leader.Value));
+        cluster.Kill(victim);
+        killed.Add(victim);
+        return "kill -9 replica " + victim.ToString(CultureInfo.InvariantCulture) + (victim == leader ? " (leader)" : "");
+    }
+
+    /// <summary>SIGSTOP of a replica, the leader two times in three (SIGCONT at the heal).</summary>
+    private async Task<string?> PauseAsync()
+    {
+        var ids = topology.Ids;
+        var leader = await LeaderAsync().ConfigureAwait(false);
+        var victim = leader is { } l && random.Next(3) < 2 ? l : Pick(ids);
+        cluster.Pause(victim);
+        paused.Add(victim);
+        return "SIGSTOP replica " + victim.ToString(CultureInfo.InvariantCulture) + (victim == leader ? " (leader)" : "");
+    }
+
+    /// <summary>A minority cut off from the majority.</summary>
+    private string Partition()
+    {
+        var ids = topology.Ids;
+        var shuffled = ids.OrderBy(_ => random.Next()).ToArray();
+        var minority = shuffled.Take(random.Next(1, (ids.Count - 1) / 2 + 1)).ToArray();
+        topology.Separate(minority);
+        return "partition {" + Join(minority) + "} | {" + Join(shuffled.Except(minority)) + "}";
+    }
+
+    /// <summary>The leader cut off from everyone.</summary>
+    private async Task<string?> IsolateLeaderAsync()
+    {
+        var leader = await LeaderAsync().ConfigureAwait(false);
+        if (leader is null)
+        {
+            return null;
+        }
+
+        topology.Separate([leader.Value]);
+        return "isolate leader " + leader.Value.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Two halves that only one replica joins.</summary>
+    private string Bridge()
+    {
+        var ids = topology.Ids;
+        var shuffled = ids.OrderBy(_ => random.Next()).ToArray();
+        var bridge = shuffled[0];
+        var others = shuffled[1..];
+        var left = others[..(others.Length / 2)];
+        var right = others[(others.Length / 2)..];
+        foreach (var a in left)
+        {
+            foreach (var b in right)
+            {
+                topology.Cut(a, b);
+            }
+        }
+
+        return "bridge {" + Join(left) + "} - " + bridge.ToString(CultureInfo.InvariantCulture) + " - {" + Join(right) + "}";
+    }
+
+    /// <summary>Everything the leader sends is lost; it still receives.</summary>
+    private async Task<string?> OneWayAsync()
+    {
+        var ids = topology.Ids;
+        var leader = await LeaderAsync().ConfigureAwait(false);
+        if (leader is null)
+        {
+            return null;
+        }
+
+        foreach (var other in ids.Where(i => i != leader.Value))
+        {
+            topology.LoseOneWay(leader.Value, other);
+        }
+
+        return "lose everything leader " + leader.Value.ToString(CultureInfo.InvariantCulture) + " sends to its peers";
+    }
+
+    /// <summary>20-150 ms per hop on every peer link.</summary>
+    private string SlowNetwork()
+    {
+        var delay = TimeSpan.FromMilliseconds(random.Next(20, 150));
+        topology.SlowPeers(delay);
+        return "delay peer links by " + delay.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + " ms";
+    }
+
+    /// <summary>Every client connection cut.</summary>
+    private string CutClients()
+    {
+        topology.CutClients();
+        return "cut every client connection";
     }
 
     /// <summary>The leader with the highest term among the replicas that answer, waiting up to 5 s for one.</summary>

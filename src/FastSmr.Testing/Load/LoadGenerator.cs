@@ -35,21 +35,7 @@ internal sealed class LoadGenerator
 
     public async Task<LoadReport> RunAsync(TimeSpan warmup, CancellationToken token)
     {
-        var clients = new FastSmrClient[settings.Clients];
-        var histograms = new LongHistogram[settings.Clients];
-        for (var i = 0; i < clients.Length; i++)
-        {
-            clients[i] = new FastSmrClient(new FastSmrClientOptions
-            {
-                EndPoints = endPoints,
-                ClusterId = settings.ClusterId,
-                DefaultTimeout = settings.Timeout,
-                InFlightMax = settings.Pipeline,
-                ClientId = (ulong)(i + 1),
-            });
-            histograms[i] = new LongHistogram(HighestTrackableMicros, 3);
-        }
-
+        var (clients, histograms) = CreateClients();
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
         var gen0Before = GC.CollectionCount(0);
         var start = Stopwatch.GetTimestamp();
@@ -84,8 +70,12 @@ internal sealed class LoadGenerator
             }
         }
 
-        var generatorAllocated = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
-        var generatorGen0 = GC.CollectionCount(0) - gen0Before;
+        return Report(histograms, GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore, GC.CollectionCount(0) - gen0Before);
+    }
+
+    /// <summary>Every client's latencies merged, the counts, and what the generator itself allocated.</summary>
+    private LoadReport Report(LongHistogram[] histograms, long generatorAllocated, int generatorGen0)
+    {
         var total = new LongHistogram(HighestTrackableMicros, 3);
         foreach (var histogram in histograms)
         {
@@ -115,6 +105,27 @@ internal sealed class LoadGenerator
             GeneratorAllocatedBytes = generatorAllocated,
             GeneratorGen0Collections = generatorGen0,
         };
+    }
+
+    /// <summary>One client per connection (each with its own client id and pipeline window), and a histogram each.</summary>
+    private (FastSmrClient[] Clients, LongHistogram[] Histograms) CreateClients()
+    {
+        var clients = new FastSmrClient[settings.Clients];
+        var histograms = new LongHistogram[settings.Clients];
+        for (var i = 0; i < clients.Length; i++)
+        {
+            clients[i] = new FastSmrClient(new FastSmrClientOptions
+            {
+                EndPoints = endPoints,
+                ClusterId = settings.ClusterId,
+                DefaultTimeout = settings.Timeout,
+                InFlightMax = settings.Pipeline,
+                ClientId = (ulong)(i + 1),
+            });
+            histograms[i] = new LongHistogram(HighestTrackableMicros, 3);
+        }
+
+        return (clients, histograms);
     }
 
     private async Task RunClosedLoopAsync(FastSmrClient client, LongHistogram histogram, int clientIndex, CancellationToken token)

@@ -6,7 +6,8 @@ namespace FastSmr.Testing.Load;
 
 /// <summary>A load run and the leader's allocations per committed command measured around it.</summary>
 /// <param name="Load">What the load generator measured.</param>
-/// <param name="LeaderAllocationPerCommand">Bytes the leader's process allocated per committed command; null when the leader changed or did not answer.</param>
+/// <param name="LeaderAllocationPerCommand">Bytes the leader's process allocated per committed command; null when the
+/// leader changed or did not answer.</param>
 internal sealed record MeasuredLoad(LoadReport Load, double? LeaderAllocationPerCommand)
 {
     /// <summary>Runs the load after 1 s of warm-up, reading the leader's allocation counter before and after.</summary>
@@ -23,7 +24,10 @@ internal sealed record MeasuredLoad(LoadReport Load, double? LeaderAllocationPer
 /// <summary><c>fastsmr loadgen</c>: the demo's load against a cluster that is already running.</summary>
 public static class LoadRun
 {
-    /// <summary>Runs the load, prints the table and writes the JSON report; returns 0 when load committed and the replicas converged.</summary>
+    /// <summary>
+    /// Runs the load, prints the table and writes the JSON report; returns 0 when load committed and the replicas
+    /// converged.
+    /// </summary>
     /// <param name="settings">The load.</param>
     /// <param name="endPoints">The replicas' client endpoints.</param>
     /// <param name="backend">The back-end the cluster runs (for the report only).</param>

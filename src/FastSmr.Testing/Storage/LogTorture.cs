@@ -28,7 +28,10 @@ public static class LogTorture
     /// <summary>The torture writer's term for record <paramref name="index"/> (rises every 1,000 records).</summary>
     public static long ExpectedTerm(long index) => 1 + (index / 1000);
 
-    /// <summary>Appends deterministic records and flushes in random-sized groups until cancelled, printing "durable N" after each flush.</summary>
+    /// <summary>
+    /// Appends deterministic records and flushes in random-sized groups until cancelled, printing "durable N" after
+    /// each flush.
+    /// </summary>
     /// <param name="directory">The log directory.</param>
     /// <param name="seed">Seed of the group sizes.</param>
     /// <param name="segmentSize">Segment size in bytes.</param>

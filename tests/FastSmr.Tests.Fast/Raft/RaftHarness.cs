@@ -144,14 +144,14 @@ internal sealed class RaftHarness
         InFlight.Clear();
     }
 
-    public ProposeResult Propose(int id, string text)
+    public Proposal Propose(int id, string text)
     {
         var result = Nodes[id].Propose(System.Text.Encoding.UTF8.GetBytes(text));
         ProcessAll();
         return result;
     }
 
-    public ProposeResult ProposeConfigChange(int id, ConfigChange change, int member)
+    public Proposal ProposeConfigChange(int id, ConfigChange change, int member)
     {
         var result = Nodes[id].ProposeConfigChange(change, member);
         ProcessAll();

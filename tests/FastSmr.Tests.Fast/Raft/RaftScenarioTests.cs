@@ -143,7 +143,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         }
 
         Assert.DoesNotContain(h.Applied[1], e => RaftHarness.Text(e).StartsWith("old", StringComparison.Ordinal));
-        Assert.Equal(["a", "b"], h.Applied[3].Where(e => e.Type == EntryType.Normal).Select(RaftHarness.Text));
+        Assert.Equal(["a", "b"], h.Applied[3].Where(e => e.Type == EntryKind.Normal).Select(RaftHarness.Text));
     }
 
     [Fact]

@@ -7,22 +7,9 @@ using FastSmr.Raft;
 
 namespace FastSmr.Native;
 
-/// <summary>Running the core (Kick, Drive), the ticker, and applying (KickApply, ApplyAll).</summary>
+// Running the core: who drives it (Kick, Drive, the ticker), stepping messages, proposing, handling each Ready in its order.
 public sealed partial class NativeBackend
 {
-    private const int InboundPerRound = 4_096;
-    private long lastApplied;
-    private ClusterConfig applyConfig = null!;
-    private long lastSnapshotIndex;
-    private long bytesSinceSnapshot;
-
-    private int driving;
-    private int applying;
-    private int active; // threads inside Drive or ApplyAll, syncs after letting go of the core included (Stop waits for 0)
-    private long nextTick;
-    private (long Index, long Term) flushTarget; // written and read only by the thread holding `driving`
-    private readonly ConcurrentQueue<(long Index, long Term)> persistedReports = new();
-
     /// <summary>
     /// New work is queued. Inline (the default), the calling thread — a peer receive, a proposal — runs the core itself
     /// if nobody else is: on two cores a hand-off to another thread costs a wake-up (~35 µs each way on this machine
@@ -208,7 +195,7 @@ public sealed partial class NativeBackend
         {
             StoreBootId(); // caught up: from now on this replica's acknowledgements are its own again
             Volatile.Write(ref rejoining, false);
-            Log.Rejoined(logger, options.ReplicaId);
+            NativeLog.Rejoined(logger, options.ReplicaId);
         }
     }
 
@@ -229,25 +216,6 @@ public sealed partial class NativeBackend
 
         waiter.Index = result.Index;
         waiting.Enqueue(waiter);
-    }
-
-    private void Compact(RaftNode n, SnapshotHeader snapshot)
-    {
-        if (snapshot.Index <= n.SnapshotIndex)
-        {
-            return; // a leader's snapshot was installed meanwhile
-        }
-
-        n.Compact(snapshot.Index);
-        if (options.Durability == DurabilityMode.Memory)
-        {
-            log!.Flush(snapshot.Index); // only durable entries are compacted away
-        }
-
-        log!.CompactPrefix(snapshot.Index);
-        currentSnapshot = snapshot;
-        SnapshotFile.DeleteOlder(snapshotDirectory, snapshot.Index);
-        Log.SnapshotTaken(logger, options.ReplicaId, snapshot.Index);
     }
 
     private void HandleReady(RaftNode n, Ready ready)
@@ -354,82 +322,6 @@ public sealed partial class NativeBackend
         }
     }
 
-    private void InstallSnapshot(SnapshotInfo snapshot)
-    {
-        if (!stagedSnapshots.Remove(snapshot.Index, out var staged))
-        {
-            throw new InvalidOperationException("the core installs snapshot " + snapshot.Index + " but no file was received for it");
-        }
-
-        // Verified on receipt (lengths, CRC); renamed into place durably, then the log is reset to it.
-        var path = SnapshotFile.PathFor(snapshotDirectory, snapshot.Index);
-        FastSmr.Log.DurableFile.Commit(staged.Path, path);
-        var header = staged with { Path = path };
-        log!.Reset(snapshot.Index, snapshot.Term);
-        currentSnapshot = header;
-        DropStagedSnapshots(snapshot.Index);
-
-        // Older snapshot files are deleted by the apply loop once it has restored this one (a queued restore still needs its file).
-        applyQueue.Enqueue(new ApplyItem(default, header));
-        Log.SnapshotInstalled(logger, options.ReplicaId, snapshot.Index);
-    }
-
-    /// <summary>Staged snapshots the core can no longer install (at or below what is committed here) leave the disk.</summary>
-    private void DropStagedSnapshots(long upTo)
-    {
-        if (stagedSnapshots.Count == 0)
-        {
-            return; // the common case, allocation-free (no closure, no list)
-        }
-
-        List<long>? dropped = null;
-        foreach (var (index, other) in stagedSnapshots)
-        {
-            if (index <= upTo)
-            {
-                (dropped ??= []).Add(index);
-                SnapshotFile.TryDelete(other.Path);
-            }
-        }
-
-        dropped?.ForEach(index => stagedSnapshots.Remove(index));
-    }
-
-    private void PublishLease(RaftNode n)
-    {
-        var lease = n.LeaseUntil;
-        var ownTerm = n.Role == Role.Leader && n.TermAt(n.CommitIndex) == n.Term ? 1 : 0;
-        var now = NowUs();
-        bool wake;
-        lock (readGate)
-        {
-            // Readers wait while there is no usable lease: wake them when one appears (new, or renewed after it lapsed),
-            // and when the term or the own-term commitment changes.
-            wake = (lease > now && leaseUntilUs <= now) || leaseTerm != n.Term || ownTermCommitted != ownTerm;
-            Volatile.Write(ref leaseCommitIndex, n.CommitIndex); // before the flags that let a reader use it
-            leaseTerm = n.Term;
-            ownTermCommitted = ownTerm;
-            leaseUntilUs = lease;
-        }
-
-        if (wake)
-        {
-            WakeReaders();
-        }
-    }
-
-    private void WakeReaders()
-    {
-        TaskCompletionSource woken;
-        lock (readGate)
-        {
-            woken = readWaiters;
-            readWaiters = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        woken.TrySetResult();
-    }
-
     private void Publish(RaftNode n)
     {
         if (fatal is not null)
@@ -465,128 +357,30 @@ public sealed partial class NativeBackend
         WakeReaders();
     }
 
-    private void KickApply()
+    /// <inheritdoc />
+    public ValueTask<ProposeResult> ProposeAsync(ReadOnlyMemory<byte> batch, Term term, CancellationToken token)
     {
-        if (applyQueue.IsEmpty)
+        var view = Leadership;
+        if (stopRequested || view.Role != ReplicaRole.Leader || view.Term != term || token.IsCancellationRequested)
         {
-            return;
+            return ValueTask.FromResult(new ProposeResult(ProposeOutcome.NotLeader, term, default));
         }
 
-        if (!options.InlineDrive)
+        var waiter = ProposalWaiter.Rent(waiterPool, batch.Span, term.Value, token);
+        var task = waiter.Task;
+        proposals.Enqueue(waiter);
+        Kick();
+        if (stopRequested)
         {
-            applySignal.Set();
-        }
-        else if (Interlocked.CompareExchange(ref applying, 1, 0) == 0)
-        {
-            ApplyAll();
-        }
-    }
-
-    /// <summary>The apply thread: applies when woken (dedicated mode) and, inline, picks up anything left behind.</summary>
-    private void ApplyLoop()
-    {
-        while (!stopRequested)
-        {
-            applySignal.Wait(options.InlineDrive ? 100 : 1_000);
-            applySignal.Reset();
-            if (!applyQueue.IsEmpty && Interlocked.CompareExchange(ref applying, 1, 0) == 0)
+            // Stop may have drained the queue before this proposal arrived in it: nothing will take it now.
+            while (proposals.TryDequeue(out var left))
             {
-                ApplyAll();
+                left.TryComplete(ProposeOutcome.NotLeader);
             }
         }
+
+        return task;
     }
 
-    /// <summary>Applies everything queued, in order; the caller holds <see cref="applying"/>, which this releases.</summary>
-    private void ApplyAll()
-    {
-        Interlocked.Increment(ref active);
-        try
-        {
-            ApplyRounds();
-        }
-        finally
-        {
-            Interlocked.Decrement(ref active);
-        }
-    }
-
-    private void ApplyRounds()
-    {
-        while (true)
-        {
-            try
-            {
-                while (!stopRequested && applyQueue.TryDequeue(out var item))
-                {
-                    ApplyOne(item);
-                }
-            }
-#pragma warning disable CA1031 // A failing state machine stops the replica with the reason logged.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                Volatile.Write(ref applying, 0);
-                Fail(e);
-                return;
-            }
-
-            Interlocked.Exchange(ref applying, 0); // a full fence, as in DriveRounds
-            if (stopRequested || applyQueue.IsEmpty || Interlocked.CompareExchange(ref applying, 1, 0) != 0)
-            {
-                return;
-            }
-        }
-    }
-
-    private void ApplyOne(ApplyItem item)
-    {
-        var replicationHost = host!;
-        if (item.Restore is { } restore)
-        {
-            using var stream = new FileStream(restore.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            stream.Position = restore.StateOffset;
-            replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
-            SnapshotFile.DeleteOlder(snapshotDirectory, restore.Index);
-            lastApplied = restore.Index;
-            lastSnapshotIndex = restore.Index;
-            bytesSinceSnapshot = 0;
-            applyConfig = restore.Config;
-            return;
-        }
-
-        var entry = item.Entry;
-        if (entry.Index <= lastApplied)
-        {
-            return;
-        }
-
-        var bytes = entry.Type == EntryType.Normal ? entry.Data : ReadOnlyMemory<byte>.Empty;
-        var applied = replicationHost.ApplyAsync(new CommittedEntry(new LogIndex(entry.Index), new Term(entry.Term), bytes), CancellationToken.None);
-        if (!applied.IsCompletedSuccessfully)
-        {
-            applied.AsTask().GetAwaiter().GetResult();
-        }
-
-        lastApplied = entry.Index;
-        bytesSinceSnapshot += entry.Data.Length;
-        if (entry.Type == EntryType.Config)
-        {
-            applyConfig = ClusterConfig.Decode(entry.Data.Span);
-        }
-
-        // By entries, and by bytes: the core keeps every entry since the last compaction in memory, so a stream of large
-        // batches must not wait for the entry count (2,048 entries of 1 MiB would be 2 GiB).
-        if (lastApplied - lastSnapshotIndex >= options.SnapshotInterval || bytesSinceSnapshot >= options.SnapshotBytes)
-        {
-            var header = SnapshotFile.Write(snapshotDirectory, applyConfig, s =>
-            {
-                var (index, term) = replicationHost.WriteSnapshot(s);
-                return (index.Value, term.Value);
-            });
-            lastSnapshotIndex = header.Index;
-            bytesSinceSnapshot = 0;
-            compactions.Enqueue(header);
-            Kick();
-        }
-    }
+    private void OnReceived(Message message, long receivedUs) => inbound.Enqueue(new Inbound(message, receivedUs, null));
 }

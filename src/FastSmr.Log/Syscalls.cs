@@ -5,7 +5,7 @@ using Microsoft.Win32.SafeHandles;
 namespace FastSmr.Log;
 
 /// <summary>The libc calls the log needs that .NET does not expose: fdatasync, fsync of a directory, hole punching, mmap.</summary>
-internal static unsafe partial class Native
+internal static unsafe partial class Syscalls
 {
     private const int FallocKeepSize = 0x01;
     private const int FallocPunchHole = 0x02;
@@ -53,7 +53,10 @@ internal static unsafe partial class Native
         }
     }
 
-    /// <summary>Reserves <paramref name="length"/> bytes from offset 0 (fallocate mode 0: extends the size, reads as zeros); false if unsupported.</summary>
+    /// <summary>
+    /// Reserves <paramref name="length"/> bytes from offset 0 (fallocate mode 0: extends the size, reads as zeros);
+    /// false if unsupported.
+    /// </summary>
     public static bool Allocate(SafeFileHandle handle, long length)
     {
         using var fd = new Descriptor(handle);
@@ -67,7 +70,10 @@ internal static unsafe partial class Native
         _ = FadviseNative(fd.Value, 0, 0, AdviseDontNeed);
     }
 
-    /// <summary>Deallocates [offset, offset+length) keeping the file size, so the range reads as zeros; false if the file system cannot.</summary>
+    /// <summary>
+    /// Deallocates [offset, offset+length) keeping the file size, so the range reads as zeros; false if the file system
+    /// cannot.
+    /// </summary>
     public static bool PunchHole(SafeFileHandle handle, long offset, long length)
     {
         using var fd = new Descriptor(handle);

@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using FastSmr.Core;
+using FastSmr.Core.Protocol;
+using FastSmr.Engine;
+using FastSmr.Raft;
+
+namespace FastSmr.Native;
+
+// Applying what committed, in order, on the thread that holds `applying`, and taking snapshots by entries and by bytes.
+public sealed partial class NativeBackend
+{
+    private void KickApply()
+    {
+        if (applyQueue.IsEmpty)
+        {
+            return;
+        }
+
+        if (!options.InlineDrive)
+        {
+            applySignal.Set();
+        }
+        else if (Interlocked.CompareExchange(ref applying, 1, 0) == 0)
+        {
+            ApplyAll();
+        }
+    }
+
+    /// <summary>The apply thread: applies when woken (dedicated mode) and, inline, picks up anything left behind.</summary>
+    private void ApplyLoop()
+    {
+        while (!stopRequested)
+        {
+            applySignal.Wait(options.InlineDrive ? 100 : 1_000);
+            applySignal.Reset();
+            if (!applyQueue.IsEmpty && Interlocked.CompareExchange(ref applying, 1, 0) == 0)
+            {
+                ApplyAll();
+            }
+        }
+    }
+
+    /// <summary>Applies everything queued, in order; the caller holds <see cref="applying"/>, which this releases.</summary>
+    private void ApplyAll()
+    {
+        Interlocked.Increment(ref active);
+        try
+        {
+            ApplyRounds();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref active);
+        }
+    }
+
+    private void ApplyRounds()
+    {
+        while (true)
+        {
+            try
+            {
+                while (!stopRequested && applyQueue.TryDequeue(out var item))
+                {
+                    ApplyOne(item);
+                }
+            }
+#pragma warning disable CA1031 // A failing state machine stops the replica with the reason logged.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Volatile.Write(ref applying, 0);
+                Fail(e);
+                return;
+            }
+
+            Interlocked.Exchange(ref applying, 0); // a full fence, as in DriveRounds
+            if (stopRequested || applyQueue.IsEmpty || Interlocked.CompareExchange(ref applying, 1, 0) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private void ApplyOne(ApplyItem item)
+    {
+        var replicationHost = host!;
+        if (item.Restore is { } restore)
+        {
+            using var stream = new FileStream(restore.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            stream.Position = restore.StateOffset;
+            replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
+            SnapshotFile.DeleteOlder(snapshotDirectory, restore.Index);
+            lastApplied = restore.Index;
+            lastSnapshotIndex = restore.Index;
+            bytesSinceSnapshot = 0;
+            applyConfig = restore.Config;
+            return;
+        }
+
+        var entry = item.Entry;
+        if (entry.Index <= lastApplied)
+        {
+            return;
+        }
+
+        var bytes = entry.Type == EntryKind.Normal ? entry.Data : ReadOnlyMemory<byte>.Empty;
+        var applied = replicationHost.ApplyAsync(new CommittedEntry(new LogIndex(entry.Index), new Term(entry.Term), bytes), CancellationToken.None);
+        if (!applied.IsCompletedSuccessfully)
+        {
+            applied.AsTask().GetAwaiter().GetResult();
+        }
+
+        lastApplied = entry.Index;
+        bytesSinceSnapshot += entry.Data.Length;
+        if (entry.Type == EntryKind.Config)
+        {
+            applyConfig = ClusterConfig.Decode(entry.Data.Span);
+        }
+
+        // By entries, and by bytes: the core keeps every entry since the last compaction in memory, so a stream of large
+        // batches must not wait for the entry count (2,048 entries of 1 MiB would be 2 GiB).
+        if (lastApplied - lastSnapshotIndex >= options.SnapshotInterval || bytesSinceSnapshot >= options.SnapshotBytes)
+        {
+            var header = SnapshotFile.Write(snapshotDirectory, applyConfig, s =>
+            {
+                var (index, term) = replicationHost.WriteSnapshot(s);
+                return (index.Value, term.Value);
+            });
+            lastSnapshotIndex = header.Index;
+            bytesSinceSnapshot = 0;
+            compactions.Enqueue(header);
+            Kick();
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using FastSmr.Core;
+using FastSmr.Core.Protocol;
+using FastSmr.Engine;
+using FastSmr.Log;
+using FastSmr.Raft;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace FastSmr.Native;
+
+// Recovery at start: the core rebuilt from the log and the newest snapshot, and the memory-mode boot-id rule (a replica
+// whose machine restarted neither votes nor campaigns until it has caught up).
+public sealed partial class NativeBackend
+{
+    private bool CheckBootId()
+    {
+        // memory mode (DESIGN.md): after an unclean OS shutdown — the boot id stored here differs from the running
+        // kernel's — what this replica acknowledged may be lost, so it must not vote or campaign until it caught up.
+        // The stored id is replaced only once it has, so a restart while rejoining rejoins again.
+        var previous = File.Exists(BootIdPath) ? File.ReadAllText(BootIdPath).Trim() : null;
+        var current = CurrentBootId();
+        var rebooted = options.Durability == DurabilityMode.Memory && previous is not null && previous != current;
+        if (rebooted)
+        {
+            NativeLog.Rejoining(logger, options.ReplicaId);
+        }
+        else if (previous != current)
+        {
+            StoreBootId();
+        }
+
+        return rebooted;
+    }
+
+    private string BootIdPath => Path.Combine(root, "boot-id");
+
+    private static string CurrentBootId()
+    {
+        const string source = "/proc/sys/kernel/random/boot_id";
+        return File.Exists(source) ? File.ReadAllText(source).Trim() : "";
+    }
+
+    private void StoreBootId()
+    {
+        var temporary = BootIdPath + ".tmp";
+        File.WriteAllText(temporary, CurrentBootId());
+        DurableFile.Commit(temporary, BootIdPath);
+    }
+
+    private RaftNode Recover(SegmentedLog storage, IReplicationHost replicationHost)
+    {
+        var snapshot = SnapshotFile.FindLatest(snapshotDirectory, (path, e) => NativeLog.SnapshotSkipped(logger, path, e.Message));
+        if (snapshot is not null)
+        {
+            using var stream = new FileStream(snapshot.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            stream.Position = snapshot.StateOffset;
+            replicationHost.RestoreSnapshot(stream, new LogIndex(snapshot.Index), new Term(snapshot.Term));
+            currentSnapshot = snapshot;
+        }
+
+        var meta = storage.Metadata;
+        var snapshotIndex = snapshot?.Index ?? 0;
+        var snapshotTerm = snapshot?.Term ?? 0;
+        if (meta.CompactedIndex > snapshotIndex)
+        {
+            throw new InvalidDataException(root + ": the log is compacted up to " + meta.CompactedIndex + " but the newest intact snapshot covers only " + snapshotIndex);
+        }
+
+        if (snapshotIndex > storage.LastIndex || (snapshotIndex >= storage.FirstIndex && storage.TermAt(snapshotIndex) != snapshotTerm))
+        {
+            // The snapshot was installed but the log's reset did not finish: the log holds nothing the snapshot keeps.
+            storage.Reset(snapshotIndex, snapshotTerm);
+        }
+
+        var entries = new List<Entry>();
+        var first = Math.Max(storage.FirstIndex, snapshotIndex + 1);
+        if (first <= storage.LastIndex)
+        {
+            foreach (var record in storage.Read(first, storage.LastIndex))
+            {
+                entries.Add(new Entry(record.Index, record.Term, ToEntryKind(record.Type), record.Payload.ToArray()));
+            }
+        }
+
+        var voters = options.Members.Select(m => (int)m.Id).ToList();
+        var raftOptions = new RaftOptions
+        {
+            Id = (int)options.ReplicaId,
+            Voters = voters,
+            ElectionTimeoutMinUs = options.ElectionTimeoutMs * 1000L,
+            HeartbeatIntervalUs = options.HeartbeatIntervalMs * 1000L,
+            Seed = (ulong)Stopwatch.GetTimestamp() ^ ((ulong)options.ReplicaId << 48),
+        };
+        var commit = Math.Max(Math.Min(meta.CommitIndex, storage.LastIndex), snapshotIndex);
+        var core = new RaftNode(raftOptions, new HardState(meta.Term, (int)meta.VotedFor, commit), entries, snapshotIndex, snapshotTerm, snapshot?.Config);
+        core.Persisted(storage.LastIndex, storage.LastTerm); // everything on disk after recovery is durable
+        lastApplied = replicationHost.AppliedIndex.Value;
+        applyConfig = snapshot?.Config ?? new ClusterConfig(voters);
+        lastSnapshotIndex = snapshotIndex;
+        return core;
+    }
+
+    private static EntryKind ToEntryKind(LogRecordType type) => type switch
+    {
+        LogRecordType.NoOp => EntryKind.NoOp,
+        LogRecordType.Config => EntryKind.Config,
+        _ => EntryKind.Normal,
+    };
+
+    private static LogRecordType ToRecordType(EntryKind type) => type switch
+    {
+        EntryKind.NoOp => LogRecordType.NoOp,
+        EntryKind.Config => LogRecordType.Config,
+        _ => LogRecordType.Entry,
+    };
+}

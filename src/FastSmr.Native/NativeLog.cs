@@ -1,0 +1,41 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace FastSmr.Native;
+
+/// <summary>
+/// The native back-end's log messages. Event ids 3000-3099 belong to this assembly (3000-3049 the back-end, 3050-3099 the
+/// peer transport); every assembly has its own range (docs/architecture.md, "Logging").
+/// </summary>
+internal static partial class NativeLog
+{
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "replica {ReplicaId}: the machine restarted uncleanly since this replica last ran in memory mode; it rejoins as a non-voter until it has caught up")]
+    public static partial void Rejoining(ILogger logger, uint replicaId);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "replica {ReplicaId}: caught up after the unclean restart; voting again")]
+    public static partial void Rejoined(ILogger logger, uint replicaId);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "snapshot {Path} skipped: {Reason}")]
+    public static partial void SnapshotSkipped(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Critical, Message = "replica {ReplicaId} stops: storage failed")]
+    public static partial void Fatal(ILogger logger, uint replicaId, Exception exception);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "replica {ReplicaId}: snapshot at {Index} installed from the leader")]
+    public static partial void SnapshotInstalled(ILogger logger, uint replicaId, long index);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Debug, Message = "replica {ReplicaId}: snapshot at {Index} taken, log compacted")]
+    public static partial void SnapshotTaken(ILogger logger, uint replicaId, long index);
+
+    [LoggerMessage(EventId = 3050, Level = LogLevel.Warning, Message = "peer connection from {Remote} refused: {Reason}")]
+    public static partial void PeerRefused(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(EventId = 3051, Level = LogLevel.Debug, Message = "connection to replica {Peer} at {EndPoint} failed: {Reason}")]
+    public static partial void ConnectFailed(ILogger logger, int peer, IPEndPoint endPoint, string reason);
+
+    [LoggerMessage(EventId = 3052, Level = LogLevel.Information, Message = "snapshot {Index} sent to replica {Peer} ({Bytes} bytes)")]
+    public static partial void SnapshotSent(ILogger logger, long index, int peer, long bytes);
+
+    [LoggerMessage(EventId = 3053, Level = LogLevel.Warning, Message = "snapshot {Index} to replica {Peer} failed: {Reason}")]
+    public static partial void SnapshotFailed(ILogger logger, long index, int peer, string reason);
+}
