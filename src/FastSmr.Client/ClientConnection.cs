@@ -25,11 +25,13 @@ internal sealed class ClientConnection : IAsyncDisposable
     private Task? writeLoop;
     private long nextRequestId;
     private Exception? failure;
+    private readonly TimeProvider time;
     private long lastReadTimestamp;
 
-    private ClientConnection(Socket socket, string endPoint, int replyBytesMax)
+    private ClientConnection(Socket socket, string endPoint, int replyBytesMax, TimeProvider time)
     {
         this.socket = socket;
+        this.time = time;
         EndPoint = endPoint;
         this.replyBytesMax = replyBytesMax;
         var stream = new NetworkStream(socket, ownsSocket: true);
@@ -46,7 +48,7 @@ internal sealed class ClientConnection : IAsyncDisposable
 
     /// <summary>
     /// Whether the replica sent anything on this connection after <paramref name="timestamp"/> (a
-    /// <see cref="Stopwatch"/> timestamp).
+    /// timestamp of the client's <see cref="FastSmrClientOptions.Time"/>).
     /// </summary>
     public bool HeardFromSince(long timestamp) => Volatile.Read(ref lastReadTimestamp) >= timestamp;
 
@@ -62,7 +64,7 @@ internal sealed class ClientConnection : IAsyncDisposable
         }
     }
 
-    public static async Task<ClientConnection> ConnectAsync(string endPoint, ulong clusterId, int replyBytesMax, CancellationToken token)
+    public static async Task<ClientConnection> ConnectAsync(string endPoint, ulong clusterId, int replyBytesMax, TimeProvider time, CancellationToken token)
     {
         var address = EndPointParser.Parse(endPoint);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -76,7 +78,7 @@ internal sealed class ClientConnection : IAsyncDisposable
             throw;
         }
 
-        var connection = new ClientConnection(socket, endPoint, replyBytesMax);
+        var connection = new ClientConnection(socket, endPoint, replyBytesMax, time);
         try
         {
             await connection.HandshakeAsync(clusterId, token).ConfigureAwait(false);
@@ -216,7 +218,7 @@ internal sealed class ClientConnection : IAsyncDisposable
                     request?.Reply.TrySetResult(new ClientReply(header.Type, header.Status, bytes));
                 }
 
-                Volatile.Write(ref lastReadTimestamp, Stopwatch.GetTimestamp());
+                Volatile.Write(ref lastReadTimestamp, time.GetTimestamp());
                 input.AdvanceTo(buffer.Start, buffer.End);
                 if (read.IsCompleted)
                 {

@@ -90,7 +90,7 @@ public sealed class FastSmrClient : IAsyncDisposable
     public static async Task<StatusReport> GetStatusAsync(string endPoint, ulong clusterId, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        var connection = await ClientConnection.ConnectAsync(endPoint, clusterId, 1 << 16, cts.Token).ConfigureAwait(false);
+        var connection = await ClientConnection.ConnectAsync(endPoint, clusterId, 1 << 16, TimeProvider.System, cts.Token).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var request = connection.Send(FrameType.Status, 0, 0, 0, WriteBytes, ReadOnlyMemory<byte>.Empty);
@@ -122,7 +122,7 @@ public sealed class FastSmrClient : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(disposed != 0, this);
         var budget = timeout <= TimeSpan.Zero ? options.DefaultTimeout : timeout;
-        var started = Stopwatch.GetTimestamp();
+        var started = options.Time.GetTimestamp();
         var retry = new RetryState { LastStatus = SubmitStatus.Unavailable, Backoff = TimeSpan.FromMilliseconds(2) };
         if (!await inFlight.WaitAsync(budget).ConfigureAwait(false))
         {
@@ -133,7 +133,7 @@ public sealed class FastSmrClient : IAsyncDisposable
         {
             while (true)
             {
-                var remaining = budget - Stopwatch.GetElapsedTime(started);
+                var remaining = budget - options.Time.GetElapsedTime(started);
                 if (remaining <= TimeSpan.Zero)
                 {
                     return new ClientResult(retry.MayHaveApplied ? SubmitStatus.Unknown : retry.LastStatus, [], retry.Attempts);
@@ -153,12 +153,12 @@ public sealed class FastSmrClient : IAsyncDisposable
                 }
 
                 retry.Attempts++;
-                var sentAt = Stopwatch.GetTimestamp();
+                var sentAt = options.Time.GetTimestamp();
                 var request = current.Send(type, flags, (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue), bodyLength, writeBody, state);
                 AttemptStep step;
                 try
                 {
-                    step = OnReply(await request.Reply.Task.WaitAsync(remaining).ConfigureAwait(false), current, retryUnknown, ref retry);
+                    step = OnReply(await request.Reply.Task.WaitAsync(remaining, options.Time).ConfigureAwait(false), current, retryUnknown, ref retry);
                 }
                 catch (TimeoutException)
                 {
@@ -258,12 +258,12 @@ public sealed class FastSmrClient : IAsyncDisposable
     }
 
     /// <returns>The next, longer back-off (capped at 100 ms).</returns>
-    private static async ValueTask<TimeSpan> PauseAsync(TimeSpan backoff, TimeSpan remaining)
+    private async ValueTask<TimeSpan> PauseAsync(TimeSpan backoff, TimeSpan remaining)
     {
         var pause = backoff < remaining ? backoff : remaining;
         if (pause > TimeSpan.Zero)
         {
-            await Task.Delay(pause).ConfigureAwait(false);
+            await Task.Delay(pause, options.Time).ConfigureAwait(false);
         }
 
         return TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromMilliseconds(100).Ticks));
@@ -294,7 +294,7 @@ public sealed class FastSmrClient : IAsyncDisposable
             var target = leaderHint ?? options.EndPoints[nextEndPoint++ % options.EndPoints.Count];
             leaderHint = null;
             using var cts = new CancellationTokenSource(limit);
-            current = await ClientConnection.ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, cts.Token).ConfigureAwait(false);
+            current = await ClientConnection.ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, options.Time, cts.Token).ConfigureAwait(false);
             connection = current;
             return current;
         }
@@ -316,12 +316,12 @@ public sealed class FastSmrClient : IAsyncDisposable
     /// Closes a connection the client moved away from once every request on it has its answer: closing it earlier would
     /// turn requests the old replica is about to refuse (not appended) into Unknown outcomes.
     /// </summary>
-    private static async Task CloseWhenDrainedAsync(ClientConnection old, TimeSpan patience)
+    private async Task CloseWhenDrainedAsync(ClientConnection old, TimeSpan patience)
     {
-        var started = Stopwatch.GetTimestamp();
-        while (old.OutstandingCount > 0 && old.IsOpen && Stopwatch.GetElapsedTime(started) < patience)
+        var started = options.Time.GetTimestamp();
+        while (old.OutstandingCount > 0 && old.IsOpen && options.Time.GetElapsedTime(started) < patience)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(20)).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(20), options.Time).ConfigureAwait(false);
         }
 
         await old.DisposeAsync().ConfigureAwait(false);

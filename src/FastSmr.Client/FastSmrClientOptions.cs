@@ -23,4 +23,7 @@ public sealed class FastSmrClientOptions
 
     /// <summary>The client session id written into each command record (reserved for exactly-once sessions; 0 for none).</summary>
     public ulong ClientId { get; set; }
+
+    /// <summary>The clock of deadlines, back-offs and liveness checks (monotonic timestamps); the system clock by default.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
 }

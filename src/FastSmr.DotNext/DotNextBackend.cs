@@ -57,7 +57,7 @@ public sealed class DotNextBackend : IReplicationBackend
         this.host = host;
         var root = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(root);
-        stateMachine = new StateMachineAdapter(new DirectoryInfo(Path.Combine(root, "snapshots")), host, options.SnapshotInterval);
+        stateMachine = new StateMachineAdapter(new DirectoryInfo(Path.Combine(root, "snapshots")), host, options.Snapshots);
 
         // The snapshot must be restored before the WAL is constructed: the WAL reads it in its constructor.
         await stateMachine.RestoreAsync(token).ConfigureAwait(false);
@@ -77,17 +77,17 @@ public sealed class DotNextBackend : IReplicationBackend
                 // null selects DotNext's in-memory configuration storage, filled below with the static membership.
                 ConfigurationStorage = null!,
                 ColdStart = false,
-                LowerElectionTimeout = options.LowerElectionTimeoutMs,
-                UpperElectionTimeout = options.UpperElectionTimeoutMs,
+                LowerElectionTimeout = options.Election.LowerMs,
+                UpperElectionTimeout = options.Election.UpperMs,
                 HeartbeatThreshold = options.HeartbeatThreshold,
                 LoggerFactory = options.LoggerFactory,
             }
-            : new RaftCluster.CustomTransportConfiguration(local, new SocketTransport.ListenerFactory(), new SocketTransport.RoutedConnectionFactory(options.PeerRoutes))
+            : new RaftCluster.CustomTransportConfiguration(local, new SocketTransport.ListenerFactory(), new SocketTransport.RoutedConnectionFactory(RoutesByEndPoint()))
             {
                 ConfigurationStorage = null!,
                 ColdStart = false,
-                LowerElectionTimeout = options.LowerElectionTimeoutMs,
-                UpperElectionTimeout = options.UpperElectionTimeoutMs,
+                LowerElectionTimeout = options.Election.LowerMs,
+                UpperElectionTimeout = options.Election.UpperMs,
                 HeartbeatThreshold = options.HeartbeatThreshold,
                 LoggerFactory = options.LoggerFactory,
             };
@@ -190,6 +190,23 @@ public sealed class DotNextBackend : IReplicationBackend
         }
 
         return Leadership.Role == ReplicaRole.Leader ? new LogIndex(l.LastAppliedIndex) : null;
+    }
+
+    /// <summary>
+    /// The peer routes keyed by the peer's member endpoint, the form DotNext dials by (it knows members only by endpoint).
+    /// </summary>
+    private Dictionary<IPEndPoint, IPEndPoint> RoutesByEndPoint()
+    {
+        var routes = new Dictionary<IPEndPoint, IPEndPoint>();
+        foreach (var (id, endPoint) in options.Members)
+        {
+            if (options.PeerRoutes.TryGetValue(id, out var route))
+            {
+                routes[endPoint] = route;
+            }
+        }
+
+        return routes;
     }
 
     private IPEndPoint LocalEndPoint()

@@ -14,20 +14,21 @@ namespace FastSmr.DotNext;
 /// <remarks>
 /// DotNext 6.12 calls <see cref="ApplyAsync"/> from one background loop, strictly in index order, on every replica after
 /// commit; snapshot persistence runs between two applies and installation excludes apply, so the engine's rule that
-/// apply and snapshots never overlap holds. A snapshot is requested every <c>snapshotInterval</c> entries, which keeps
-/// the WAL (and its file descriptors) bounded.
+/// apply and snapshots never overlap holds. A snapshot is requested as the <see cref="SnapshotPolicy"/> says (by
+/// entries and by bytes), which keeps the WAL (and its file descriptors) bounded.
 /// </remarks>
 internal sealed class StateMachineAdapter : SimpleStateMachine
 {
     private readonly IReplicationHost host;
-    private readonly long snapshotInterval;
+    private readonly SnapshotPolicy policy;
     private long lastSnapshotIndex;
+    private long bytesSinceSnapshot;
 
-    public StateMachineAdapter(DirectoryInfo location, IReplicationHost host, long snapshotInterval)
+    public StateMachineAdapter(DirectoryInfo location, IReplicationHost host, SnapshotPolicy policy)
         : base(location)
     {
         this.host = host;
-        this.snapshotInterval = snapshotInterval;
+        this.policy = policy;
     }
 
     protected override async ValueTask<bool> ApplyAsync(LogEntry entry, CancellationToken token)
@@ -59,9 +60,11 @@ internal sealed class StateMachineAdapter : SimpleStateMachine
             }
         }
 
-        if (entry.Index - lastSnapshotIndex >= snapshotInterval)
+        bytesSinceSnapshot += payload.Length;
+        if (policy.IsDue(entry.Index, lastSnapshotIndex, bytesSinceSnapshot))
         {
             lastSnapshotIndex = entry.Index;
+            bytesSinceSnapshot = 0;
             return true;
         }
 
@@ -86,6 +89,7 @@ internal sealed class StateMachineAdapter : SimpleStateMachine
         }
 
         lastSnapshotIndex = Math.Max(lastSnapshotIndex, host.AppliedIndex.Value);
+        bytesSinceSnapshot = 0;
     }
 
     private static (LogIndex Index, Term Term) ParseName(string name)

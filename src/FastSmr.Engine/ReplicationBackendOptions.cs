@@ -21,8 +21,47 @@ public abstract class ReplicationBackendOptions
     /// <summary>Logging for the back-end's own components.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
-    /// <summary>Checks the members shared by every back-end: a data directory, unique non-zero ids, this replica among them.</summary>
-    protected void ValidateMembership()
+    /// <summary>
+    /// Optional dial addresses per peer id: this replica connects to peer <c>id</c> there instead of at its member endpoint,
+    /// which stays its identity (the chaos harness puts a proxy port per ordered pair of replicas here).
+    /// </summary>
+    public IReadOnlyDictionary<uint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<uint, IPEndPoint>();
+
+    /// <summary>The election timeouts (and, derived from them, heartbeats and the lease).</summary>
+    public ElectionTiming Election { get; set; } = new();
+
+    /// <summary>When to snapshot and compact the log.</summary>
+    public SnapshotPolicy Snapshots { get; set; } = new();
+
+    /// <summary>
+    /// The clock every timer of the back-end reads (monotonic timestamps), so that a simulation can drive time; the
+    /// system clock by default.
+    /// </summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Checks what every back-end shares: a data directory, unique non-zero ids with this replica among them, peer routes
+    /// only to other members, the election timing and the snapshot policy.
+    /// </summary>
+    protected void ValidateShared()
+    {
+        ValidateMembership();
+        foreach (var (peer, _) in PeerRoutes)
+        {
+            if (peer == ReplicaId || !Members.Any(m => m.Id == peer))
+            {
+                throw new ArgumentException("a peer route to " + peer.ToString(System.Globalization.CultureInfo.InvariantCulture) + ", which is not another member", nameof(PeerRoutes));
+            }
+        }
+
+        ArgumentNullException.ThrowIfNull(Election, nameof(Election));
+        ArgumentNullException.ThrowIfNull(Snapshots, nameof(Snapshots));
+        ArgumentNullException.ThrowIfNull(Time, nameof(Time));
+        Election.Validate();
+        Snapshots.Validate();
+    }
+
+    private void ValidateMembership()
     {
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {

@@ -119,9 +119,8 @@ public sealed partial class NativeBackend
             applyConfig = ClusterConfig.Decode(entry.Data.Span);
         }
 
-        // By entries, and by bytes: the core keeps every entry since the last compaction in memory, so a stream of large
-        // batches must not wait for the entry count (2,048 entries of 1 MiB would be 2 GiB).
-        if (lastApplied - lastSnapshotIndex >= options.SnapshotInterval || bytesSinceSnapshot >= options.SnapshotBytes)
+        // By entries, and by bytes (SnapshotPolicy): the core keeps every entry since the last compaction in memory.
+        if (options.Snapshots.IsDue(lastApplied, lastSnapshotIndex, bytesSinceSnapshot))
         {
             var header = SnapshotFile.Write(snapshotDirectory, applyConfig, s =>
             {

@@ -17,7 +17,7 @@ public sealed partial class NativeBackend
 {
     private bool CheckBootId()
     {
-        // memory mode (DESIGN.md): after an unclean OS shutdown — the boot id stored here differs from the running
+        // memory mode (docs/architecture.md, "Safety rules"): after an unclean OS shutdown — the boot id stored here differs from the running
         // kernel's — what this replica acknowledged may be lost, so it must not vote or campaign until it caught up.
         // The stored id is replaced only once it has, so a restart while rejoining rejoins again.
         var previous = File.Exists(BootIdPath) ? File.ReadAllText(BootIdPath).Trim() : null;
@@ -90,9 +90,9 @@ public sealed partial class NativeBackend
         {
             Id = (int)options.ReplicaId,
             Voters = voters,
-            ElectionTimeoutMinUs = options.ElectionTimeoutMs * 1000L,
-            HeartbeatIntervalUs = options.HeartbeatIntervalMs * 1000L,
-            Seed = (ulong)Stopwatch.GetTimestamp() ^ ((ulong)options.ReplicaId << 48),
+            ElectionTimeoutMinUs = options.Election.LowerMs * 1000L,
+            HeartbeatIntervalUs = options.EffectiveHeartbeatIntervalMs * 1000L,
+            Seed = (ulong)options.Time.GetTimestamp() ^ ((ulong)options.ReplicaId << 48),
         };
         var commit = Math.Max(Math.Min(meta.CommitIndex, storage.LastIndex), snapshotIndex);
         var core = new RaftNode(raftOptions, new HardState(meta.Term, (int)meta.VotedFor, commit), entries, snapshotIndex, snapshotTerm, snapshot?.Config);

@@ -79,6 +79,6 @@ public sealed partial class NativeBackend
 
         inbound.Enqueue(new Inbound(message, NowUs(), staged));
         Kick();
-        return true; // the replication thread owns the staged file now
+        return true; // the thread driving the core owns the staged file now
     }
 }

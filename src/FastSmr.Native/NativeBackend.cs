@@ -28,6 +28,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     /// <summary>How long Stop waits for a thread that is inside a round (a sync included) to finish it.</summary>
     private static readonly TimeSpan StopWaitMax = TimeSpan.FromSeconds(30);
     private readonly NativeBackendOptions options;
+    private readonly MonotonicClock clock;
     private readonly ILogger logger;
     private readonly string root;
     private readonly string snapshotDirectory;
@@ -80,6 +81,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         this.options = options;
+        clock = new MonotonicClock(options.Time);
         logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<NativeBackend>();
         root = Path.GetFullPath(options.DataDirectory);
         snapshotDirectory = Path.Combine(root, "snapshots");
@@ -103,7 +105,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     /// <summary>Messages the transport dropped (peer unreachable or too far behind).</summary>
     public long DroppedMessages => transport?.Dropped ?? 0;
 
-    private static long NowUs() => (long)(Stopwatch.GetTimestamp() * (1_000_000.0 / Stopwatch.Frequency));
+    private long NowUs() => clock.NowUs();
 
     /// <inheritdoc />
     public Task StartAsync(IReplicationHost host, CancellationToken token)
@@ -126,7 +128,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         log = SegmentedLog.Open(Path.Combine(root, "log"), new LogOptions { SegmentSize = options.SegmentBytes, ClusterId = options.ClusterId, NodeId = options.ReplicaId });
         node = Recover(log, host);
         var self = (int)options.ReplicaId;
-        transport = new PeerTransport(options, snapshotDirectory, OnReceived, Kick, OnSnapshotReceived, NowUs, logger);
+        transport = new PeerTransport(options, snapshotDirectory, OnReceived, Kick, OnSnapshotReceived, clock, logger);
         transport.Start();
         raftThread = new Thread(RaftLoop) { IsBackground = true, Name = "fastsmr-raft-" + self };
         applyThread = new Thread(ApplyLoop) { IsBackground = true, Name = "fastsmr-apply-" + self };
@@ -153,8 +155,8 @@ public sealed partial class NativeBackend : IReplicationBackend
                 applyThread?.Join();
 
                 // A thread that was running the core or the apply loop inline finishes its round first.
-                var waited = Stopwatch.StartNew();
-                while (Volatile.Read(ref active) != 0 && waited.Elapsed < StopWaitMax)
+                var waitedFrom = clock.NowUs();
+                while (Volatile.Read(ref active) != 0 && clock.ElapsedUs(waitedFrom) < (long)StopWaitMax.TotalMicroseconds)
                 {
                     Thread.Sleep(1);
                 }

@@ -14,24 +14,14 @@ public sealed class NativeBackendOptions : ReplicationBackendOptions
     /// <summary>The cluster id: peers of another cluster are refused at the handshake.</summary>
     public ulong ClusterId { get; set; }
 
-    /// <summary>Optional dial addresses per peer id (the chaos harness routes each ordered pair through a proxy port).</summary>
-    public IReadOnlyDictionary<uint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<uint, IPEndPoint>();
-
     /// <summary>
-    /// The minimum election timeout in milliseconds (timeouts are drawn from [min, 2 × min)); the lease is derived from
-    /// it.
+    /// The heartbeat (and lease round) interval in milliseconds, at most half the lower election timeout; 0 (the default):
+    /// a sixth of <see cref="ElectionTiming.LowerMs"/>. The core draws election timeouts from [lower, 2 × lower).
     /// </summary>
-    public int ElectionTimeoutMs { get; set; } = 300;
+    public int HeartbeatIntervalMs { get; set; }
 
-    /// <summary>The heartbeat (and lease round) interval in milliseconds; at most half the election timeout.</summary>
-    public int HeartbeatIntervalMs { get; set; } = 50;
-
-    /// <summary>A snapshot is taken every this many applied entries, and the log before it is compacted.</summary>
-    public long SnapshotInterval { get; set; } = 16_384;
-
-    /// <summary>A snapshot is also taken once this many bytes of entries were applied since the last one: it bounds the
-    /// memory the core holds for entries not yet compacted.</summary>
-    public long SnapshotBytes { get; set; } = 64L << 20;
+    /// <summary>The heartbeat interval in effect: <see cref="HeartbeatIntervalMs"/>, or a sixth of the lower election timeout.</summary>
+    public int EffectiveHeartbeatIntervalMs => HeartbeatIntervalMs > 0 ? HeartbeatIntervalMs : Math.Max(1, Election.LowerMs / 6);
 
     /// <summary>Bytes per log segment file.</summary>
     public long SegmentBytes { get; set; } = 64L << 20;
@@ -58,15 +48,12 @@ public sealed class NativeBackendOptions : ReplicationBackendOptions
     /// <summary>Checks the options and throws on values that cannot work.</summary>
     public void Validate()
     {
-        ValidateMembership();
-        ArgumentOutOfRangeException.ThrowIfLessThan(HeartbeatIntervalMs, 1);
-        if (ElectionTimeoutMs < 2 * HeartbeatIntervalMs)
+        ValidateShared();
+        ArgumentOutOfRangeException.ThrowIfNegative(HeartbeatIntervalMs);
+        if (Election.LowerMs < 2 * EffectiveHeartbeatIntervalMs)
         {
-            throw new ArgumentException("ElectionTimeoutMs must be at least two heartbeat intervals", nameof(ElectionTimeoutMs));
+            throw new ArgumentException("the lower election timeout must be at least two heartbeat intervals", nameof(HeartbeatIntervalMs));
         }
-
-        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotInterval, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotBytes, 1L << 20);
         ArgumentOutOfRangeException.ThrowIfNegative(SpinIterations);
         ArgumentOutOfRangeException.ThrowIfLessThan(PeerQueueBytesMax, 1L << 20);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotBytesMax, 1L << 20);

@@ -5,7 +5,7 @@ using FastSmr.Raft;
 namespace FastSmr.Native;
 
 /// <summary>
-/// One outgoing connection. The replication thread serializes messages into a buffer and, once per
+/// One outgoing connection. The thread driving the core serializes messages into a buffer and, once per
 /// <see cref="Ready"/>, sends it itself with one non-blocking <c>send</c> — no hand-off, no wake-up of another
 /// thread on the latency path. Only when the socket cannot take everything (a slow peer, a large batch) does an async
 /// sender take over; while it runs, new messages accumulate and leave together in its next send (coalescing under load).
@@ -53,7 +53,7 @@ internal sealed class PeerConnection
         }
     }
 
-    /// <summary>Sends what was written (replication thread); returns the async sender when one had to take over.</summary>
+    /// <summary>Sends what was written (the thread driving the core); returns the async sender when one had to take over.</summary>
     public Task? Flush()
     {
         lock (gate)

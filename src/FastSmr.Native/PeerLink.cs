@@ -7,7 +7,7 @@ namespace FastSmr.Native;
 /// <summary>The outgoing side towards one peer.</summary>
 internal sealed class PeerLink(PeerTransport owner, int id, IPEndPoint dial)
 {
-    private static readonly long RetryTicks = System.Diagnostics.Stopwatch.Frequency / 20; // 50 ms between attempts
+    private const long RetryUs = 50_000; // between connection attempts
     private readonly Lock gate = new();
     private PeerConnection? connection;
     private bool connecting;
@@ -93,8 +93,8 @@ internal sealed class PeerLink(PeerTransport owner, int id, IPEndPoint dial)
                 connection = null;
             }
 
-            var now = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (connecting || connection is not null || now - lastAttempt < RetryTicks || owner.Stopping.IsCancellationRequested)
+            var now = owner.Clock.NowUs();
+            if (connecting || connection is not null || now - lastAttempt < RetryUs || owner.Stopping.IsCancellationRequested)
             {
                 return;
             }

@@ -158,7 +158,7 @@ internal sealed partial class PeerTransport
         {
             var result = await reader.ReadAsync(token).ConfigureAwait(false);
             var buffer = result.Buffer;
-            var now = Clock();
+            var now = Clock.NowUs();
             while (WireFormat.TryRead(ref buffer, out var message))
             {
                 if (message!.From != from)

@@ -16,7 +16,7 @@ namespace FastSmr.Native;
 /// behind, or in front of, AppendEntries.
 /// </summary>
 /// <remarks>
-/// Sending never blocks the replication thread: while a peer is unreachable (connecting, or more than
+/// Sending never blocks the thread driving the core: while a peer is unreachable (connecting, or more than
 /// <see cref="NativeBackendOptions.PeerQueueBytesMax"/> queued) its messages are dropped and Raft resends.
 /// </remarks>
 internal sealed partial class PeerTransport : IAsyncDisposable
@@ -57,7 +57,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     private Socket? listener;
     private int stagingCounter;
 
-    public PeerTransport(NativeBackendOptions options, string stagingDirectory, Action<Message, long> received, Action receivedBatch, Func<Message, SnapshotHeader, bool> snapshotReceived, Func<long> clock, ILogger logger)
+    public PeerTransport(NativeBackendOptions options, string stagingDirectory, Action<Message, long> received, Action receivedBatch, Func<Message, SnapshotHeader, bool> snapshotReceived, MonotonicClock clock, ILogger logger)
     {
         this.receivedBatch = receivedBatch;
         this.options = options;
@@ -84,7 +84,8 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         listenEndPoint = own!;
     }
 
-    public Func<long> Clock { get; }
+    /// <summary>The back-end's clock (receive times of messages, reconnect pacing).</summary>
+    public MonotonicClock Clock { get; }
 
     /// <summary>The back-end's options (cluster id, queue limits) for the links.</summary>
     internal NativeBackendOptions Options => options;
@@ -120,7 +121,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     }
 
     /// <summary>
-    /// Queues <paramref name="message"/> for its peer (replication thread only). Call <see cref="FlushAll"/> after a
+    /// Queues <paramref name="message"/> for its peer (only the thread driving the core). Call <see cref="FlushAll"/> after a
     /// batch.
     /// </summary>
     public void Send(Message message)

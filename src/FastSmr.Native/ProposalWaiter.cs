@@ -5,7 +5,7 @@ using FastSmr.Engine;
 namespace FastSmr.Native;
 
 /// <summary>
-/// One proposal on its way through the replication thread: the batch (copied), the term it must be appended in, and
+/// One proposal on its way through the core: the batch (copied), the term it must be appended in, and
 /// the completion the engine awaits. Pooled, so a steady stream of proposals allocates nothing here.
 /// </summary>
 internal sealed class ProposalWaiter : IValueTaskSource<ProposeResult>

@@ -12,7 +12,7 @@ namespace FastSmr.Native;
 /// term i64, type u8, length u32 and its bytes. Entries are consecutive from index + 1. Little-endian throughout.
 /// </summary>
 /// <remarks>
-/// Entry bytes go from the core's entries (the leader's own copies of the batches) straight into the connection's pipe:
+/// Entry bytes go from the core's entries (the leader's own copies of the batches) straight into the connection's send buffer:
 /// one copy, no re-serialisation. A receiver refuses — by closing the connection — any frame whose declared sizes do not
 /// add up, exceed <see cref="FrameBytesMax"/>, or carry an unknown type; nothing is allocated before the sizes are checked.
 /// </remarks>

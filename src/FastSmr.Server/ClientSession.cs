@@ -206,15 +206,15 @@ internal sealed class ClientSession
     private async Task WaitForRepliesAsync(CancellationToken token)
     {
         var bound = 2 * server.Options.InFlightPerConnectionMax;
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var started = server.Time.GetTimestamp();
         while (Volatile.Read(ref inFlight) >= bound)
         {
-            if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > WriteStallMax)
+            if (server.Time.GetElapsedTime(started) > WriteStallMax)
             {
                 throw new ProtocolException("the client has not read its replies for " + WriteStallMax.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) + " s");
             }
 
-            await Task.Delay(1, token).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(1), server.Time, token).ConfigureAwait(false);
         }
     }
 

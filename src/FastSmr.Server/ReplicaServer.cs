@@ -29,11 +29,13 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <param name="options">The replica's configuration.</param>
     /// <param name="stateMachine">The state machine; the built-in key-value store when null.</param>
     /// <param name="loggerFactory">Logging.</param>
-    public ReplicaServer(ServerOptions options, IStateMachine? stateMachine = null, ILoggerFactory? loggerFactory = null)
+    /// <param name="time">The one clock of the engine, the back-end and the client sessions; the system clock when null.</param>
+    public ReplicaServer(ServerOptions options, IStateMachine? stateMachine = null, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
+        Time = time ?? TimeProvider.System;
         this.loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         logger = this.loggerFactory.CreateLogger<ReplicaServer>();
         foreach (var member in options.Members)
@@ -48,10 +50,10 @@ public sealed class ReplicaServer : IAsyncDisposable
             _ => InjectedBug.None,
         };
         StateMachine = stateMachine ?? new KvStateMachine();
-        Backend = CreateBackend(options, this.loggerFactory);
+        Backend = CreateBackend(options, this.loggerFactory, Time);
         options.Engine.ReplicaId = options.Id;
         options.Engine.ClusterId = options.ClusterId;
-        Engine = new ReplicaEngine(options.Engine, StateMachine, Backend, this.loggerFactory.CreateLogger<ReplicaEngine>());
+        Engine = new ReplicaEngine(options.Engine, StateMachine, Backend, this.loggerFactory.CreateLogger<ReplicaEngine>(), Time);
     }
 
     /// <summary>The test-only fault this replica was asked to inject (<see cref="ServerOptions.InjectBug"/>).</summary>
@@ -59,6 +61,9 @@ public sealed class ReplicaServer : IAsyncDisposable
 
     /// <summary>Counts requests for the injected fault.</summary>
     internal long InjectedCounter;
+
+    /// <summary>The clock the engine, the back-end and the client sessions read.</summary>
+    public TimeProvider Time { get; }
 
     /// <summary>The options the replica runs with.</summary>
     public ServerOptions Options { get; }
@@ -72,41 +77,28 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <summary>The replicated state machine.</summary>
     public IStateMachine StateMachine { get; }
 
-    /// <summary>Builds the back-end the options name.</summary>
-    public static IReplicationBackend CreateBackend(ServerOptions options, ILoggerFactory loggerFactory)
+    /// <summary>Builds the back-end the options name; both get the same shared options, parsed here once.</summary>
+    public static IReplicationBackend CreateBackend(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var members = new List<(uint, IPEndPoint)>();
-        var routes = new Dictionary<IPEndPoint, IPEndPoint>();
-        var nativeRoutes = new Dictionary<uint, IPEndPoint>();
         foreach (var member in options.Members)
         {
-            var raft = ServerOptions.ParseEndPoint(member.Raft);
-            members.Add((member.Id, raft));
-            if (options.PeerRoutes.TryGetValue(member.Id, out var route))
-            {
-                routes[raft] = ServerOptions.ParseEndPoint(route);
-                nativeRoutes[member.Id] = routes[raft];
-            }
+            members.Add((member.Id, ServerOptions.ParseEndPoint(member.Raft)));
+        }
+
+        var routes = new Dictionary<uint, IPEndPoint>();
+        foreach (var (peer, route) in options.PeerRoutes)
+        {
+            routes[peer] = ServerOptions.ParseEndPoint(route);
         }
 
         return options.Backend switch
         {
-            BackendKind.DotNext => new DotNextBackend(Shared(new DotNextBackendOptions
-            {
-                PeerRoutes = routes,
-                LowerElectionTimeoutMs = options.LowerElectionTimeoutMs,
-                UpperElectionTimeoutMs = options.UpperElectionTimeoutMs,
-                SnapshotInterval = options.SnapshotInterval,
-                ChunkSize = options.WalChunkBytes,
-            })),
+            BackendKind.DotNext => new DotNextBackend(Shared(new DotNextBackendOptions { ChunkSize = options.WalChunkBytes })),
             BackendKind.Native => new NativeBackend(Shared(new NativeBackendOptions
             {
                 ClusterId = options.ClusterId,
-                PeerRoutes = nativeRoutes,
-                ElectionTimeoutMs = options.LowerElectionTimeoutMs,
-                HeartbeatIntervalMs = Math.Max(1, options.LowerElectionTimeoutMs / 6),
-                SnapshotInterval = options.SnapshotInterval,
                 SpinIterations = options.SpinIterations,
                 InlineDrive = !options.DedicatedThreads,
             })),
@@ -121,6 +113,10 @@ public sealed class ReplicaServer : IAsyncDisposable
             backendOptions.DataDirectory = options.DataDirectory;
             backendOptions.Durability = options.Durability;
             backendOptions.LoggerFactory = loggerFactory;
+            backendOptions.PeerRoutes = routes;
+            backendOptions.Election = new ElectionTiming(options.LowerElectionTimeoutMs, options.UpperElectionTimeoutMs);
+            backendOptions.Snapshots = new SnapshotPolicy { EntriesInterval = options.SnapshotInterval };
+            backendOptions.Time = time ?? TimeProvider.System;
             return backendOptions;
         }
     }

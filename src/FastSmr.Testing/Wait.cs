@@ -62,4 +62,24 @@ public static class Wait
         await TryUntilAsync(async () => (found = await probe().ConfigureAwait(false)) is not null, timeout, poll).ConfigureAwait(false);
         return found;
     }
+
+    /// <summary>
+    /// Checks that <paramref name="invariant"/> holds throughout <paramref name="duration"/> (every poll), for what must
+    /// not happen during a window, such as an election that a rule forbids.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It stopped holding; the message says what and when.</exception>
+    public static async Task HoldsForAsync(Func<bool> invariant, TimeSpan duration, string what, TimeSpan? poll = null)
+    {
+        ArgumentNullException.ThrowIfNull(invariant);
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < duration)
+        {
+            if (!invariant())
+            {
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"after {watch.Elapsed.TotalMilliseconds:F0} ms it no longer held that {what}"));
+            }
+
+            await Task.Delay(poll ?? DefaultPoll).ConfigureAwait(false);
+        }
+    }
 }

@@ -13,19 +13,19 @@ internal sealed class KeySearch
 {
     private readonly List<KvOperation> operations;
     private readonly long deadline;
-    private readonly Entry head;
+    private readonly HistoryEvent head;
     private readonly ulong[] linearized;
     private readonly HashSet<CacheKey> cache = [];
-    private readonly Stack<(Entry Call, string? State)> stack = new();
+    private readonly Stack<(HistoryEvent Call, string? State)> stack = new();
     private string? state;
-    private Entry? current;
+    private HistoryEvent? current;
     private int remainingOk;
 
     public KeySearch(List<KvOperation> operations, long deadline)
     {
         this.operations = operations;
         this.deadline = deadline;
-        head = BuildEntries(operations);
+        head = BuildEvents(operations);
         linearized = new ulong[(operations.Count + 63) / 64];
         foreach (var op in operations)
         {
@@ -69,26 +69,26 @@ internal sealed class KeySearch
     }
 
     /// <summary>
-    /// Entries: a call per operation at its invocation, a return at its return time (Unknown: never). Calls sort before
+    /// Events: a call per operation at its invocation, a return at its return time (Unknown: never). Calls sort before
     /// returns at equal times, so touching intervals count as concurrent (the permissive reading). Returns the list's head.
     /// </summary>
-    private static Entry BuildEntries(List<KvOperation> operations)
+    private static HistoryEvent BuildEvents(List<KvOperation> operations)
     {
-        var entries = new List<Entry>(2 * operations.Count);
+        var events = new List<HistoryEvent>(2 * operations.Count);
         for (var i = 0; i < operations.Count; i++)
         {
             var op = operations[i];
-            var call = new Entry(i, op.Invoke, isCall: true);
-            var ret = new Entry(i, op.Status == OperationStatus.Unknown ? long.MaxValue : op.Return, isCall: false);
+            var call = new HistoryEvent(i, op.Invoke, isCall: true);
+            var ret = new HistoryEvent(i, op.Status == OperationStatus.Unknown ? long.MaxValue : op.Return, isCall: false);
             call.Match = ret;
-            entries.Add(call);
-            entries.Add(ret);
+            events.Add(call);
+            events.Add(ret);
         }
 
-        entries.Sort(static (a, b) => a.Time != b.Time ? a.Time.CompareTo(b.Time) : a.IsCall == b.IsCall ? 0 : a.IsCall ? -1 : 1);
-        var head = new Entry(-1, long.MinValue, isCall: false);
+        events.Sort(static (a, b) => a.Time != b.Time ? a.Time.CompareTo(b.Time) : a.IsCall == b.IsCall ? 0 : a.IsCall ? -1 : 1);
+        var head = new HistoryEvent(-1, long.MinValue, isCall: false);
         var previous = head;
-        foreach (var entry in entries)
+        foreach (var entry in events)
         {
             previous.Next = entry;
             entry.Previous = previous;
@@ -99,7 +99,7 @@ internal sealed class KeySearch
     }
 
     /// <summary>Linearizes <paramref name="call"/> here if the model allows it and the configuration is new.</summary>
-    private bool TryLinearize(Entry call)
+    private bool TryLinearize(HistoryEvent call)
     {
         var op = operations[call.Operation];
         if (!KvModel.Step(state, op, out var next))
@@ -146,7 +146,7 @@ internal sealed class KeySearch
         return true;
     }
 
-    private static void Lift(Entry call)
+    private static void Lift(HistoryEvent call)
     {
         call.Previous!.Next = call.Next;
         if (call.Next is not null)
@@ -162,7 +162,7 @@ internal sealed class KeySearch
         }
     }
 
-    private static void Unlift(Entry call)
+    private static void Unlift(HistoryEvent call)
     {
         var ret = call.Match!;
         ret.Previous!.Next = ret;
@@ -190,7 +190,7 @@ internal sealed class KeySearch
         }
     }
 
-    private sealed class Entry(int operation, long time, bool isCall)
+    private sealed class HistoryEvent(int operation, long time, bool isCall)
     {
         public int Operation { get; } = operation;
 
@@ -198,11 +198,11 @@ internal sealed class KeySearch
 
         public bool IsCall { get; } = isCall;
 
-        public Entry? Match { get; set; }
+        public HistoryEvent? Match { get; set; }
 
-        public Entry? Previous { get; set; }
+        public HistoryEvent? Previous { get; set; }
 
-        public Entry? Next { get; set; }
+        public HistoryEvent? Next { get; set; }
     }
 
     private readonly struct CacheKey(ulong[] linearized, string? state) : IEquatable<CacheKey>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
 using FastSmr.Engine;
+using FastSmr.Testing;
 using FastSmr.Testing.Clusters;
 
 namespace FastSmr.Tests;
@@ -167,10 +168,11 @@ public abstract partial class BackendSuite
             }
         }).ToList();
 
-        await Task.Delay(500);
+        await Wait.UntilAsync(() => Interlocked.Read(ref ok) >= 20, TimeSpan.FromSeconds(30), "increments are acknowledged before the leader stops");
         await cluster.StopAsync(leader.Options.Id);
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
-        await Task.Delay(1000);
+        var beforeFailover = Interlocked.Read(ref ok);
+        await Wait.UntilAsync(() => Interlocked.Read(ref ok) >= beforeFailover + 20, TimeSpan.FromSeconds(30), "increments are acknowledged by the new leader");
         await stop.CancelAsync();
         await Task.WhenAll(writers);
 

@@ -3,6 +3,7 @@ using FastSmr.Core;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
 using FastSmr.Server;
+using FastSmr.Testing;
 using FastSmr.Testing.Chaos;
 using FastSmr.Testing.Clusters;
 
@@ -44,17 +45,13 @@ public abstract partial class BackendSuite
                 }
             }
 
-            var watch = Stopwatch.StartNew();
             var oldTerm = leader.Engine.Leadership.Term.Value;
             Server.ReplicaServer? successor = null;
-            while (successor is null && watch.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                successor = cluster.Running.FirstOrDefault(s => s.Options.Id != leaderId && s.Engine.Leadership.Role == ReplicaRole.Leader && s.Engine.Leadership.Term.Value > oldTerm);
-                await Task.Delay(20);
-            }
-
-            output.WriteLine($"new leader after cutting leader {leaderId}'s links: {successor?.Options.Id.ToString() ?? "none"} in {watch.ElapsedMilliseconds} ms");
-            Assert.NotNull(successor);
+            var elected = await Wait.UntilAsync(
+                () => (successor = cluster.Running.FirstOrDefault(s => s.Options.Id != leaderId && s.Engine.Leadership.Role == ReplicaRole.Leader && s.Engine.Leadership.Term.Value > oldTerm)) is not null,
+                TimeSpan.FromSeconds(30),
+                $"another replica leads in a later term once leader {leaderId}'s links are cut");
+            output.WriteLine($"new leader after cutting leader {leaderId}'s links: {successor!.Options.Id} in {elected.TotalMilliseconds:F0} ms");
 
             // Healing lets the old leader rejoin; afterwards everyone agrees and the replicas converge.
             foreach (var link in links.Values)
@@ -112,7 +109,7 @@ public abstract partial class BackendSuite
             var write = leader.Engine.SubmitAsync(KvCommand.Put(Kv.Key("lost"), Kv.Key("x")), TimeSpan.FromSeconds(20)).AsTask();
             double? electedMs = null;
             double? stepDownMs = null;
-            while (watch.Elapsed < TimeSpan.FromSeconds(30) && (electedMs is null || stepDownMs is null))
+            await Wait.TryUntilAsync(() =>
             {
                 if (electedMs is null && cluster.Running.Any(s => s.Options.Id != leaderId && s.Engine.Leadership.Role == ReplicaRole.Leader && s.Engine.Leadership.Term.Value > oldTerm))
                 {
@@ -124,8 +121,8 @@ public abstract partial class BackendSuite
                     stepDownMs = watch.Elapsed.TotalMilliseconds;
                 }
 
-                await Task.Delay(20);
-            }
+                return Task.FromResult(electedMs is not null && stepDownMs is not null);
+            }, TimeSpan.FromSeconds(30));
 
             output.WriteLine($"leader {leaderId} cannot send: new leader after {electedMs?.ToString("F0") ?? "never"} ms; the old leader stepped down after {stepDownMs?.ToString("F0") ?? "more than 30000"} ms");
             Assert.NotNull(electedMs);

@@ -10,6 +10,7 @@ using FastSmr.Native;
 using FastSmr.Raft;
 using Xunit.Abstractions;
 using FastSmr.Server;
+using FastSmr.Testing;
 using FastSmr.Testing.Clusters;
 
 namespace FastSmr.Tests;
@@ -92,12 +93,10 @@ public class NativeBackendTests(ITestOutputHelper output)
 
         // Two replicas that may have lost what they acknowledged must not elect one of themselves: without the rule
         // they would within about two election timeouts (300-600 ms here).
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < TimeSpan.FromSeconds(3))
-        {
-            Assert.DoesNotContain(cluster.Running, s => s.Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate);
-            await Task.Delay(50);
-        }
+        await Wait.HoldsForAsync(
+            () => !cluster.Running.Any(s => s.Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate),
+            TimeSpan.FromSeconds(3),
+            "no rejoining replica is leader or candidate");
 
         // Only replica 3 crashed, in fact: replicas 1 and 2 elect a leader, replica 3 catches up and only then votes again.
         await cluster.StopAsync(2);
@@ -108,16 +107,16 @@ public class NativeBackendTests(ITestOutputHelper output)
         Assert.True(((NativeBackend)cluster[3].Backend).Rejoining, "the rejoining state must survive a restart until caught up");
         await cluster.StartAsync(1);
         await cluster.StartAsync(2);
-        watch.Restart();
         var rejoining = (NativeBackend)cluster[3].Backend;
-        while (watch.Elapsed < TimeSpan.FromSeconds(30) && rejoining.Rejoining)
-        {
-            Assert.False(cluster[3].Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate, "a rejoining replica campaigned");
-            await Task.Delay(20);
-        }
-
-        output.WriteLine($"replica 3 rejoined {watch.ElapsedMilliseconds} ms after the others started");
-        Assert.False(rejoining.Rejoining);
+        var rejoined = await Wait.UntilAsync(
+            () =>
+            {
+                Assert.False(rejoining.Rejoining && cluster[3].Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate, "a rejoining replica campaigned");
+                return !rejoining.Rejoining;
+            },
+            TimeSpan.FromSeconds(30),
+            "replica 3 has caught up and votes again");
+        output.WriteLine($"replica 3 rejoined {rejoined.TotalMilliseconds:F0} ms after the others started");
         Assert.Equal(bootId, (await File.ReadAllTextAsync(Path.Combine(cluster.Directory, "replica-3", "boot-id"))).Trim());
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         Assert.NotEqual(3u, leader.Options.Id);

@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using FastSmr.Testing.Clusters;
+using FastSmr.Testing;
 using FastSmr.Client;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
@@ -80,36 +81,28 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
         var info = Programs.Fastsmr.StartInfo(["demo", "--seconds", "60", "--clients", "2"]);
 
         using var harness = Process.Start(info)!;
-        var directory = "";
+        var printed = new StringBuilder();
+        harness.OutputDataReceived += (_, e) => Append(e.Data);
+        harness.ErrorDataReceived += (_, e) => Append(e.Data);
+        harness.BeginOutputReadLine();
+        harness.BeginErrorReadLine();
         int[] replicas = [];
         try
         {
-            var watch = Stopwatch.StartNew();
-            while (replicas.Length < 3 && watch.Elapsed < TimeSpan.FromSeconds(60))
-            {
-                await Task.Delay(200);
-                replicas = Directory.EnumerateDirectories($"/proc/{harness.Id}/task")
-                    .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                    .Select(int.Parse).Distinct().ToArray();
-            }
-
+            await Wait.UntilAsync(() => (replicas = Children(harness.Id)).Length >= 3, TimeSpan.FromSeconds(60), "the demo started its 3 replicas");
             Assert.Equal(3, replicas.Length);
-            await Task.Delay(2_000); // let them start serving
+            await Wait.UntilAsync(() => Printed().Contains(" leads in term ", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the demo's replicas elected a leader");
         }
         finally
         {
             harness.Kill(entireProcessTree: false); // SIGKILL the harness only: no chance to stop its children
             await harness.WaitForExitAsync();
-            var line = (await harness.StandardOutput.ReadToEndAsync()).Split('\n').FirstOrDefault(l => l.Contains(" in /", StringComparison.Ordinal));
-            directory = line is null ? "" : line[(line.LastIndexOf(" in ", StringComparison.Ordinal) + 4)..].Trim();
         }
 
+        var line = Printed().Split('\n').FirstOrDefault(l => l.Contains(" in /", StringComparison.Ordinal));
+        var directory = line is null ? "" : line[(line.LastIndexOf(" in ", StringComparison.Ordinal) + 4)..].Trim();
         var stopped = Stopwatch.StartNew();
-        while (replicas.Any(Alive) && stopped.Elapsed < TimeSpan.FromSeconds(30))
-        {
-            await Task.Delay(100);
-        }
-
+        await Wait.TryUntilAsync(() => Task.FromResult(!replicas.Any(Alive)), TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
         output.WriteLine($"replicas {string.Join(",", replicas)} stopped {stopped.ElapsedMilliseconds} ms after their harness was killed");
         foreach (var pid in replicas.Where(Alive))
         {
@@ -121,6 +114,26 @@ public partial class ProcessClusterTests(ITestOutputHelper output)
         {
             Directory.Delete(directory, recursive: true); // the killed harness could not delete it
         }
+
+        void Append(string? text)
+        {
+            lock (printed)
+            {
+                printed.AppendLine(text);
+            }
+        }
+
+        string Printed()
+        {
+            lock (printed)
+            {
+                return printed.ToString();
+            }
+        }
+
+        static int[] Children(int pid) => Directory.EnumerateDirectories($"/proc/{pid}/task")
+            .SelectMany(task => File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(int.Parse).Distinct().ToArray();
 
         static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
     }

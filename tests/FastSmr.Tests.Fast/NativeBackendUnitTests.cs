@@ -122,6 +122,17 @@ public class NativeBackendUnitTests
         var queue = Valid();
         queue.PeerQueueBytesMax = 1_000;
         Assert.Throws<ArgumentOutOfRangeException>(queue.Validate);
+
+        // What every back-end shares is checked once, in ReplicationBackendOptions.
+        var route = Valid();
+        route.PeerRoutes = new Dictionary<uint, System.Net.IPEndPoint> { [3] = new(System.Net.IPAddress.Loopback, 7003) };
+        Assert.Contains("not another member", Assert.Throws<ArgumentException>(route.Validate).Message, StringComparison.Ordinal);
+        var election = Valid();
+        election.Election = new ElectionTiming(300, 300);
+        Assert.Throws<ArgumentOutOfRangeException>(election.Validate);
+        var snapshots = Valid();
+        snapshots.Snapshots = new SnapshotPolicy { BytesInterval = 1_000 };
+        Assert.Throws<ArgumentOutOfRangeException>(snapshots.Validate);
     }
 
     [Fact]

@@ -95,10 +95,10 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
         }
 
         var wait = System.Diagnostics.Stopwatch.StartNew();
-        while (workload.LastOkWriteInvoke < healedAt && wait.Elapsed < recoveryMax && !token.IsCancellationRequested)
-        {
-            await Task.Delay(25, CancellationToken.None).ConfigureAwait(false);
-        }
+        await Wait.TryUntilAsync(
+            () => Task.FromResult(workload.LastOkWriteInvoke >= healedAt || token.IsCancellationRequested),
+            recoveryMax,
+            TimeSpan.FromMilliseconds(25)).ConfigureAwait(false);
 
         if (workload.LastOkWriteInvoke >= healedAt)
         {
@@ -236,23 +236,14 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
     }
 
     /// <summary>The leader with the highest term among the replicas that answer, waiting up to 5 s for one.</summary>
-    private async Task<uint?> LeaderAsync()
-    {
-        var wait = System.Diagnostics.Stopwatch.StartNew();
-        while (wait.Elapsed < TimeSpan.FromSeconds(5))
+    private Task<uint?> LeaderAsync() => Wait.ForAsync(
+        async () =>
         {
             var reports = await cluster.StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-            var leader = reports.Where(r => r.Role == ReplicaRole.Leader).OrderByDescending(r => r.Term.Value).Select(r => (uint?)r.ReplicaId).FirstOrDefault();
-            if (leader is not null)
-            {
-                return leader;
-            }
-
-            await Task.Delay(100).ConfigureAwait(false);
-        }
-
-        return null;
-    }
+            return reports.Where(r => r.Role == ReplicaRole.Leader).OrderByDescending(r => r.Term.Value).Select(r => (uint?)r.ReplicaId).FirstOrDefault();
+        },
+        TimeSpan.FromSeconds(5),
+        TimeSpan.FromMilliseconds(100));
 
     private uint Pick(IEnumerable<uint> candidates)
     {

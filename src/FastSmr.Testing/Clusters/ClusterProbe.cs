@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using FastSmr.Client;
 using FastSmr.Core.Protocol;
@@ -34,20 +33,18 @@ public static class ClusterProbe
     public static async Task<List<StatusReport>?> WaitForConvergenceAsync(Func<IReadOnlyList<string>> endPoints, ulong clusterId, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(endPoints);
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < timeout)
-        {
-            var expected = endPoints();
-            var reports = await StatusesAsync(expected, clusterId, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-            if (Convergence.IsConverged(reports, expected.Count))
+        List<StatusReport>? converged = null;
+        await Wait.TryUntilAsync(
+            async () =>
             {
-                return reports;
-            }
-
-            await Task.Delay(100).ConfigureAwait(false);
-        }
-
-        return null;
+                var expected = endPoints();
+                var reports = await StatusesAsync(expected, clusterId, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                converged = Convergence.IsConverged(reports, expected.Count) ? reports : null;
+                return converged is not null;
+            },
+            timeout,
+            TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+        return converged;
     }
 
     /// <summary>The leader's id and its process's allocated-bytes counter, or null when no leader answers.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using FastSmr.Client;
 using FastSmr.Core.Protocol;
 using FastSmr.Engine;
@@ -98,21 +97,9 @@ public sealed class InProcessCluster : IReplicaCluster
     public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) => Task.FromResult(Statuses());
 
     /// <inheritdoc/>
-    public async Task<StatusReport> WaitForLeaderAsync(TimeSpan timeout)
-    {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < timeout)
-        {
-            if (Convergence.AgreedLeader(Statuses(), running.Count) is { } leader)
-            {
-                return leader;
-            }
-
-            await Task.Delay(20).ConfigureAwait(false);
-        }
-
-        throw new TimeoutException("no leader within " + timeout);
-    }
+    public async Task<StatusReport> WaitForLeaderAsync(TimeSpan timeout) =>
+        await Wait.ForAsync(() => Task.FromResult(Convergence.AgreedLeader(Statuses(), running.Count)), timeout).ConfigureAwait(false)
+            ?? throw new TimeoutException("no agreed leader within " + timeout);
 
     /// <summary>Waits for an agreed leader (<see cref="WaitForLeaderAsync"/>) and returns its server.</summary>
     public async Task<ReplicaServer> WaitForLeaderServerAsync(TimeSpan timeout) => running[(await WaitForLeaderAsync(timeout).ConfigureAwait(false)).ReplicaId];
@@ -120,19 +107,16 @@ public sealed class InProcessCluster : IReplicaCluster
     /// <inheritdoc/>
     public async Task<List<StatusReport>?> WaitForConvergenceAsync(TimeSpan timeout)
     {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < timeout)
-        {
-            var statuses = Statuses();
-            if (Convergence.IsConverged(statuses, running.Count))
+        List<StatusReport>? converged = null;
+        await Wait.TryUntilAsync(
+            () =>
             {
-                return statuses;
-            }
-
-            await Task.Delay(20).ConfigureAwait(false);
-        }
-
-        return null;
+                var statuses = Statuses();
+                converged = Convergence.IsConverged(statuses, running.Count) ? statuses : null;
+                return Task.FromResult(converged is not null);
+            },
+            timeout).ConfigureAwait(false);
+        return converged;
     }
 
     /// <summary>A client of this cluster that knows every replica.</summary>

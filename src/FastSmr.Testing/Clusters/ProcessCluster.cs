@@ -216,30 +216,32 @@ public sealed partial class ProcessCluster : IReplicaCluster
     public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) => ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout);
 
     /// <inheritdoc/>
+    /// <exception cref="InvalidOperationException">A replica exited meanwhile (its log tail is in the message).</exception>
     public async Task<StatusReport> WaitForLeaderAsync(TimeSpan timeout)
     {
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < timeout)
+        var leader = await Wait.ForAsync(
+            async () =>
+            {
+                var running = members.Count(m => m.Process is { HasExited: false } && !m.Paused);
+                var agreed = Convergence.AgreedLeader(await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false), running);
+                ThrowIfAnyExited();
+                return agreed;
+            },
+            timeout,
+            TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+        return leader ?? throw new TimeoutException("no leader within " + timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s");
+    }
+
+    private void ThrowIfAnyExited()
+    {
+        foreach (var member in members)
         {
-            var running = members.Count(m => m.Process is { HasExited: false } && !m.Paused);
-            if (Convergence.AgreedLeader(await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false), running) is { } leader)
+            if (member.Process is { HasExited: true } exited && !member.ReportedExit)
             {
-                return leader;
+                member.ReportedExit = true;
+                throw new InvalidOperationException("replica " + member.Id.ToString(CultureInfo.InvariantCulture) + " exited with code " + exited.ExitCode.ToString(CultureInfo.InvariantCulture) + "; log: " + LogTail(member.Id));
             }
-
-            foreach (var member in members)
-            {
-                if (member.Process is { HasExited: true } exited && !member.ReportedExit)
-                {
-                    member.ReportedExit = true;
-                    throw new InvalidOperationException("replica " + member.Id.ToString(CultureInfo.InvariantCulture) + " exited with code " + exited.ExitCode.ToString(CultureInfo.InvariantCulture) + "; log: " + LogTail(member.Id));
-                }
-            }
-
-            await Task.Delay(100).ConfigureAwait(false);
         }
-
-        throw new TimeoutException("no leader within " + timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s");
     }
 
     /// <inheritdoc/>
