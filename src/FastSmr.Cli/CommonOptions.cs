@@ -12,9 +12,15 @@ namespace FastSmr.Cli;
 /// </summary>
 internal static class CommonOptions
 {
-    public static Option<BackendKind> Backend() => new("--backend") { Description = "replication back-end: dotnext (default) or native", DefaultValueFactory = _ => BackendKind.DotNext };
+    public static Option<BackendKind> Backend() =>
+        new("--backend")
+        {
+            Description = "replication back-end: dotnext (default) or native",
+            DefaultValueFactory = _ => BackendKind.DotNext,
+        };
 
-    public static Option<DurabilityMode> Durability() => new("--durability") { Description = "durable (default) or memory", DefaultValueFactory = _ => DurabilityMode.Durable };
+    public static Option<DurabilityMode> Durability() =>
+        new("--durability") { Description = "durable (default) or memory", DefaultValueFactory = _ => DurabilityMode.Durable };
 
     /// <summary>Writes "fastsmr COMMAND: message" to standard error and returns the usage-error exit code 2.</summary>
     public static async Task<int> UsageErrorAsync(string command, string message)
@@ -29,16 +35,29 @@ internal sealed class LoadOptions
 {
     private readonly Option<int> seconds = new("--seconds") { Description = "measured seconds of load", DefaultValueFactory = _ => 10 };
     private readonly Option<int> clients = new("--clients") { Description = "connections", DefaultValueFactory = _ => 64 };
-    private readonly Option<int> pipeline = new("--pipeline") { Description = "requests in flight per connection", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> pipeline = new("--pipeline")
+    {
+        Description = "requests in flight per connection",
+        DefaultValueFactory = _ => 1,
+    };
     private readonly Option<int> payload = new("--payload") { Description = "value size in bytes", DefaultValueFactory = _ => 64 };
-    private readonly Option<double> rate = new("--rate") { Description = "offered requests/s (open loop, latency from intended send time); 0 = closed loop", DefaultValueFactory = _ => 0 };
+    private readonly Option<double> rate = new("--rate")
+    {
+        Description = "offered requests/s (open loop, latency from intended send time); 0 = closed loop",
+        DefaultValueFactory = _ => 0,
+    };
     private readonly Option<ulong> clusterId = new("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
     private readonly Option<int> keys = new("--keys") { Description = "distinct keys written", DefaultValueFactory = _ => 100_000 };
-    private readonly Option<FileInfo?> floor = new("--floor") { Description = "the JSON of `bench floor --json FILE` from this machine: the p50 is also reported as a ratio to its commit floor" };
+    private readonly Option<FileInfo?> floor = new("--floor")
+    {
+        Description = "the JSON of `bench floor --json FILE` from this machine: the p50 is also reported as a ratio to its commit floor",
+    };
 
     public LoadOptions(Command command)
     {
-        foreach (var option in new Option[] { seconds, clients, pipeline, payload, rate, Backend, Durability, Json, clusterId, keys, floor })
+        foreach (
+            var option in new Option[] { seconds, clients, pipeline, payload, rate, Backend, Durability, Json, clusterId, keys, floor }
+        )
         {
             command.Options.Add(option);
         }

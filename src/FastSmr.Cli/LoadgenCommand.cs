@@ -12,26 +12,40 @@ internal static class LoadgenCommand
         var load = new LoadOptions(command);
         var cluster = new Option<string>("--cluster") { Description = "client endpoints host:port,host:port,...", Required = true };
         command.Options.Add(cluster);
-        command.SetAction(async (result, token) =>
-        {
-            LoadSettings settings;
-            string[] endPoints;
-            try
+        command.SetAction(
+            async (result, token) =>
             {
-                settings = load.Read(result);
-                endPoints = result.GetValue(cluster)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                foreach (var endPoint in endPoints)
+                LoadSettings settings;
+                string[] endPoints;
+                try
                 {
-                    _ = Core.EndPointParser.Parse(endPoint);
+                    settings = load.Read(result);
+                    endPoints = result
+                        .GetValue(cluster)!
+                        .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    foreach (var endPoint in endPoints)
+                    {
+                        _ = Core.EndPointParser.Parse(endPoint);
+                    }
                 }
-            }
-            catch (Exception e) when (e is ArgumentException or FormatException)
-            {
-                return await CommonOptions.UsageErrorAsync("loadgen", e.Message).ConfigureAwait(false);
-            }
+                catch (Exception e) when (e is ArgumentException or FormatException)
+                {
+                    return await CommonOptions.UsageErrorAsync("loadgen", e.Message).ConfigureAwait(false);
+                }
 
-            return await LoadRun.RunAsync(settings, endPoints, result.GetValue(load.Backend), result.GetValue(load.Durability), result.GetValue(load.Json)?.FullName, Console.Out, token).ConfigureAwait(false);
-        });
+                return await LoadRun
+                    .RunAsync(
+                        settings,
+                        endPoints,
+                        result.GetValue(load.Backend),
+                        result.GetValue(load.Durability),
+                        result.GetValue(load.Json)?.FullName,
+                        Console.Out,
+                        token
+                    )
+                    .ConfigureAwait(false);
+            }
+        );
         return command;
     }
 }

@@ -15,15 +15,57 @@ internal static class LogCommand
     public static Command Build()
     {
         var directory = new Option<DirectoryInfo>("--dir") { Description = "the log directory", Required = true };
-        var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id the segments must carry", DefaultValueFactory = _ => 0 };
+        var clusterId = new Option<ulong>("--cluster-id")
+        {
+            Description = "cluster id the segments must carry",
+            DefaultValueFactory = _ => 0,
+        };
         var nodeId = new Option<uint>("--node-id") { Description = "node id the segments must carry", DefaultValueFactory = _ => 0 };
-        var segmentSize = new Option<long>("--segment-size") { Description = "segment size for new segments in bytes", DefaultValueFactory = _ => 64L << 20 };
-        var verify = new Command("verify", "open a FastSmr.Log directory (recovering a torn tail, as a replica would) and check every record; exit 0 intact, 1 corrupt") { directory, clusterId, nodeId, segmentSize };
-        verify.SetAction(result => Verify(result.GetValue(directory)!.FullName, result.GetValue(clusterId), result.GetValue(nodeId), result.GetValue(segmentSize), Console.Out));
+        var segmentSize = new Option<long>("--segment-size")
+        {
+            Description = "segment size for new segments in bytes",
+            DefaultValueFactory = _ => 64L << 20,
+        };
+        var verify = new Command(
+            "verify",
+            "open a FastSmr.Log directory (recovering a torn tail, as a replica would) and check every record; exit 0 intact, 1 corrupt"
+        )
+        {
+            directory,
+            clusterId,
+            nodeId,
+            segmentSize,
+        };
+        verify.SetAction(result =>
+            Verify(
+                result.GetValue(directory)!.FullName,
+                result.GetValue(clusterId),
+                result.GetValue(nodeId),
+                result.GetValue(segmentSize),
+                Console.Out
+            )
+        );
         var seed = new Option<int>("--seed") { Description = "seed of the group sizes", DefaultValueFactory = _ => 1 };
-        var torture = new Command("torture", "TEST ONLY: append and flush until killed, printing each durable index (the kill -9 crash tests)") { directory, seed, segmentSize };
+        var torture = new Command(
+            "torture",
+            "TEST ONLY: append and flush until killed, printing each durable index (the kill -9 crash tests)"
+        )
+        {
+            directory,
+            seed,
+            segmentSize,
+        };
         torture.Hidden = true;
-        torture.SetAction((result, token) => LogTorture.RunAsync(result.GetValue(directory)!.FullName, result.GetValue(seed), result.GetValue(segmentSize), Console.Out, token));
+        torture.SetAction(
+            (result, token) =>
+                LogTorture.RunAsync(
+                    result.GetValue(directory)!.FullName,
+                    result.GetValue(seed),
+                    result.GetValue(segmentSize),
+                    Console.Out,
+                    token
+                )
+        );
         return new Command("log", "FastSmr.Log tools") { verify, torture };
     }
 
@@ -38,8 +80,17 @@ internal static class LogCommand
 
         try
         {
-            using var log = SegmentedLog.Open(directory, new LogOptions { ClusterId = clusterId, NodeId = nodeId, SegmentSize = segmentSize });
-            long records = 0, bytes = 0;
+            using var log = SegmentedLog.Open(
+                directory,
+                new LogOptions
+                {
+                    ClusterId = clusterId,
+                    NodeId = nodeId,
+                    SegmentSize = segmentSize,
+                }
+            );
+            long records = 0,
+                bytes = 0;
             if (log.LastIndex >= log.FirstIndex)
             {
                 foreach (var entry in log.Read(log.FirstIndex, log.LastIndex))
@@ -50,7 +101,16 @@ internal static class LogCommand
             }
 
             var m = log.Metadata;
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fastsmr log verify: OK {directory}: records [{log.FirstIndex}, {log.LastIndex}] ({records} records, {bytes} payload bytes) in {log.SegmentCount} segments; last term {log.LastTerm}; term {m.Term}, voted for {m.VotedFor}, commit {m.CommitIndex}, compacted up to {m.CompactedIndex} (term {m.CompactedTerm})"));
+            var contents = string.Create(
+                CultureInfo.InvariantCulture,
+                $"records [{log.FirstIndex}, {log.LastIndex}] ({records} records, {bytes} payload bytes) in {log.SegmentCount} segments"
+            );
+            var state = string.Create(
+                CultureInfo.InvariantCulture,
+                $"last term {log.LastTerm}; term {m.Term}, voted for {m.VotedFor}, commit {m.CommitIndex}"
+            );
+            var compacted = string.Create(CultureInfo.InvariantCulture, $"compacted up to {m.CompactedIndex} (term {m.CompactedTerm})");
+            output.WriteLine("fastsmr log verify: OK " + directory + ": " + contents + "; " + state + ", " + compacted);
             return 0;
         }
         catch (InvalidDataException e)

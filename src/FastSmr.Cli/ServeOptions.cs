@@ -17,25 +17,82 @@ internal sealed class ServeOptions
     private readonly Option<string?> data = new("--data") { Description = "data directory" };
     private readonly Option<ulong?> clusterId = new("--cluster-id") { Description = "cluster id (default 1)" };
     private readonly Option<BackendKind?> backend = new("--backend") { Description = "replication back-end: dotnext (default) or native" };
-    private readonly Option<int?> spin = new("--spin") { Description = "native back-end: iterations its threads spin before blocking when idle (0, the default: never spin)" };
-    private readonly Option<bool> dedicated = new("--dedicated-threads") { Description = "native back-end: hand work to dedicated replication and apply threads instead of running it on the thread that brought it" };
+    private readonly Option<int?> spin = new("--spin")
+    {
+        Description = "native back-end: iterations its threads spin before blocking when idle (0, the default: never spin)",
+    };
+    private readonly Option<bool> dedicated = new("--dedicated-threads")
+    {
+        Description =
+            "native back-end: hand work to dedicated replication and apply threads instead of running it on the thread that brought it",
+    };
     private readonly Option<DurabilityMode?> durability = new("--durability") { Description = "durable (default) or memory" };
     private readonly Option<int?> electionLow = new("--election-timeout-ms") { Description = "lower election timeout in ms (upper = 2x)" };
-    private readonly Option<int?> proposals = new("--proposals-in-flight") { Description = "batches proposed and not yet committed at once (default 8)" };
-    private readonly Option<long?> snapshotInterval = new("--snapshot-interval") { Description = "take a snapshot every N log entries (default 2048)" };
-    private readonly Option<string?> clientListen = new("--client-listen") { Description = "listen for clients here instead of on the advertised client endpoint (e.g. behind a proxy)" };
-    private readonly Option<string?> peerRoutes = new("--peer-routes") { Description = "dial peers through these addresses: id=host:port,... (member identities stay the canonical endpoints)" };
-    private readonly Option<string?> injectBug = new("--inject-bug") { Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it", Hidden = true };
+    private readonly Option<int?> proposals = new("--proposals-in-flight")
+    {
+        Description = "batches proposed and not yet committed at once (default 8)",
+    };
+    private readonly Option<long?> snapshotInterval = new("--snapshot-interval")
+    {
+        Description = "take a snapshot every N log entries (default 2048)",
+    };
+    private readonly Option<string?> clientListen = new("--client-listen")
+    {
+        Description = "listen for clients here instead of on the advertised client endpoint (e.g. behind a proxy)",
+    };
+    private readonly Option<string?> peerRoutes = new("--peer-routes")
+    {
+        Description = "dial peers through these addresses: id=host:port,... (member identities stay the canonical endpoints)",
+    };
+    private readonly Option<string?> injectBug = new("--inject-bug")
+    {
+        Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it",
+        Hidden = true,
+    };
 
-    public Option<LogLevel> LogLevel { get; } = new("--log-level") { Description = "log level", DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Information };
+    public Option<LogLevel> LogLevel { get; } =
+        new("--log-level") { Description = "log level", DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Information };
 
-    public Option<LogLevel> DotNextLogLevel { get; } = new("--dotnext-log-level") { Description = "log level of DotNext's own components (its warnings repeat a stack trace about every 100 ms while a peer is down)", DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Error };
+    public Option<LogLevel> DotNextLogLevel { get; } =
+        new("--dotnext-log-level")
+        {
+            Description =
+                "log level of DotNext's own components (its warnings repeat a stack trace about every 100 ms while a peer is down)",
+            DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Error,
+        };
 
-    public Option<bool> ExitWithParent { get; } = new("--exit-with-parent") { Description = "stop when the process that started this one exits (used by demo, chaos and the tests, so no replica outlives its harness)" };
+    public Option<bool> ExitWithParent { get; } =
+        new("--exit-with-parent")
+        {
+            Description =
+                "stop when the process that started this one exits (used by demo, chaos and the tests, so no replica outlives its harness)",
+        };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { config, id, members, data, clusterId, backend, spin, dedicated, durability, electionLow, snapshotInterval, proposals, clientListen, peerRoutes, injectBug, ExitWithParent, LogLevel, DotNextLogLevel })
+        foreach (
+            var option in new Option[]
+            {
+                config,
+                id,
+                members,
+                data,
+                clusterId,
+                backend,
+                spin,
+                dedicated,
+                durability,
+                electionLow,
+                snapshotInterval,
+                proposals,
+                clientListen,
+                peerRoutes,
+                injectBug,
+                ExitWithParent,
+                LogLevel,
+                DotNextLogLevel,
+            }
+        )
         {
             command.Options.Add(option);
         }

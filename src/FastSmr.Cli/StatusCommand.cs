@@ -12,17 +12,28 @@ internal static class StatusCommand
         var cluster = new Option<string>("--cluster") { Description = "client endpoints host:port,...", Required = true };
         var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
         var command = new Command("status", "print every replica's status frame") { cluster, clusterId };
-        command.SetAction(async (result, token) =>
-        {
-            var endPoints = result.GetValue(cluster)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var reports = await ClusterProbe.StatusesAsync(endPoints, result.GetValue(clusterId), TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-            foreach (var s in reports)
+        command.SetAction(
+            async (result, token) =>
             {
-                await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"replica {s.ReplicaId}: {s.Role,-9} term {s.Term}  leader {s.LeaderId}  commit {s.CommitIndex}  applied {s.AppliedIndex}  digest {s.Digest}")).ConfigureAwait(false);
-            }
+                var endPoints = result
+                    .GetValue(cluster)!
+                    .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                var reports = await ClusterProbe
+                    .StatusesAsync(endPoints, result.GetValue(clusterId), TimeSpan.FromSeconds(2))
+                    .ConfigureAwait(false);
+                foreach (var s in reports)
+                {
+                    var indexes = string.Create(CultureInfo.InvariantCulture, $"commit {s.CommitIndex}  applied {s.AppliedIndex}");
+                    var line = string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"replica {s.ReplicaId}: {s.Role, -9} term {s.Term}  leader {s.LeaderId}  "
+                    );
+                    await Console.Out.WriteLineAsync(line + indexes + "  digest " + s.Digest).ConfigureAwait(false);
+                }
 
-            return reports.Count == endPoints.Length ? 0 : 1;
-        });
+                return reports.Count == endPoints.Length ? 0 : 1;
+            }
+        );
         return command;
     }
 }

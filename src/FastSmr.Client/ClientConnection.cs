@@ -17,7 +17,9 @@ internal sealed class ClientConnection : IAsyncDisposable
     private readonly Socket socket;
     private readonly PipeReader input;
     private readonly PipeWriter output;
-    private readonly Channel<OutstandingRequest> sendQueue = Channel.CreateUnbounded<OutstandingRequest>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<OutstandingRequest> sendQueue = Channel.CreateUnbounded<OutstandingRequest>(
+        new UnboundedChannelOptions { SingleReader = true }
+    );
     private readonly Dictionary<ulong, OutstandingRequest> outstanding = [];
     private readonly CancellationTokenSource closed = new();
     private readonly int replyBytesMax;
@@ -64,7 +66,13 @@ internal sealed class ClientConnection : IAsyncDisposable
         }
     }
 
-    public static async Task<ClientConnection> ConnectAsync(string endPoint, ulong clusterId, int replyBytesMax, TimeProvider time, CancellationToken token)
+    public static async Task<ClientConnection> ConnectAsync(
+        string endPoint,
+        ulong clusterId,
+        int replyBytesMax,
+        TimeProvider time,
+        CancellationToken token
+    )
     {
         var address = EndPointParser.Parse(endPoint);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -101,7 +109,14 @@ internal sealed class ClientConnection : IAsyncDisposable
     /// <param name="bodyLength">The body length.</param>
     /// <param name="writeBody">Writes the body into the span it is given.</param>
     /// <param name="state">Passed to <paramref name="writeBody"/> (so callers need no closure).</param>
-    public OutstandingRequest Send<TState>(FrameType type, byte flags, uint timeoutMicros, int bodyLength, SpanAction<byte, TState> writeBody, TState state)
+    public OutstandingRequest Send<TState>(
+        FrameType type,
+        byte flags,
+        uint timeoutMicros,
+        int bodyLength,
+        SpanAction<byte, TState> writeBody,
+        TState state
+    )
     {
         var id = (ulong)Interlocked.Increment(ref nextRequestId);
         var length = FrameCodec.HeaderSize + bodyLength;
@@ -292,8 +307,6 @@ internal sealed class ClientConnection : IAsyncDisposable
         {
             socket.Shutdown(SocketShutdown.Both);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
     }
 }

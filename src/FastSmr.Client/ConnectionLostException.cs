@@ -4,19 +4,13 @@ namespace FastSmr.Client;
 public sealed class ConnectionLostException : IOException
 {
     /// <summary>Creates the exception.</summary>
-    public ConnectionLostException()
-    {
-    }
+    public ConnectionLostException() { }
 
     /// <summary>Creates the exception with a message.</summary>
     public ConnectionLostException(string message)
-        : base(message)
-    {
-    }
+        : base(message) { }
 
     /// <summary>Creates the exception with a message and a cause.</summary>
     public ConnectionLostException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
+        : base(message, innerException) { }
 }

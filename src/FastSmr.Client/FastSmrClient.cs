@@ -20,7 +20,10 @@ namespace FastSmr.Client;
 /// </remarks>
 public sealed class FastSmrClient : IAsyncDisposable
 {
-    private static readonly SpanAction<byte, (ReadOnlyMemory<byte> Command, CommandOptions Options, ulong ClientId, ulong Sequence)> WriteRecord = static (span, s) =>
+    private static readonly SpanAction<
+        byte,
+        (ReadOnlyMemory<byte> Command, CommandOptions Options, ulong ClientId, ulong Sequence)
+    > WriteRecord = static (span, s) =>
     {
         BatchFormat.WriteRecordHeader(span, s.Command.Length, s.Options, s.ClientId, s.Sequence);
         s.Command.Span.CopyTo(span[BatchFormat.RecordHeaderSize..]);
@@ -69,28 +72,37 @@ public sealed class FastSmrClient : IAsyncDisposable
         var flags = idempotent ? CommandOptions.Idempotent : CommandOptions.None;
         var seq = (ulong)Interlocked.Increment(ref sequence);
         return await ExecuteAsync(
-            FrameType.Submit,
-            0,
-            BatchFormat.RecordHeaderSize + command.Length,
-            WriteRecord,
-            (command, flags, options.ClientId, seq),
-            retryUnknown: idempotent,
-            timeout).ConfigureAwait(false);
+                FrameType.Submit,
+                0,
+                BatchFormat.RecordHeaderSize + command.Length,
+                WriteRecord,
+                (command, flags, options.ClientId, seq),
+                retryUnknown: idempotent,
+                timeout
+            )
+            .ConfigureAwait(false);
     }
 
     /// <summary>Runs a read-only query.</summary>
     /// <param name="query">The query bytes.</param>
     /// <param name="consistency">Linearizable (leader, read barrier) or local (any replica, may be stale).</param>
     /// <param name="timeout">The deadline, counted from now.</param>
-    public async ValueTask<ClientResult> ReadAsync(ReadOnlyMemory<byte> query, ReadConsistency consistency = ReadConsistency.Linearizable, TimeSpan timeout = default) =>
+    public async ValueTask<ClientResult> ReadAsync(
+        ReadOnlyMemory<byte> query,
+        ReadConsistency consistency = ReadConsistency.Linearizable,
+        TimeSpan timeout = default
+    ) =>
         // A read changes nothing, so it is always safe to retry.
-        await ExecuteAsync(FrameType.Read, (byte)consistency, query.Length, WriteBytes, query, retryUnknown: true, timeout).ConfigureAwait(false);
+        await ExecuteAsync(FrameType.Read, (byte)consistency, query.Length, WriteBytes, query, retryUnknown: true, timeout)
+            .ConfigureAwait(false);
 
     /// <summary>Asks one replica for its status frame.</summary>
     public static async Task<StatusReport> GetStatusAsync(string endPoint, ulong clusterId, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        var connection = await ClientConnection.ConnectAsync(endPoint, clusterId, 1 << 16, TimeProvider.System, cts.Token).ConfigureAwait(false);
+        var connection = await ClientConnection
+            .ConnectAsync(endPoint, clusterId, 1 << 16, TimeProvider.System, cts.Token)
+            .ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var request = connection.Send(FrameType.Status, 0, 0, 0, WriteBytes, ReadOnlyMemory<byte>.Empty);
@@ -118,12 +130,19 @@ public sealed class FastSmrClient : IAsyncDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ClientResult> ExecuteAsync<TState>(FrameType type, byte flags, int bodyLength, SpanAction<byte, TState> writeBody, TState state, bool retryUnknown, TimeSpan timeout)
+    private async ValueTask<ClientResult> ExecuteAsync<TState>(
+        FrameType type,
+        byte flags,
+        int bodyLength,
+        SpanAction<byte, TState> writeBody,
+        TState state,
+        bool retryUnknown,
+        TimeSpan timeout
+    )
     {
         ObjectDisposedException.ThrowIf(disposed != 0, this);
         var budget = timeout <= TimeSpan.Zero ? options.DefaultTimeout : timeout;
         var started = options.Time.GetTimestamp();
-        var retry = new RetryState { LastStatus = SubmitStatus.Unavailable, Backoff = TimeSpan.FromMilliseconds(2) };
         if (!await inFlight.WaitAsync(budget).ConfigureAwait(false))
         {
             return new ClientResult(SubmitStatus.Busy, [], 0);
@@ -131,59 +150,97 @@ public sealed class FastSmrClient : IAsyncDisposable
 
         try
         {
-            while (true)
-            {
-                var remaining = budget - options.Time.GetElapsedTime(started);
-                if (remaining <= TimeSpan.Zero)
-                {
-                    return new ClientResult(retry.MayHaveApplied ? SubmitStatus.Unknown : retry.LastStatus, [], retry.Attempts);
-                }
-
-                ClientConnection? current;
-                try
-                {
-                    current = await GetConnectionAsync(remaining).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ProtocolException or TimeoutException)
-                {
-                    // Nothing was sent: safe to try again (another replica, after a pause).
-                    retry.LastStatus = SubmitStatus.Unavailable;
-                    retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
-                    continue;
-                }
-
-                retry.Attempts++;
-                var sentAt = options.Time.GetTimestamp();
-                var request = current.Send(type, flags, (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue), bodyLength, writeBody, state);
-                AttemptStep step;
-                try
-                {
-                    step = OnReply(await request.Reply.Task.WaitAsync(remaining, options.Time).ConfigureAwait(false), current, retryUnknown, ref retry);
-                }
-                catch (TimeoutException)
-                {
-                    OnTimeout(current, request, sentAt);
-                    return new ClientResult(SubmitStatus.Unknown, [], retry.Attempts);
-                }
-                catch (ConnectionLostException)
-                {
-                    step = OnConnectionLost(current, request, retryUnknown, ref retry);
-                }
-
-                if (step == AttemptStep.Done)
-                {
-                    return retry.Result;
-                }
-
-                if (step == AttemptStep.PauseThenRetry)
-                {
-                    retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
-                }
-            }
+            return await AttemptUntilDoneAsync(type, flags, bodyLength, writeBody, state, retryUnknown, started, budget)
+                .ConfigureAwait(false);
         }
         finally
         {
             inFlight.Release();
+        }
+    }
+
+    /// <summary>
+    /// Sends the request, to the leader as far as the client knows, and again after every answer that says it was not
+    /// appended (or, when <paramref name="retryUnknown"/>, after any answer that is not final), until the budget is spent.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ClientResult> AttemptUntilDoneAsync<TState>(
+        FrameType type,
+        byte flags,
+        int bodyLength,
+        SpanAction<byte, TState> writeBody,
+        TState state,
+        bool retryUnknown,
+        long started,
+        TimeSpan budget
+    )
+    {
+        var retry = new RetryState { LastStatus = SubmitStatus.Unavailable, Backoff = TimeSpan.FromMilliseconds(2) };
+        while (true)
+        {
+            var remaining = budget - options.Time.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return new ClientResult(retry.MayHaveApplied ? SubmitStatus.Unknown : retry.LastStatus, [], retry.Attempts);
+            }
+
+            if (await TryGetConnectionAsync(remaining).ConfigureAwait(false) is not { } current)
+            {
+                // Nothing was sent: safe to try again (another replica, after a pause).
+                retry.LastStatus = SubmitStatus.Unavailable;
+                retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
+                continue;
+            }
+
+            retry.Attempts++;
+            var sentAt = options.Time.GetTimestamp();
+            var budgetUs = (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue);
+            var request = current.Send(type, flags, budgetUs, bodyLength, writeBody, state);
+            AttemptStep step;
+            try
+            {
+                var reply = await request.Reply.Task.WaitAsync(remaining, options.Time).ConfigureAwait(false);
+                step = OnReply(reply, current, retryUnknown, ref retry);
+            }
+            catch (TimeoutException)
+            {
+                OnTimeout(current, request, sentAt);
+                return new ClientResult(SubmitStatus.Unknown, [], retry.Attempts);
+            }
+            catch (ConnectionLostException)
+            {
+                step = OnConnectionLost(current, request, retryUnknown, ref retry);
+            }
+
+            if (step == AttemptStep.Done)
+            {
+                return retry.Result;
+            }
+
+            if (step == AttemptStep.PauseThenRetry)
+            {
+                retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>A connection to the leader (or the best guess), or null when none could be made in time.</summary>
+    private async ValueTask<ClientConnection?> TryGetConnectionAsync(TimeSpan remaining)
+    {
+        try
+        {
+            return await GetConnectionAsync(remaining).ConfigureAwait(false);
+        }
+        catch (Exception e)
+            when (e
+                    is IOException
+                        or System.Net.Sockets.SocketException
+                        or OperationCanceledException
+                        or ProtocolException
+                        or TimeoutException
+            )
+        {
+            return null;
         }
     }
 
@@ -294,7 +351,9 @@ public sealed class FastSmrClient : IAsyncDisposable
             var target = leaderHint ?? options.EndPoints[nextEndPoint++ % options.EndPoints.Count];
             leaderHint = null;
             using var cts = new CancellationTokenSource(limit);
-            current = await ClientConnection.ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, options.Time, cts.Token).ConfigureAwait(false);
+            current = await ClientConnection
+                .ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, options.Time, cts.Token)
+                .ConfigureAwait(false);
             connection = current;
             return current;
         }

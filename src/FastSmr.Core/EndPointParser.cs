@@ -11,7 +11,11 @@ public static class EndPointParser
     {
         ArgumentNullException.ThrowIfNull(text);
         var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is <= 0 or > 65535)
+        if (
+            colon <= 0
+            || !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+            || port is <= 0 or > 65535
+        )
         {
             throw new FormatException("bad endpoint '" + text + "': expected host:port");
         }

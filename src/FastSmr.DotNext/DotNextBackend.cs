@@ -1,5 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.Net;
+using System.Runtime.CompilerServices;
 using DotNext.Net.Cluster.Consensus.Raft;
 using DotNext.Net.Cluster.Consensus.Raft.Membership;
 using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
@@ -61,37 +61,41 @@ public sealed class DotNextBackend : IReplicationBackend
 
         // The snapshot must be restored before the WAL is constructed: the WAL reads it in its constructor.
         await stateMachine.RestoreAsync(token).ConfigureAwait(false);
-        var walOptions = new WriteAheadLog.Options
-        {
-            Location = Path.Combine(root, "wal"),
-            ChunkSize = options.ChunkSize,
-        };
-        log = options.Durability == DurabilityMode.Durable
-            ? new DurableWriteAheadLog(walOptions, stateMachine)
-            : new WriteAheadLog(walOptions, stateMachine);
+        var walOptions = new WriteAheadLog.Options { Location = Path.Combine(root, "wal"), ChunkSize = options.ChunkSize };
+        log =
+            options.Durability == DurabilityMode.Durable
+                ? new DurableWriteAheadLog(walOptions, stateMachine)
+                : new WriteAheadLog(walOptions, stateMachine);
 
         var local = LocalEndPoint();
-        RaftCluster.NodeConfiguration configuration = options.PeerRoutes.Count == 0
-            ? new RaftCluster.TcpConfiguration(local)
-            {
-                // null selects DotNext's in-memory configuration storage, filled below with the static membership.
-                ConfigurationStorage = null!,
-                ColdStart = false,
-                LowerElectionTimeout = options.Election.LowerMs,
-                UpperElectionTimeout = options.Election.UpperMs,
-                HeartbeatThreshold = options.HeartbeatThreshold,
-                LoggerFactory = options.LoggerFactory,
-            }
-            : new RaftCluster.CustomTransportConfiguration(local, new SocketTransport.ListenerFactory(), new SocketTransport.RoutedConnectionFactory(RoutesByEndPoint()))
-            {
-                ConfigurationStorage = null!,
-                ColdStart = false,
-                LowerElectionTimeout = options.Election.LowerMs,
-                UpperElectionTimeout = options.Election.UpperMs,
-                HeartbeatThreshold = options.HeartbeatThreshold,
-                LoggerFactory = options.LoggerFactory,
-            };
-        var builder = ((InMemoryClusterConfigurationStorage<EndPoint>)configuration.ConfigurationStorage).CreateInitialConfigurationBuilder();
+        RaftCluster.NodeConfiguration configuration =
+            options.PeerRoutes.Count == 0
+                ? new RaftCluster.TcpConfiguration(local)
+                {
+                    // null selects DotNext's in-memory configuration storage, filled below with the static membership.
+                    ConfigurationStorage = null!,
+                    ColdStart = false,
+                    LowerElectionTimeout = options.Election.LowerMs,
+                    UpperElectionTimeout = options.Election.UpperMs,
+                    HeartbeatThreshold = options.HeartbeatThreshold,
+                    LoggerFactory = options.LoggerFactory,
+                }
+                : new RaftCluster.CustomTransportConfiguration(
+                    local,
+                    new SocketTransport.ListenerFactory(),
+                    new SocketTransport.RoutedConnectionFactory(RoutesByEndPoint())
+                )
+                {
+                    ConfigurationStorage = null!,
+                    ColdStart = false,
+                    LowerElectionTimeout = options.Election.LowerMs,
+                    UpperElectionTimeout = options.Election.UpperMs,
+                    HeartbeatThreshold = options.HeartbeatThreshold,
+                    LoggerFactory = options.LoggerFactory,
+                };
+        var builder = (
+            (InMemoryClusterConfigurationStorage<EndPoint>)configuration.ConfigurationStorage
+        ).CreateInitialConfigurationBuilder();
         foreach (var (_, endPoint) in options.Members)
         {
             builder.Add(endPoint);

@@ -22,12 +22,15 @@ public sealed class DurableWriteAheadLog : WriteAheadLog, IAuditTrail<IRaftLogEn
 {
     /// <summary>Creates the log.</summary>
     public DurableWriteAheadLog(Options configuration, IStateMachine stateMachine)
-        : base(configuration, stateMachine)
-    {
-    }
+        : base(configuration, stateMachine) { }
 
     /// <inheritdoc />
-    async ValueTask IAuditTrail<IRaftLogEntry>.AppendAsync<TEntry>(ILogEntryProducer<TEntry> entries, long startIndex, bool skipCommitted, CancellationToken token)
+    async ValueTask IAuditTrail<IRaftLogEntry>.AppendAsync<TEntry>(
+        ILogEntryProducer<TEntry> entries,
+        long startIndex,
+        bool skipCommitted,
+        CancellationToken token
+    )
     {
         var hasEntries = entries.RemainingCount > 0;
         await AppendAsync(entries, startIndex, skipCommitted, token).ConfigureAwait(false);

@@ -145,12 +145,8 @@ internal static class SocketTransport
             {
                 socket.Shutdown(SocketShutdown.Both);
             }
-            catch (SocketException)
-            {
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            catch (SocketException) { }
+            catch (ObjectDisposedException) { }
 
             Cancel();
         }
@@ -173,9 +169,7 @@ internal static class SocketTransport
             {
                 // The peer is gone; whatever was buffered for it is dropped, as on any broken connection.
             }
-            catch (ObjectDisposedException)
-            {
-            }
+            catch (ObjectDisposedException) { }
 
             await stream.DisposeAsync().ConfigureAwait(false);
             closed.Dispose();
@@ -188,9 +182,7 @@ internal static class SocketTransport
             {
                 closed.Cancel();
             }
-            catch (ObjectDisposedException)
-            {
-            }
+            catch (ObjectDisposedException) { }
         }
     }
 }

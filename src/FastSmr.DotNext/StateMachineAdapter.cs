@@ -95,9 +95,11 @@ internal sealed class StateMachineAdapter : SimpleStateMachine
     private static (LogIndex Index, Term Term) ParseName(string name)
     {
         var dash = name.IndexOf('-', StringComparison.Ordinal);
-        if (dash > 0
+        if (
+            dash > 0
             && long.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-            && long.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var term))
+            && long.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var term)
+        )
         {
             return (new LogIndex(index), new Term(term));
         }

@@ -6,7 +6,11 @@ namespace FastSmr.Engine;
 /// <summary>The engine's log messages. Event ids 1000-1099 belong to this assembly (docs/architecture.md, "Logging").</summary>
 internal static partial class EngineLog
 {
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "replica {ReplicaId}: role {Role}, term {Term}, leader {LeaderId}")]
+    [LoggerMessage(
+        EventId = 1001,
+        Level = LogLevel.Information,
+        Message = "replica {ReplicaId}: role {Role}, term {Term}, leader {LeaderId}"
+    )]
     public static partial void LeadershipChanged(ILogger logger, uint replicaId, ReplicaRole role, long term, uint leaderId);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "proposal failed")]
@@ -18,7 +22,11 @@ internal static partial class EngineLog
     [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "replica {ReplicaId}: no-op for term {Term}: {Outcome}")]
     public static partial void NoOpProposed(ILogger logger, uint replicaId, long term, ProposeOutcome outcome);
 
-    [LoggerMessage(EventId = 1006, Level = LogLevel.Critical, Message = "the state machine threw applying entry {Index}, command {Ordinal}; stopping the replica")]
+    [LoggerMessage(
+        EventId = 1006,
+        Level = LogLevel.Critical,
+        Message = "the state machine threw applying entry {Index}, command {Ordinal}; stopping the replica"
+    )]
     public static partial void StateMachineFailed(ILogger logger, Exception exception, long index, int ordinal);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "replica {ReplicaId}: restored snapshot at index {Index}")]

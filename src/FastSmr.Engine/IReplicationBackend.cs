@@ -9,7 +9,8 @@ namespace FastSmr.Engine;
 /// (group commit, the pending-request table, apply, outputs, reads) belongs to <see cref="ReplicaEngine"/>.
 /// </summary>
 /// <remarks>
-/// Implementations: <c>FastSmr.DotNext</c> (stock DotNext RaftCluster + WriteAheadLog) and <c>FastSmr.Native</c> (FastSmr.Raft + FastSmr.Log + the peer transport).
+/// Implementations: <c>FastSmr.DotNext</c> (stock DotNext RaftCluster + WriteAheadLog) and <c>FastSmr.Native</c>
+/// (FastSmr.Raft + FastSmr.Log + the peer transport).
 /// Only the composition root (server, CLI, tests) chooses between them.
 /// </remarks>
 public interface IReplicationBackend : IAsyncDisposable
@@ -47,7 +48,8 @@ public interface IReplicationBackend : IAsyncDisposable
 
     /// <summary>
     /// Asked after a linearizable read has run, with the term its barrier was taken in: false when the answer must be
-    /// thrown away. A back-end whose barrier is a lease (docs/architecture.md, "The hot path of a read") checks the lease here, so that a pause
+    /// thrown away. A back-end whose barrier is a lease (docs/architecture.md, "The hot path of a read") checks the
+    /// lease here, so that a pause
     /// between the barrier and the query (GC, SIGSTOP) cannot return a stale answer; a back-end whose barrier is a
     /// round of messages sent after the read started has nothing left to check.
     /// </summary>

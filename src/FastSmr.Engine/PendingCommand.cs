@@ -74,7 +74,8 @@ internal sealed class PendingCommand : IValueTaskSource<SubmitResult>
         return true;
     }
 
-    public bool TryComplete(SubmitStatus status, uint leaderId = 0) => !IsCompleted && TryComplete(SubmitResult.FromStatus(status, leaderId));
+    public bool TryComplete(SubmitStatus status, uint leaderId = 0) =>
+        !IsCompleted && TryComplete(SubmitResult.FromStatus(status, leaderId));
 
     /// <summary>Drops one owner's reference; the last one returns the object to its pool.</summary>
     public void Release()

@@ -75,7 +75,14 @@ public sealed partial class ReplicaEngine
                 // The state may be half-changed, and the back-end's apply loop cannot continue past an exception (DotNext
                 // 6.12's WAL refuses all further work). Stopping is the only answer that cannot diverge replicas.
                 EngineLog.StateMachineFailed(logger, e, entry.Index.Value, ordinal);
-                Environment.FailFast("FastSmr: the state machine threw while applying entry " + entry.Index.ToString() + ", command " + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture) + "; a replica cannot continue after a failed apply", e);
+                Environment.FailFast(
+                    "FastSmr: the state machine threw while applying entry "
+                        + entry.Index.ToString()
+                        + ", command "
+                        + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                        + "; a replica cannot continue after a failed apply",
+                    e
+                );
             }
             if (matched is not null && ordinal < matched.Commands.Count)
             {
@@ -214,7 +221,10 @@ public sealed partial class ReplicaEngine
         ArgumentNullException.ThrowIfNull(source);
         Span<byte> header = stackalloc byte[SnapshotHeaderSize];
         source.ReadExactly(header);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != SnapshotMagic || BinaryPrimitives.ReadUInt16LittleEndian(header[4..]) != SnapshotVersion)
+        if (
+            BinaryPrimitives.ReadUInt32LittleEndian(header) != SnapshotMagic
+            || BinaryPrimitives.ReadUInt16LittleEndian(header[4..]) != SnapshotVersion
+        )
         {
             throw new InvalidDataException("not a FastSmr snapshot, or an unsupported snapshot version");
         }
@@ -222,7 +232,9 @@ public sealed partial class ReplicaEngine
         var clusterId = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
         if (clusterId != options.ClusterId)
         {
-            throw new InvalidDataException("snapshot belongs to cluster " + clusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+            throw new InvalidDataException(
+                "snapshot belongs to cluster " + clusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture)
+            );
         }
 
         var snapshotIndex = new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(header[24..]));
@@ -277,7 +289,9 @@ public sealed partial class ReplicaEngine
 
         try
         {
-            return consistency == ReadConsistency.Local ? QueryLocal(query.Span) : await ReadLinearizableAsync(query, timeout).ConfigureAwait(false);
+            return consistency == ReadConsistency.Local
+                ? QueryLocal(query.Span)
+                : await ReadLinearizableAsync(query, timeout).ConfigureAwait(false);
         }
         finally
         {
@@ -294,7 +308,9 @@ public sealed partial class ReplicaEngine
         }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
-        deadline.CancelAfter(timeout <= TimeSpan.Zero ? options.DefaultTimeout : (timeout > options.TimeoutMax ? options.TimeoutMax : timeout));
+        deadline.CancelAfter(
+            timeout <= TimeSpan.Zero ? options.DefaultTimeout : (timeout > options.TimeoutMax ? options.TimeoutMax : timeout)
+        );
         try
         {
             var barrier = await backend.ReadBarrierAsync(deadline.Token).ConfigureAwait(false);
@@ -318,7 +334,12 @@ public sealed partial class ReplicaEngine
             // The lease ran out while the query ran: the answer may be stale, and a read may always be reported as not done.
             result.Dispose();
             var now = Leadership;
-            return SubmitResult.FromStatus(now.Role == ReplicaRole.Leader ? SubmitStatus.Unavailable : now.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, now.LeaderId);
+            return SubmitResult.FromStatus(
+                now.Role == ReplicaRole.Leader ? SubmitStatus.Unavailable
+                    : now.LeaderId == 0 ? SubmitStatus.Unavailable
+                    : SubmitStatus.NotLeader,
+                now.LeaderId
+            );
         }
 
         return result;

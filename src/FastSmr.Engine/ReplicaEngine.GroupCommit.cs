@@ -60,9 +60,7 @@ public sealed partial class ReplicaEngine
                 _ = RunRoundAsync(batch, bytes, writer, writers, slots);
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
         finally
         {
             // Never proposed: safe to retry elsewhere.
@@ -192,7 +190,13 @@ public sealed partial class ReplicaEngine
         return true;
     }
 
-    private async Task RunRoundAsync(PendingBatch batch, ReadOnlyMemory<byte> bytes, BatchWriter writer, Stack<BatchWriter> writers, SemaphoreSlim slots)
+    private async Task RunRoundAsync(
+        PendingBatch batch,
+        ReadOnlyMemory<byte> bytes,
+        BatchWriter writer,
+        Stack<BatchWriter> writers,
+        SemaphoreSlim slots
+    )
     {
         // The batch may be claimed by apply, retired and reused for new commands while the round is awaited: afterwards
         // it is found again only by the id captured here (batch ids are never reused).
@@ -349,9 +353,7 @@ public sealed partial class ReplicaEngine
                 retire.Clear();
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
     }
 
     private void FailAllPending(SubmitStatus status)

@@ -49,7 +49,13 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     private int started;
 
     /// <summary>Creates an engine. Call <see cref="StartAsync"/> before submitting.</summary>
-    public ReplicaEngine(EngineOptions options, IStateMachine stateMachine, IReplicationBackend backend, ILogger<ReplicaEngine>? logger = null, TimeProvider? time = null)
+    public ReplicaEngine(
+        EngineOptions options,
+        IStateMachine stateMachine,
+        IReplicationBackend backend,
+        ILogger<ReplicaEngine>? logger = null,
+        TimeProvider? time = null
+    )
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(stateMachine);
@@ -127,9 +133,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
                 await sweeperTask.ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException)
-        {
-        }
+        catch (OperationCanceledException) { }
 
         // Queued commands were never appended; proposed ones may still commit elsewhere.
         while (queue.Reader.TryRead(out var command))
@@ -161,7 +165,13 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     /// <param name="commandOptions">Per-command flags (idempotent, ...).</param>
     /// <param name="clientId">The client session id (reserved for exactly-once sessions; 0 for none).</param>
     /// <param name="sequence">The client's sequence number (reserved; 0 for none).</param>
-    public ValueTask<SubmitResult> SubmitAsync(ReadOnlySpan<byte> command, TimeSpan timeout, CommandOptions commandOptions = CommandOptions.None, ulong clientId = 0, ulong sequence = 0)
+    public ValueTask<SubmitResult> SubmitAsync(
+        ReadOnlySpan<byte> command,
+        TimeSpan timeout,
+        CommandOptions commandOptions = CommandOptions.None,
+        ulong clientId = 0,
+        ulong sequence = 0
+    )
     {
         if (command.Length > options.CommandBytesMax)
         {
@@ -213,7 +223,15 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         var commit = backend.CommitIndex;
         lock (stateLock)
         {
-            return new StatusReport(options.ReplicaId, view.Role, view.Term, commit < appliedIndex ? appliedIndex : commit, appliedIndex, stateMachine.GetDigest(), view.LeaderId);
+            return new StatusReport(
+                options.ReplicaId,
+                view.Role,
+                view.Term,
+                commit < appliedIndex ? appliedIndex : commit,
+                appliedIndex,
+                stateMachine.GetDigest(),
+                view.LeaderId
+            );
         }
     }
 
@@ -227,7 +245,11 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
             EngineLog.LeadershipChanged(logger, options.ReplicaId, info.Role, info.Term.Value, info.LeaderId);
         }
 
-        if (info.Role == ReplicaRole.Leader && (previous.Role != ReplicaRole.Leader || previous.Term != info.Term) && Volatile.Read(ref started) == 1)
+        if (
+            info.Role == ReplicaRole.Leader
+            && (previous.Role != ReplicaRole.Leader || previous.Term != info.Term)
+            && Volatile.Read(ref started) == 1
+        )
         {
             // Raft thesis §3.6.2 / §6.4: a new leader commits entries of earlier terms only by committing one of its own
             // term, and reads need that too. Stock DotNext 6.12 left earlier-term entries uncommitted after a restart
@@ -246,9 +268,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
             var result = await backend.ProposeAsync(entry, term, stopping.Token).ConfigureAwait(false);
             EngineLog.NoOpProposed(logger, options.ReplicaId, term.Value, result.Outcome);
         }
-        catch (OperationCanceledException)
-        {
-        }
+        catch (OperationCanceledException) { }
 #pragma warning disable CA1031 // Losing the no-op only delays commitment until the next write; it must not crash the replica.
         catch (Exception e)
 #pragma warning restore CA1031

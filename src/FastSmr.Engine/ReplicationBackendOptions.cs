@@ -50,7 +50,10 @@ public abstract class ReplicationBackendOptions
         {
             if (peer == ReplicaId || !Members.Any(m => m.Id == peer))
             {
-                throw new ArgumentException("a peer route to " + peer.ToString(System.Globalization.CultureInfo.InvariantCulture) + ", which is not another member", nameof(PeerRoutes));
+                throw new ArgumentException(
+                    "a peer route to " + peer.ToString(System.Globalization.CultureInfo.InvariantCulture) + ", which is not another member",
+                    nameof(PeerRoutes)
+                );
             }
         }
 

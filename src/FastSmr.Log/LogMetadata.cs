@@ -57,7 +57,14 @@ public sealed class LogMetadata : IDisposable
             var length = RandomAccess.GetLength(file);
             if (length > 0 && length != 2 * SlotSize)
             {
-                throw new InvalidDataException(path + ": " + length.ToString(System.Globalization.CultureInfo.InvariantCulture) + " bytes, not a metadata file (" + (2 * SlotSize).ToString(System.Globalization.CultureInfo.InvariantCulture) + "); refusing to start with a blank term and vote");
+                throw new InvalidDataException(
+                    path
+                        + ": "
+                        + length.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                        + " bytes, not a metadata file ("
+                        + (2 * SlotSize).ToString(System.Globalization.CultureInfo.InvariantCulture)
+                        + "); refusing to start with a blank term and vote"
+                );
             }
 
             if (mustExist && length == 0)
@@ -101,7 +108,9 @@ public sealed class LogMetadata : IDisposable
 
         if (best is null && neverWritten && mustExist)
         {
-            throw new InvalidDataException(path + ": never written while the log has segments; refusing to start with a blank term and vote");
+            throw new InvalidDataException(
+                path + ": never written while the log has segments; refusing to start with a blank term and vote"
+            );
         }
 
         if (best is null && neverWritten)
@@ -114,7 +123,9 @@ public sealed class LogMetadata : IDisposable
 
         if (best is null)
         {
-            throw new InvalidDataException(path + ": both metadata slots are corrupt (term, vote and commit index are lost; refusing to start with a blank state)");
+            throw new InvalidDataException(
+                path + ": both metadata slots are corrupt (term, vote and commit index are lost; refusing to start with a blank state)"
+            );
         }
 
         return new LogMetadata(file, best.Value.Sequence, best.Value.State);
@@ -162,7 +173,8 @@ public sealed class LogMetadata : IDisposable
             BinaryPrimitives.ReadUInt32LittleEndian(slot[16..]),
             BinaryPrimitives.ReadInt64LittleEndian(slot[20..]),
             BinaryPrimitives.ReadInt64LittleEndian(slot[28..]),
-            BinaryPrimitives.ReadInt64LittleEndian(slot[36..]));
+            BinaryPrimitives.ReadInt64LittleEndian(slot[36..])
+        );
         return sequence > 0 && Crc32C.Compute(slot[..44]) == BinaryPrimitives.ReadUInt32LittleEndian(slot[44..]);
     }
 }

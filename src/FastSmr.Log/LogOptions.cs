@@ -38,7 +38,11 @@ public sealed record LogOptions
     {
         if (SegmentSize < MinSegmentSize || SegmentSize > MaxSegmentSize || SegmentSize % 4096 != 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(SegmentSize), SegmentSize, "segment size must be a multiple of 4 KiB between 4 KiB and 1 GiB");
+            throw new ArgumentOutOfRangeException(
+                nameof(SegmentSize),
+                SegmentSize,
+                "segment size must be a multiple of 4 KiB between 4 KiB and 1 GiB"
+            );
         }
 
         if (WriteBufferSize < 4096)

@@ -95,7 +95,14 @@ public ref struct LogReader
         var index = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
         if (index != next || length > LogRecord.PayloadMax || offset + LogRecord.Size((int)length) > segment.End)
         {
-            throw new InvalidDataException(segment.Path + ": the record at offset " + offset.ToString(CultureInfo.InvariantCulture) + " is not record " + next.ToString(CultureInfo.InvariantCulture) + " (truncated while being read?)");
+            throw new InvalidDataException(
+                segment.Path
+                    + ": the record at offset "
+                    + offset.ToString(CultureInfo.InvariantCulture)
+                    + " is not record "
+                    + next.ToString(CultureInfo.InvariantCulture)
+                    + " (truncated while being read?)"
+            );
         }
 
         current = new LogEntry(index, term, (LogRecordType)header[24], segment.Bytes(offset + LogRecord.HeaderSize, length));

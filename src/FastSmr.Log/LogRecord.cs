@@ -56,7 +56,14 @@ public static class LogRecord
     public static int Size(int payloadLength) => HeaderSize + ((payloadLength + Alignment - 1) & ~(Alignment - 1));
 
     /// <summary>Writes a record into <paramref name="destination"/> and returns its size.</summary>
-    public static int Write(Span<byte> destination, long term, long index, LogRecordType type, ReadOnlySpan<byte> payload, long durableIndex = -1)
+    public static int Write(
+        Span<byte> destination,
+        long term,
+        long index,
+        LogRecordType type,
+        ReadOnlySpan<byte> payload,
+        long durableIndex = -1
+    )
     {
         var size = Size(payload.Length);
         ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, size);
@@ -70,7 +77,14 @@ public static class LogRecord
     /// Writes only the header of a record (its CRC covers <paramref name="payload"/>, which the caller writes after it,
     /// padded to <see cref="Size"/>); for payloads too large to copy into a buffer first.
     /// </summary>
-    public static void WriteHeader(Span<byte> header, long term, long index, LogRecordType type, ReadOnlySpan<byte> payload, long durableIndex = -1)
+    public static void WriteHeader(
+        Span<byte> header,
+        long term,
+        long index,
+        LogRecordType type,
+        ReadOnlySpan<byte> payload,
+        long durableIndex = -1
+    )
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(payload.Length, PayloadMax);
         ArgumentOutOfRangeException.ThrowIfNegative(term);
@@ -100,7 +114,14 @@ public static class LogRecord
     }
 
     /// <summary>Reads the record at the start of <paramref name="source"/>; on success, the payload is a slice of it.</summary>
-    public static LogRecordError TryRead(ReadOnlySpan<byte> source, out long term, out long index, out LogRecordType type, out ReadOnlySpan<byte> payload, out int size)
+    public static LogRecordError TryRead(
+        ReadOnlySpan<byte> source,
+        out long term,
+        out long index,
+        out LogRecordType type,
+        out ReadOnlySpan<byte> payload,
+        out int size
+    )
     {
         term = index = 0;
         type = default;
@@ -121,7 +142,13 @@ public static class LogRecord
         term = BinaryPrimitives.ReadInt64LittleEndian(source[8..]);
         index = BinaryPrimitives.ReadInt64LittleEndian(source[16..]);
         type = (LogRecordType)source[24];
-        if (length > PayloadMax || type is < LogRecordType.Entry or > LogRecordType.Config || source[25..28].ContainsAnyExcept((byte)0) || term < 0 || index < 0)
+        if (
+            length > PayloadMax
+            || type is < LogRecordType.Entry or > LogRecordType.Config
+            || source[25..28].ContainsAnyExcept((byte)0)
+            || term < 0
+            || index < 0
+        )
         {
             return LogRecordError.BadHeader;
         }

@@ -35,7 +35,12 @@ public readonly record struct SegmentHeader(ulong ClusterId, uint NodeId, long F
     {
         if (source.Length < Size)
         {
-            throw new InvalidDataException(segmentName + ": shorter than a segment header (" + source.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + " bytes)");
+            throw new InvalidDataException(
+                segmentName
+                    + ": shorter than a segment header ("
+                    + source.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    + " bytes)"
+            );
         }
 
         if (!source[..8].SequenceEqual(Magic))
@@ -46,7 +51,14 @@ public readonly record struct SegmentHeader(ulong ClusterId, uint NodeId, long F
         var version = BinaryPrimitives.ReadUInt16LittleEndian(source[8..]);
         if (version != FormatVersion)
         {
-            throw new InvalidDataException(segmentName + ": segment format version " + version.ToString(System.Globalization.CultureInfo.InvariantCulture) + " is not supported (this build reads " + FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) + ")");
+            throw new InvalidDataException(
+                segmentName
+                    + ": segment format version "
+                    + version.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    + " is not supported (this build reads "
+                    + FormatVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    + ")"
+            );
         }
 
         Span<byte> copy = stackalloc byte[Size];
@@ -61,6 +73,7 @@ public readonly record struct SegmentHeader(ulong ClusterId, uint NodeId, long F
         return new SegmentHeader(
             BinaryPrimitives.ReadUInt64LittleEndian(source[16..]),
             BinaryPrimitives.ReadUInt32LittleEndian(source[24..]),
-            BinaryPrimitives.ReadInt64LittleEndian(source[32..]));
+            BinaryPrimitives.ReadInt64LittleEndian(source[32..])
+        );
     }
 }

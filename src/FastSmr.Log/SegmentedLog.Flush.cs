@@ -127,7 +127,11 @@ public sealed unsafe partial class SegmentedLog
         {
             RandomAccess.Write(tail.File, header, offset);
             RandomAccess.Write(tail.File, payload, offset + LogRecord.HeaderSize);
-            RandomAccess.Write(tail.File, padding[..(size - LogRecord.HeaderSize - payload.Length)], offset + LogRecord.HeaderSize + payload.Length);
+            RandomAccess.Write(
+                tail.File,
+                padding[..(size - LogRecord.HeaderSize - payload.Length)],
+                offset + LogRecord.HeaderSize + payload.Length
+            );
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -18,7 +18,11 @@ public sealed unsafe partial class SegmentedLog
             ObjectDisposedException.ThrowIf(disposed, this);
             if (index < First || index > lastIndex)
             {
-                throw new InvalidOperationException("record " + index.ToString(CultureInfo.InvariantCulture) + " is no longer in the log (truncated or compacted while being read)");
+                throw new InvalidOperationException(
+                    "record "
+                        + index.ToString(CultureInfo.InvariantCulture)
+                        + " is no longer in the log (truncated or compacted while being read)"
+                );
             }
 
             var segment = SegmentFor(index);
@@ -35,7 +39,8 @@ public sealed unsafe partial class SegmentedLog
     /// <summary>The segment holding <paramref name="index"/>, indexed (checking its CRCs the first time). Under the state lock.</summary>
     private Segment SegmentFor(long index)
     {
-        int lo = 0, hi = segments.Count - 1;
+        int lo = 0,
+            hi = segments.Count - 1;
         while (lo < hi)
         {
             var mid = (lo + hi + 1) / 2;
@@ -64,12 +69,24 @@ public sealed unsafe partial class SegmentedLog
         var expectedLast = segments[position + 1].FirstIndex - 1;
         if (segment.LastIndex != expectedLast)
         {
-            throw new InvalidDataException(segment.Path + ": record " + (segment.LastIndex + 1).ToString(CultureInfo.InvariantCulture) + " at offset " + stop.ToString(CultureInfo.InvariantCulture) + " is damaged (" + Describe(error) + "); the segment should hold records up to " + expectedLast.ToString(CultureInfo.InvariantCulture));
+            throw new InvalidDataException(
+                segment.Path
+                    + ": record "
+                    + (segment.LastIndex + 1).ToString(CultureInfo.InvariantCulture)
+                    + " at offset "
+                    + stop.ToString(CultureInfo.InvariantCulture)
+                    + " is damaged ("
+                    + Describe(error)
+                    + "); the segment should hold records up to "
+                    + expectedLast.ToString(CultureInfo.InvariantCulture)
+            );
         }
 
         if (stop < segment.Size && segment.From(stop).ContainsAnyExcept((byte)0))
         {
-            throw new InvalidDataException(segment.Path + ": unexpected bytes after the last record at offset " + stop.ToString(CultureInfo.InvariantCulture));
+            throw new InvalidDataException(
+                segment.Path + ": unexpected bytes after the last record at offset " + stop.ToString(CultureInfo.InvariantCulture)
+            );
         }
 
         segment.End = stop;

@@ -23,7 +23,14 @@ public sealed unsafe partial class SegmentedLog
                 ThrowIfUnwritable();
                 if (index < Meta.CommitIndex || index < Meta.CompactedIndex)
                 {
-                    throw new InvalidOperationException("cannot reset the log to index " + index.ToString(CultureInfo.InvariantCulture) + ": committed up to " + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture) + ", compacted up to " + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture));
+                    throw new InvalidOperationException(
+                        "cannot reset the log to index "
+                            + index.ToString(CultureInfo.InvariantCulture)
+                            + ": committed up to "
+                            + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture)
+                            + ", compacted up to "
+                            + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture)
+                    );
                 }
 
                 pending = 0; // the records in the buffer are discarded with the rest
@@ -64,7 +71,14 @@ public sealed unsafe partial class SegmentedLog
 
                 if (fromIndex <= Meta.CommitIndex || fromIndex <= Meta.CompactedIndex)
                 {
-                    throw new InvalidOperationException("cannot truncate from index " + fromIndex.ToString(CultureInfo.InvariantCulture) + ": committed up to " + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture) + ", compacted up to " + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture));
+                    throw new InvalidOperationException(
+                        "cannot truncate from index "
+                            + fromIndex.ToString(CultureInfo.InvariantCulture)
+                            + ": committed up to "
+                            + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture)
+                            + ", compacted up to "
+                            + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture)
+                    );
                 }
 
                 WritePending();
@@ -130,7 +144,11 @@ public sealed unsafe partial class SegmentedLog
 
             if (upToIndex > durableIndex)
             {
-                throw new ArgumentOutOfRangeException(nameof(upToIndex), upToIndex, "only durable entries can be compacted (durable up to " + durableIndex.ToString(CultureInfo.InvariantCulture) + ")");
+                throw new ArgumentOutOfRangeException(
+                    nameof(upToIndex),
+                    upToIndex,
+                    "only durable entries can be compacted (durable up to " + durableIndex.ToString(CultureInfo.InvariantCulture) + ")"
+                );
             }
 
             var term = SegmentFor(upToIndex).TermOf(upToIndex);
@@ -208,7 +226,7 @@ public sealed unsafe partial class SegmentedLog
             // Back to front: a crash half way leaves the removed records' tail zeroed and their head intact, never
             // zeros followed by old records that claim the zeroed ones were durable.
             var zeros = new byte[64 * 1024];
-            for (var end = offset + length; end > offset;)
+            for (var end = offset + length; end > offset; )
             {
                 var chunk = (int)Math.Min(zeros.Length, end - offset);
                 end -= chunk;

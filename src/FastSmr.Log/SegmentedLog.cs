@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
@@ -30,8 +31,8 @@ public sealed unsafe partial class SegmentedLog : IDisposable
     private readonly Lock syncGate = new();
     private readonly byte* buffer;
     private readonly int bufferSize;
-    private int pending;          // bytes in the buffer, all belonging to the tail segment
-    private long pendingOffset;   // where buffer[0] goes in the tail segment
+    private int pending; // bytes in the buffer, all belonging to the tail segment
+    private long pendingOffset; // where buffer[0] goes in the tail segment
     private long lastIndex;
     private long lastTerm;
     private long durableIndex;
@@ -173,37 +174,16 @@ public sealed unsafe partial class SegmentedLog : IDisposable
     /// </summary>
     public long Append(long term, ReadOnlySpan<byte> payload, LogRecordType type)
     {
-        if (type is < LogRecordType.Entry or > LogRecordType.Config)
-        {
-            throw new ArgumentOutOfRangeException(nameof(type), type, "not a record type");
-        }
-
-        var size = LogRecord.Size(payload.Length);
-        if (size > options.SegmentSize - SegmentHeader.Size || payload.Length > LogRecord.PayloadMax)
-        {
-            throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, "a record must fit in one segment (" + options.SegmentSize.ToString(CultureInfo.InvariantCulture) + " bytes with its header) and be at most " + LogRecord.PayloadMax.ToString(CultureInfo.InvariantCulture) + " bytes");
-        }
-
+        var size = CheckedRecordSize(type, payload);
         lock (state)
         {
             ThrowIfUnwritable();
             if (term < lastTerm)
             {
-                throw new ArgumentOutOfRangeException(nameof(term), term, "terms never go down in the log (the last record has term " + lastTerm.ToString(CultureInfo.InvariantCulture) + ")");
+                ThrowTermGoesDown(term);
             }
 
-            var tail = segments[^1];
-            if (tail.End + size > tail.Size)
-            {
-                if (tail.Count == 0)
-                {
-                    throw new ArgumentOutOfRangeException(nameof(payload), payload.Length, "the record does not fit in the current segment (" + tail.Size.ToString(CultureInfo.InvariantCulture) + " bytes, created with another segment size)");
-                }
-
-                RollOver();
-                tail = segments[^1];
-            }
-
+            var tail = TailWithRoomFor(size, payload);
             var index = lastIndex + 1;
             var offset = tail.End;
             if (size > bufferSize - pending)
@@ -229,6 +209,63 @@ public sealed unsafe partial class SegmentedLog : IDisposable
         }
     }
 
+    /// <summary>The size of a record of <paramref name="type"/> holding <paramref name="payload"/>; throws when it cannot be one.</summary>
+    private int CheckedRecordSize(LogRecordType type, ReadOnlySpan<byte> payload)
+    {
+        if (type is < LogRecordType.Entry or > LogRecordType.Config)
+        {
+            throw new ArgumentOutOfRangeException(nameof(type), type, "not a record type");
+        }
+
+        var size = LogRecord.Size(payload.Length);
+        if (size > options.SegmentSize - SegmentHeader.Size || payload.Length > LogRecord.PayloadMax)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(payload),
+                payload.Length,
+                "a record must fit in one segment ("
+                    + options.SegmentSize.ToString(CultureInfo.InvariantCulture)
+                    + " bytes with its header) and be at most "
+                    + LogRecord.PayloadMax.ToString(CultureInfo.InvariantCulture)
+                    + " bytes"
+            );
+        }
+
+        return size;
+    }
+
+    /// <summary>The tail segment, rolled over first when the record does not fit (under <c>state</c>).</summary>
+    private Segment TailWithRoomFor(int size, ReadOnlySpan<byte> payload)
+    {
+        var tail = segments[^1];
+        if (tail.End + size <= tail.Size)
+        {
+            return tail;
+        }
+
+        if (tail.Count == 0)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(payload),
+                payload.Length,
+                "the record does not fit in the current segment ("
+                    + tail.Size.ToString(CultureInfo.InvariantCulture)
+                    + " bytes, created with another segment size)"
+            );
+        }
+
+        RollOver();
+        return segments[^1];
+    }
+
+    [DoesNotReturn]
+    private void ThrowTermGoesDown(long term) =>
+        throw new ArgumentOutOfRangeException(
+            nameof(term),
+            term,
+            "terms never go down in the log (the last record has term " + lastTerm.ToString(CultureInfo.InvariantCulture) + ")"
+        );
+
     /// <summary>
     /// Hands every appended record to the kernel (one <c>pwrite</c>) without syncing: afterwards they survive a crash of
     /// this process, not of the machine. What the <c>memory</c> durability mode acknowledges.
@@ -253,7 +290,18 @@ public sealed unsafe partial class SegmentedLog : IDisposable
             ObjectDisposedException.ThrowIf(disposed, this);
             if (fromIndex < First || toIndex > lastIndex || fromIndex > toIndex + 1)
             {
-                throw new ArgumentOutOfRangeException(nameof(fromIndex), "cannot read [" + fromIndex.ToString(CultureInfo.InvariantCulture) + ", " + toIndex.ToString(CultureInfo.InvariantCulture) + "]: the log holds [" + First.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
+                throw new ArgumentOutOfRangeException(
+                    nameof(fromIndex),
+                    "cannot read ["
+                        + fromIndex.ToString(CultureInfo.InvariantCulture)
+                        + ", "
+                        + toIndex.ToString(CultureInfo.InvariantCulture)
+                        + "]: the log holds ["
+                        + First.ToString(CultureInfo.InvariantCulture)
+                        + ", "
+                        + lastIndex.ToString(CultureInfo.InvariantCulture)
+                        + "]"
+                );
             }
         }
 
@@ -273,7 +321,15 @@ public sealed unsafe partial class SegmentedLog : IDisposable
 
             if (index < First || index > lastIndex)
             {
-                throw new ArgumentOutOfRangeException(nameof(index), index, "the log holds [" + First.ToString(CultureInfo.InvariantCulture) + ", " + lastIndex.ToString(CultureInfo.InvariantCulture) + "]");
+                throw new ArgumentOutOfRangeException(
+                    nameof(index),
+                    index,
+                    "the log holds ["
+                        + First.ToString(CultureInfo.InvariantCulture)
+                        + ", "
+                        + lastIndex.ToString(CultureInfo.InvariantCulture)
+                        + "]"
+                );
             }
 
             return SegmentFor(index).TermOf(index);
@@ -289,12 +345,23 @@ public sealed unsafe partial class SegmentedLog : IDisposable
             var current = Meta;
             if (term < current.Term || commitIndex < current.CommitIndex)
             {
-                throw new ArgumentOutOfRangeException(nameof(term), "term and commit index never go down (now term " + current.Term.ToString(CultureInfo.InvariantCulture) + ", commit " + current.CommitIndex.ToString(CultureInfo.InvariantCulture) + ")");
+                throw new ArgumentOutOfRangeException(
+                    nameof(term),
+                    "term and commit index never go down (now term "
+                        + current.Term.ToString(CultureInfo.InvariantCulture)
+                        + ", commit "
+                        + current.CommitIndex.ToString(CultureInfo.InvariantCulture)
+                        + ")"
+                );
             }
 
             if (commitIndex > durableIndex)
             {
-                throw new ArgumentOutOfRangeException(nameof(commitIndex), commitIndex, "the commit index cannot pass the durable index " + durableIndex.ToString(CultureInfo.InvariantCulture));
+                throw new ArgumentOutOfRangeException(
+                    nameof(commitIndex),
+                    commitIndex,
+                    "the commit index cannot pass the durable index " + durableIndex.ToString(CultureInfo.InvariantCulture)
+                );
             }
 
             metadata.Update(current with { Term = term, VotedFor = votedFor, CommitIndex = commitIndex });

@@ -87,7 +87,9 @@ internal static unsafe partial class Syscalls
         var address = MmapNative(null, (nuint)length, ProtRead, MapShared, fd.Value, 0);
         if (address == (void*)-1)
         {
-            throw new IOException("mmap of " + name + " (" + length.ToString(CultureInfo.InvariantCulture) + " bytes) failed: errno " + LastError);
+            throw new IOException(
+                "mmap of " + name + " (" + length.ToString(CultureInfo.InvariantCulture) + " bytes) failed: errno " + LastError
+            );
         }
 
         return (byte*)address;

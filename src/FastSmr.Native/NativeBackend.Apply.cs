@@ -106,7 +106,10 @@ public sealed partial class NativeBackend
         }
 
         var bytes = entry.Type == EntryKind.Normal ? entry.Data : ReadOnlyMemory<byte>.Empty;
-        var applied = replicationHost.ApplyAsync(new CommittedEntry(new LogIndex(entry.Index), new Term(entry.Term), bytes), CancellationToken.None);
+        var applied = replicationHost.ApplyAsync(
+            new CommittedEntry(new LogIndex(entry.Index), new Term(entry.Term), bytes),
+            CancellationToken.None
+        );
         if (!applied.IsCompletedSuccessfully)
         {
             applied.AsTask().GetAwaiter().GetResult();

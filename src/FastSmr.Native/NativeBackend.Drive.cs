@@ -89,7 +89,11 @@ public sealed partial class NativeBackend
             }
 
             KickApply();
-            if (stopRequested || (inbound.IsEmpty && proposals.IsEmpty && compactions.IsEmpty && persistedReports.IsEmpty) || Interlocked.CompareExchange(ref driving, 1, 0) != 0)
+            if (
+                stopRequested
+                || (inbound.IsEmpty && proposals.IsEmpty && compactions.IsEmpty && persistedReports.IsEmpty)
+                || Interlocked.CompareExchange(ref driving, 1, 0) != 0
+            )
             {
                 return;
             }

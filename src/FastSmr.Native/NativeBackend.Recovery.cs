@@ -17,7 +17,8 @@ public sealed partial class NativeBackend
 {
     private bool CheckBootId()
     {
-        // memory mode (docs/architecture.md, "Safety rules"): after an unclean OS shutdown — the boot id stored here differs from the running
+        // memory mode (docs/architecture.md, "Safety rules"): after an unclean OS shutdown — the boot id stored here
+        // differs from the running
         // kernel's — what this replica acknowledged may be lost, so it must not vote or campaign until it caught up.
         // The stored id is replaced only once it has, so a restart while rejoining rejoins again.
         var previous = File.Exists(BootIdPath) ? File.ReadAllText(BootIdPath).Trim() : null;
@@ -66,7 +67,13 @@ public sealed partial class NativeBackend
         var snapshotTerm = snapshot?.Term ?? 0;
         if (meta.CompactedIndex > snapshotIndex)
         {
-            throw new InvalidDataException(root + ": the log is compacted up to " + meta.CompactedIndex + " but the newest intact snapshot covers only " + snapshotIndex);
+            throw new InvalidDataException(
+                root
+                    + ": the log is compacted up to "
+                    + meta.CompactedIndex
+                    + " but the newest intact snapshot covers only "
+                    + snapshotIndex
+            );
         }
 
         if (snapshotIndex > storage.LastIndex || (snapshotIndex >= storage.FirstIndex && storage.TermAt(snapshotIndex) != snapshotTerm))
@@ -95,7 +102,14 @@ public sealed partial class NativeBackend
             Seed = (ulong)options.Time.GetTimestamp() ^ ((ulong)options.ReplicaId << 48),
         };
         var commit = Math.Max(Math.Min(meta.CommitIndex, storage.LastIndex), snapshotIndex);
-        var core = new RaftNode(raftOptions, new HardState(meta.Term, (int)meta.VotedFor, commit), entries, snapshotIndex, snapshotTerm, snapshot?.Config);
+        var core = new RaftNode(
+            raftOptions,
+            new HardState(meta.Term, (int)meta.VotedFor, commit),
+            entries,
+            snapshotIndex,
+            snapshotTerm,
+            snapshot?.Config
+        );
         core.Persisted(storage.LastIndex, storage.LastTerm); // everything on disk after recovery is durable
         lastApplied = replicationHost.AppliedIndex.Value;
         applyConfig = snapshot?.Config ?? new ClusterConfig(voters);
@@ -103,17 +117,19 @@ public sealed partial class NativeBackend
         return core;
     }
 
-    private static EntryKind ToEntryKind(LogRecordType type) => type switch
-    {
-        LogRecordType.NoOp => EntryKind.NoOp,
-        LogRecordType.Config => EntryKind.Config,
-        _ => EntryKind.Normal,
-    };
+    private static EntryKind ToEntryKind(LogRecordType type) =>
+        type switch
+        {
+            LogRecordType.NoOp => EntryKind.NoOp,
+            LogRecordType.Config => EntryKind.Config,
+            _ => EntryKind.Normal,
+        };
 
-    private static LogRecordType ToRecordType(EntryKind type) => type switch
-    {
-        EntryKind.NoOp => LogRecordType.NoOp,
-        EntryKind.Config => LogRecordType.Config,
-        _ => LogRecordType.Entry,
-    };
+    private static LogRecordType ToRecordType(EntryKind type) =>
+        type switch
+        {
+            EntryKind.NoOp => LogRecordType.NoOp,
+            EntryKind.Config => LogRecordType.Config,
+            _ => LogRecordType.Entry,
+        };
 }

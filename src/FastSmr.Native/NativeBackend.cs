@@ -125,7 +125,15 @@ public sealed partial class NativeBackend : IReplicationBackend
         }
 
         rejoining = CheckBootId();
-        log = SegmentedLog.Open(Path.Combine(root, "log"), new LogOptions { SegmentSize = options.SegmentBytes, ClusterId = options.ClusterId, NodeId = options.ReplicaId });
+        log = SegmentedLog.Open(
+            Path.Combine(root, "log"),
+            new LogOptions
+            {
+                SegmentSize = options.SegmentBytes,
+                ClusterId = options.ClusterId,
+                NodeId = options.ReplicaId,
+            }
+        );
         node = Recover(log, host);
         var self = (int)options.ReplicaId;
         transport = new PeerTransport(options, snapshotDirectory, OnReceived, Kick, OnSnapshotReceived, clock, logger);
@@ -149,19 +157,21 @@ public sealed partial class NativeBackend : IReplicationBackend
         raftSignal.Set();
         applySignal.Set();
         await Task.Run(
-            () =>
-            {
-                raftThread?.Join();
-                applyThread?.Join();
-
-                // A thread that was running the core or the apply loop inline finishes its round first.
-                var waitedFrom = clock.NowUs();
-                while (Volatile.Read(ref active) != 0 && clock.ElapsedUs(waitedFrom) < (long)StopWaitMax.TotalMicroseconds)
+                () =>
                 {
-                    Thread.Sleep(1);
-                }
-            },
-            CancellationToken.None).ConfigureAwait(false);
+                    raftThread?.Join();
+                    applyThread?.Join();
+
+                    // A thread that was running the core or the apply loop inline finishes its round first.
+                    var waitedFrom = clock.NowUs();
+                    while (Volatile.Read(ref active) != 0 && clock.ElapsedUs(waitedFrom) < (long)StopWaitMax.TotalMicroseconds)
+                    {
+                        Thread.Sleep(1);
+                    }
+                },
+                CancellationToken.None
+            )
+            .ConfigureAwait(false);
         if (transport is not null)
         {
             await transport.DisposeAsync().ConfigureAwait(false);

@@ -9,10 +9,19 @@ namespace FastSmr.Native;
 /// </summary>
 internal static partial class NativeLog
 {
-    [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "replica {ReplicaId}: the machine restarted uncleanly since this replica last ran in memory mode; it rejoins as a non-voter until it has caught up")]
+    [LoggerMessage(
+        EventId = 3000,
+        Level = LogLevel.Warning,
+        Message = "replica {ReplicaId}: the machine restarted uncleanly since this replica last ran in memory mode; "
+            + "it rejoins as a non-voter until it has caught up"
+    )]
     public static partial void Rejoining(ILogger logger, uint replicaId);
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "replica {ReplicaId}: caught up after the unclean restart; voting again")]
+    [LoggerMessage(
+        EventId = 3001,
+        Level = LogLevel.Information,
+        Message = "replica {ReplicaId}: caught up after the unclean restart; voting again"
+    )]
     public static partial void Rejoined(ILogger logger, uint replicaId);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "snapshot {Path} skipped: {Reason}")]
@@ -21,7 +30,11 @@ internal static partial class NativeLog
     [LoggerMessage(EventId = 3003, Level = LogLevel.Critical, Message = "replica {ReplicaId} stops: storage failed")]
     public static partial void Fatal(ILogger logger, uint replicaId, Exception exception);
 
-    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "replica {ReplicaId}: snapshot at {Index} installed from the leader")]
+    [LoggerMessage(
+        EventId = 3004,
+        Level = LogLevel.Information,
+        Message = "replica {ReplicaId}: snapshot at {Index} installed from the leader"
+    )]
     public static partial void SnapshotInstalled(ILogger logger, uint replicaId, long index);
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Debug, Message = "replica {ReplicaId}: snapshot at {Index} taken, log compacted")]

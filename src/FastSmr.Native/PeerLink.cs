@@ -61,17 +61,19 @@ internal sealed class PeerLink(PeerTransport owner, int id, IPEndPoint dial)
             return; // one at a time; the core asks again if this one does not arrive
         }
 
-        owner.Track(Task.Run(async () =>
-        {
-            try
+        owner.Track(
+            Task.Run(async () =>
             {
-                await owner.SendSnapshotFileAsync(id, dial, message, path).ConfigureAwait(false);
-            }
-            finally
-            {
-                Volatile.Write(ref snapshotSending, 0);
-            }
-        }));
+                try
+                {
+                    await owner.SendSnapshotFileAsync(id, dial, message, path).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Volatile.Write(ref snapshotSending, 0);
+                }
+            })
+        );
     }
 
     public void Close()

@@ -22,7 +22,14 @@ internal sealed partial class PeerTransport
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
             timeout.CancelAfter(SnapshotConnectTimeout);
             await socket.ConnectAsync(dial, timeout.Token).ConfigureAwait(false);
-            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, useAsync: false);
+            using var file = new FileStream(
+                path,
+                FileMode.Open,
+                FileAccess.Read,
+                FileShare.Read | FileShare.Delete,
+                1 << 16,
+                useAsync: false
+            );
             var header = new ArrayBufferWriter<byte>();
             WireFormat.WriteHello(header.GetSpan(WireFormat.HelloSize), WireFormat.KindSnapshot, options.ClusterId, self);
             header.Advance(WireFormat.HelloSize);
@@ -54,9 +61,23 @@ internal sealed partial class PeerTransport
         }
 
         var (message, length) = preamble;
-        if (message.Type != MessageType.Snapshot || message.From != from || length < SnapshotFile.FixedHeaderSize || length > options.SnapshotBytesMax)
+        if (
+            message.Type != MessageType.Snapshot
+            || message.From != from
+            || length < SnapshotFile.FixedHeaderSize
+            || length > options.SnapshotBytesMax
+        )
         {
-            throw new InvalidDataException("a snapshot stream must start with a Snapshot message and a length in [" + SnapshotFile.FixedHeaderSize + ", " + options.SnapshotBytesMax + "], got " + message.Type + " and " + length);
+            throw new InvalidDataException(
+                "a snapshot stream must start with a Snapshot message and a length in ["
+                    + SnapshotFile.FixedHeaderSize
+                    + ", "
+                    + options.SnapshotBytesMax
+                    + "], got "
+                    + message.Type
+                    + " and "
+                    + length
+            );
         }
 
         var staged = Path.Combine(stagingDirectory, "incoming-" + from + "-" + Interlocked.Increment(ref stagingCounter) + ".tmp");
@@ -67,7 +88,17 @@ internal sealed partial class PeerTransport
             var header = SnapshotFile.Verify(staged);
             if (header.Index != message.Index || header.Term != message.LogTerm)
             {
-                throw new InvalidDataException("the snapshot file covers (" + header.Index + ", " + header.Term + ") but the message says (" + message.Index + ", " + message.LogTerm + ")");
+                throw new InvalidDataException(
+                    "the snapshot file covers ("
+                        + header.Index
+                        + ", "
+                        + header.Term
+                        + ") but the message says ("
+                        + message.Index
+                        + ", "
+                        + message.LogTerm
+                        + ")"
+                );
             }
 
             accepted = snapshotReceived(message, header);

@@ -57,7 +57,15 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     private Socket? listener;
     private int stagingCounter;
 
-    public PeerTransport(NativeBackendOptions options, string stagingDirectory, Action<Message, long> received, Action receivedBatch, Func<Message, SnapshotHeader, bool> snapshotReceived, MonotonicClock clock, ILogger logger)
+    public PeerTransport(
+        NativeBackendOptions options,
+        string stagingDirectory,
+        Action<Message, long> received,
+        Action receivedBatch,
+        Func<Message, SnapshotHeader, bool> snapshotReceived,
+        MonotonicClock clock,
+        ILogger logger
+    )
     {
         this.receivedBatch = receivedBatch;
         this.options = options;

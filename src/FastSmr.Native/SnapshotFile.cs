@@ -30,7 +30,8 @@ internal static class SnapshotFile
     private const int ConfigBytesMax = 65_536;
     private const string Extension = ".snap";
 
-    public static string PathFor(string directory, long index) => Path.Combine(directory, index.ToString("D20", CultureInfo.InvariantCulture) + Extension);
+    public static string PathFor(string directory, long index) =>
+        Path.Combine(directory, index.ToString("D20", CultureInfo.InvariantCulture) + Extension);
 
     /// <summary>
     /// Writes a snapshot: <paramref name="writeState"/> streams the state and returns the index and term it covers.
@@ -40,7 +41,9 @@ internal static class SnapshotFile
     {
         var configBytes = config.Encode();
         var temporary = Path.Combine(directory, "writing" + Extension + ".tmp");
-        long index, term, length;
+        long index,
+            term,
+            length;
         uint crc;
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16))
         {
@@ -98,9 +101,17 @@ internal static class SnapshotFile
         var length = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
         var crc = BinaryPrimitives.ReadUInt32LittleEndian(header[32..]);
         var configLength = BinaryPrimitives.ReadInt32LittleEndian(header[36..]);
-        if (index < 0 || term < 0 || configLength is < 4 or > ConfigBytesMax || length < 0 || file.Length != FixedHeaderSize + configLength + length)
+        if (
+            index < 0
+            || term < 0
+            || configLength is < 4 or > ConfigBytesMax
+            || length < 0
+            || file.Length != FixedHeaderSize + configLength + length
+        )
         {
-            throw new InvalidDataException(path + ": header sizes do not match the file (" + file.Length.ToString(CultureInfo.InvariantCulture) + " bytes)");
+            throw new InvalidDataException(
+                path + ": header sizes do not match the file (" + file.Length.ToString(CultureInfo.InvariantCulture) + " bytes)"
+            );
         }
 
         var configBytes = new byte[configLength];
@@ -148,7 +159,10 @@ internal static class SnapshotFile
     {
         foreach (var path in Directory.EnumerateFiles(directory, "*" + Extension))
         {
-            if (long.TryParse(Path.GetFileNameWithoutExtension(path), NumberStyles.None, CultureInfo.InvariantCulture, out var index) && index < keepFrom)
+            if (
+                long.TryParse(Path.GetFileNameWithoutExtension(path), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+                && index < keepFrom
+            )
             {
                 TryDelete(path);
             }

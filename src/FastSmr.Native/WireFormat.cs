@@ -268,7 +268,11 @@ internal static class WireFormat
 
             var entryType = body[position + 8];
             var dataLength = BinaryPrimitives.ReadInt32LittleEndian(body[(position + 9)..]);
-            if (entryType is < (byte)EntryKind.Normal or > (byte)EntryKind.Config || dataLength < 0 || body.Length - position - EntryHeaderSize < dataLength)
+            if (
+                entryType is < (byte)EntryKind.Normal or > (byte)EntryKind.Config
+                || dataLength < 0
+                || body.Length - position - EntryHeaderSize < dataLength
+            )
             {
                 throw new InvalidDataException("entry " + i + " has a bad type or length");
             }

@@ -65,7 +65,8 @@ public sealed record ClusterConfig
             throw new InvalidDataException("configuration entry shorter than its header");
         }
 
-        int voters = BinaryPrimitives.ReadUInt16LittleEndian(bytes), learners = BinaryPrimitives.ReadUInt16LittleEndian(bytes[2..]);
+        int voters = BinaryPrimitives.ReadUInt16LittleEndian(bytes),
+            learners = BinaryPrimitives.ReadUInt16LittleEndian(bytes[2..]);
         if (bytes.Length != 4 + (4 * (voters + learners)))
         {
             throw new InvalidDataException("configuration entry length does not match its member counts");
@@ -91,7 +92,8 @@ public sealed record ClusterConfig
     public override string ToString() => "voters [" + string.Join(',', Voters) + "] learners [" + string.Join(',', Learners) + "]";
 
     /// <inheritdoc />
-    public bool Equals(ClusterConfig? other) => other is not null && Voters.SequenceEqual(other.Voters) && Learners.SequenceEqual(other.Learners);
+    public bool Equals(ClusterConfig? other) =>
+        other is not null && Voters.SequenceEqual(other.Voters) && Learners.SequenceEqual(other.Learners);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Voters.Count, Learners.Count, Voters.Count > 0 ? Voters[0] : 0);

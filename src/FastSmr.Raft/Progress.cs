@@ -58,9 +58,10 @@ internal sealed class Progress(long next)
         ProbeSent = true;
     }
 
-    public bool IsPaused(RaftOptions options) => State == ProgressState.Probe
-        ? ProbeSent
-        : inflight.Count >= options.InflightMessagesMax || InflightBytes >= options.InflightBytesMax;
+    public bool IsPaused(RaftOptions options) =>
+        State == ProgressState.Probe
+            ? ProbeSent
+            : inflight.Count >= options.InflightMessagesMax || InflightBytes >= options.InflightBytesMax;
 
     public void Sent(long lastIndex, long bytes)
     {

@@ -19,7 +19,12 @@ internal sealed class RaftLog
         {
             if (entry.Index != expected || entry.Term < term)
             {
-                throw new ArgumentException("persisted entries must follow the snapshot with consecutive indexes and terms that never go down; entry " + entry.Index + " breaks that", nameof(persisted));
+                throw new ArgumentException(
+                    "persisted entries must follow the snapshot with consecutive indexes and terms that never go down; entry "
+                        + entry.Index
+                        + " breaks that",
+                    nameof(persisted)
+                );
             }
 
             entries.Add(entry);
@@ -85,7 +90,9 @@ internal sealed class RaftLog
     {
         if (entry.Index != LastIndex + 1 || entry.Term < LastTerm)
         {
-            throw new InvalidOperationException("append out of order: entry " + entry.Index + " term " + entry.Term + " after " + LastIndex + " term " + LastTerm);
+            throw new InvalidOperationException(
+                "append out of order: entry " + entry.Index + " term " + entry.Term + " after " + LastIndex + " term " + LastTerm
+            );
         }
 
         entries.Add(entry);
@@ -162,7 +169,14 @@ internal sealed class RaftLog
             {
                 if (entry.Index <= Committed)
                 {
-                    throw new InvalidOperationException("SAFETY: the leader's entry " + entry.Index + " (term " + entry.Term + ") conflicts with a committed entry of term " + term);
+                    throw new InvalidOperationException(
+                        "SAFETY: the leader's entry "
+                            + entry.Index
+                            + " (term "
+                            + entry.Term
+                            + ") conflicts with a committed entry of term "
+                            + term
+                    );
                 }
 
                 TruncateFrom(entry.Index);

@@ -45,7 +45,17 @@ public sealed partial class RaftNode
             {
                 if (voter != Id)
                 {
-                    Send(new Message { Type = MessageType.PreVote, From = Id, To = voter, Term = Term + 1, Index = log.LastIndex, LogTerm = log.LastTerm });
+                    Send(
+                        new Message
+                        {
+                            Type = MessageType.PreVote,
+                            From = Id,
+                            To = voter,
+                            Term = Term + 1,
+                            Index = log.LastIndex,
+                            LogTerm = log.LastTerm,
+                        }
+                    );
                 }
             }
 
@@ -78,7 +88,18 @@ public sealed partial class RaftNode
             if (voter != Id)
             {
                 // The host persists (term, vote) before it sends this (Ready's rule 1).
-                Send(new Message { Type = MessageType.Vote, From = Id, To = voter, Term = Term, Index = log.LastIndex, LogTerm = log.LastTerm, Transfer = transfer });
+                Send(
+                    new Message
+                    {
+                        Type = MessageType.Vote,
+                        From = Id,
+                        To = voter,
+                        Term = Term,
+                        Index = log.LastIndex,
+                        LogTerm = log.LastTerm,
+                        Transfer = transfer,
+                    }
+                );
             }
         }
     }
@@ -87,7 +108,16 @@ public sealed partial class RaftNode
     {
         // Granted for a term beyond ours to a log at least as up to date as ours; no state changes (thesis §9.6).
         var grant = message.Term > Term && log.IsUpToDate(message.Index, message.LogTerm) && (message.Transfer || !InVotePromise());
-        Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = message.From, Term = grant ? message.Term : Term, Reject = !grant });
+        Send(
+            new Message
+            {
+                Type = MessageType.PreVoteResponse,
+                From = Id,
+                To = message.From,
+                Term = grant ? message.Term : Term,
+                Reject = !grant,
+            }
+        );
     }
 
     private void HandleVote(Message message)
@@ -95,15 +125,26 @@ public sealed partial class RaftNode
         // Here message.Term == Term (a higher term was adopted above, unless the lease promise refused it). The promise
         // also holds against a request in our own term: the term may have moved for another reason (a rejection that
         // carried it) while the promise still runs. Found by the simulator (seed 41496 at commit aa8700d).
-        var grant = (Vote == message.From || (Vote == 0 && (message.Transfer || !InVotePromise())))
-            && log.IsUpToDate(message.Index, message.LogTerm) && Role != Role.Leader;
+        var grant =
+            (Vote == message.From || (Vote == 0 && (message.Transfer || !InVotePromise())))
+            && log.IsUpToDate(message.Index, message.LogTerm)
+            && Role != Role.Leader;
         if (grant)
         {
             Vote = message.From;
             ResetElectionDeadline(now);
         }
 
-        Send(new Message { Type = MessageType.VoteResponse, From = Id, To = message.From, Term = Term, Reject = !grant });
+        Send(
+            new Message
+            {
+                Type = MessageType.VoteResponse,
+                From = Id,
+                To = message.From,
+                Term = Term,
+                Reject = !grant,
+            }
+        );
     }
 
     private void StepCandidate(Message message)

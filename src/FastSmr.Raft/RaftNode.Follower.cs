@@ -21,7 +21,16 @@ public sealed partial class RaftNode
                 log.CommitTo(Math.Min(message.Commit, log.LastIndex));
                 if (message.Round != 0)
                 {
-                    Send(new Message { Type = MessageType.HeartbeatResponse, From = Id, To = message.From, Term = Term, Round = message.Round });
+                    Send(
+                        new Message
+                        {
+                            Type = MessageType.HeartbeatResponse,
+                            From = Id,
+                            To = message.From,
+                            Term = Term,
+                            Round = message.Round,
+                        }
+                    );
                 }
 
                 break;
@@ -49,7 +58,7 @@ public sealed partial class RaftNode
         {
             // Everything up to our commit index matches any leader's log (Leader Completeness): say so.
             leaderMatch = Math.Max(leaderMatch, log.Committed);
-            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = Math.Min(log.Committed, log.Stable) });
+            AcknowledgeAppend(message.From, Math.Min(log.Committed, log.Stable));
             return;
         }
 
@@ -57,7 +66,18 @@ public sealed partial class RaftNode
         {
             // Hint: our last index if we are short, else the index before the conflicting term, never below commit.
             var hint = message.Index > log.LastIndex ? log.LastIndex : Math.Max(log.Committed, log.FirstIndexOfTermAt(message.Index) - 1);
-            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = message.Index, Reject = true, RejectHint = hint });
+            Send(
+                new Message
+                {
+                    Type = MessageType.AppendResponse,
+                    From = Id,
+                    To = message.From,
+                    Term = Term,
+                    Index = message.Index,
+                    Reject = true,
+                    RejectHint = hint,
+                }
+            );
             return;
         }
 
@@ -66,7 +86,7 @@ public sealed partial class RaftNode
         log.CommitTo(Math.Min(message.Commit, lastNew));
         if (options.Bug == RaftBug.AcknowledgeBeforePersist)
         {
-            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = lastNew });
+            AcknowledgeAppend(message.From, lastNew);
             return;
         }
 
@@ -74,7 +94,7 @@ public sealed partial class RaftNode
         {
             // Nothing new to persist (a duplicate or a probe): answer at once.
             acknowledged = Math.Max(acknowledged, lastNew);
-            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = lastNew });
+            AcknowledgeAppend(message.From, lastNew);
         }
     }
 
@@ -83,7 +103,7 @@ public sealed partial class RaftNode
         if (message.Index <= log.Committed)
         {
             leaderMatch = Math.Max(leaderMatch, log.Committed);
-            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = Math.Min(log.Committed, log.Stable) });
+            AcknowledgeAppend(message.From, Math.Min(log.Committed, log.Stable));
             return;
         }
 
@@ -104,7 +124,7 @@ public sealed partial class RaftNode
         config = configs[0].Config;
         snapshotToInstall = new SnapshotInfo(message.Index, message.LogTerm, config);
         leaderMatch = acknowledged = message.Index;
-        Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Index = message.Index });
+        AcknowledgeAppend(message.From, message.Index);
     }
 
     /// <summary>Entries became durable: acknowledge to the leader what is both persisted and known to match its log.</summary>
@@ -119,7 +139,20 @@ public sealed partial class RaftNode
         if (index > acknowledged)
         {
             acknowledged = index;
-            Send(new Message { Type = MessageType.AppendResponse, From = Id, To = Leader, Term = Term, Index = index });
+            AcknowledgeAppend(Leader, index);
         }
     }
+
+    /// <summary>Tells the leader that this replica holds its log up to <paramref name="index"/>.</summary>
+    private void AcknowledgeAppend(int leader, long index) =>
+        Send(
+            new Message
+            {
+                Type = MessageType.AppendResponse,
+                From = Id,
+                To = leader,
+                Term = Term,
+                Index = index,
+            }
+        );
 }

@@ -36,7 +36,15 @@ public sealed partial class RaftNode
     private void SendTimeoutNow(int target)
     {
         leaseForfeited = true;
-        Send(new Message { Type = MessageType.TimeoutNow, From = Id, To = target, Term = Term });
+        Send(
+            new Message
+            {
+                Type = MessageType.TimeoutNow,
+                From = Id,
+                To = target,
+                Term = Term,
+            }
+        );
     }
 
     private void BecomeLeader()
@@ -98,7 +106,17 @@ public sealed partial class RaftNode
         foreach (var (id, pr) in progress)
         {
             // Commit only up to what the follower is known to hold, so it can apply it without checking the log.
-            Send(new Message { Type = MessageType.Heartbeat, From = Id, To = id, Term = Term, Commit = Math.Min(pr.Match, log.Committed), Round = round });
+            Send(
+                new Message
+                {
+                    Type = MessageType.Heartbeat,
+                    From = Id,
+                    To = id,
+                    Term = Term,
+                    Commit = Math.Min(pr.Match, log.Committed),
+                    Round = round,
+                }
+            );
         }
     }
 
@@ -120,13 +138,37 @@ public sealed partial class RaftNode
         if (prevTerm < 0)
         {
             // The follower needs entries compacted away: it gets the snapshot (its state travels outside the core).
-            Send(new Message { Type = MessageType.Snapshot, From = Id, To = id, Term = Term, Index = log.SnapshotIndex, LogTerm = log.SnapshotTerm, Config = SnapshotConfig, Commit = log.Committed });
+            Send(
+                new Message
+                {
+                    Type = MessageType.Snapshot,
+                    From = Id,
+                    To = id,
+                    Term = Term,
+                    Index = log.SnapshotIndex,
+                    LogTerm = log.SnapshotTerm,
+                    Config = SnapshotConfig,
+                    Commit = log.Committed,
+                }
+            );
             pr.SnapshotSent(log.SnapshotIndex);
             return;
         }
 
         var entries = log.Slice(prev, options.MessageBytesMax, out var bytes);
-        Send(new Message { Type = MessageType.Append, From = Id, To = id, Term = Term, Index = prev, LogTerm = prevTerm, Entries = entries, Commit = log.Committed });
+        Send(
+            new Message
+            {
+                Type = MessageType.Append,
+                From = Id,
+                To = id,
+                Term = Term,
+                Index = prev,
+                LogTerm = prevTerm,
+                Entries = entries,
+                Commit = log.Committed,
+            }
+        );
         pr.Sent(prev + entries.Count, bytes);
     }
 
@@ -202,9 +244,11 @@ public sealed partial class RaftNode
         for (var i = 0; i < voters.Count; i++)
         {
             var voter = voters[i];
-            values[i] = voter == Id ? (acknowledgedRounds ? round : log.Stable)
+            values[i] =
+                voter == Id ? (acknowledgedRounds ? round : log.Stable)
                 : !progress.TryGetValue(voter, out var pr) ? 0
-                : acknowledgedRounds ? pr.AckedRound : pr.Match;
+                : acknowledgedRounds ? pr.AckedRound
+                : pr.Match;
         }
 
         values.Sort();
@@ -221,7 +265,16 @@ public sealed partial class RaftNode
             foreach (var (id, other) in progress)
             {
                 // Tell followers promptly; commit-only notifications are not lease rounds.
-                Send(new Message { Type = MessageType.Heartbeat, From = Id, To = id, Term = Term, Commit = Math.Min(other.Match, log.Committed) });
+                Send(
+                    new Message
+                    {
+                        Type = MessageType.Heartbeat,
+                        From = Id,
+                        To = id,
+                        Term = Term,
+                        Commit = Math.Min(other.Match, log.Committed),
+                    }
+                );
             }
 
             if (!config.IsVoter(Id) && log.Committed >= configs[^1].Index)

@@ -7,6 +7,7 @@ public sealed partial class RaftNode
     private const int RoundHistory = 256;
     private readonly long[] roundSentAt = new long[RoundHistory];
     private long round;
+
     // Once TimeoutNow went out, the target may win an election at any later time with votes that ignore the lease
     // promise (they are transfer votes): this leader never claims a lease again in this term, even if the transfer is
     // abandoned. Found by the simulator (seed 1244 at the time): an abandoned transfer whose TimeoutNow still arrived.

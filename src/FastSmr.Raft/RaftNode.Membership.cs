@@ -1,5 +1,3 @@
-
-
 namespace FastSmr.Raft;
 
 // Membership (thesis 4.1): single-server changes with learners, proposed one at a time, in force from when they are

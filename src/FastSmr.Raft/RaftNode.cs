@@ -34,7 +34,14 @@ public sealed partial class RaftNode
     /// Starts a replica from what it persisted: nothing for a new one; else its hard state, its log after the snapshot,
     /// and the snapshot's index, term and configuration (the bootstrap configuration of the options when there is none).
     /// </summary>
-    public RaftNode(RaftOptions options, HardState hardState = default, IReadOnlyList<Entry>? persisted = null, long snapshotIndex = 0, long snapshotTerm = 0, ClusterConfig? snapshotConfig = null)
+    public RaftNode(
+        RaftOptions options,
+        HardState hardState = default,
+        IReadOnlyList<Entry>? persisted = null,
+        long snapshotIndex = 0,
+        long snapshotTerm = 0,
+        ClusterConfig? snapshotConfig = null
+    )
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -92,8 +99,13 @@ public sealed partial class RaftNode
 
     /// <summary>Whether a <see cref="Ready"/> has work in it.</summary>
     public bool HasReady =>
-        outbox.Count > 0 || snapshotToInstall is not null || log.LastIndex > log.Written || Math.Min(log.Committed, log.Stable) > log.Applied ||
-        Term != lastHardState.Term || Vote != lastHardState.Vote || DurableCommit != lastHardState.Commit;
+        outbox.Count > 0
+        || snapshotToInstall is not null
+        || log.LastIndex > log.Written
+        || Math.Min(log.Committed, log.Stable) > log.Applied
+        || Term != lastHardState.Term
+        || Vote != lastHardState.Vote
+        || DurableCommit != lastHardState.Commit;
 
     // The commit index the host may persist: never beyond this replica's durable log, or a crash could leave a commit
     // index pointing past a truncation that was never written, over entries of an old term.
@@ -258,43 +270,14 @@ public sealed partial class RaftNode
 
     private void StepMessage(Message message)
     {
-
-        if (message.Term > Term)
+        if (message.Term > Term && !OnHigherTerm(message))
         {
-            if (message.Type is MessageType.PreVote or MessageType.Vote && !message.Transfer && InVotePromise())
-            {
-                // Within a minimum election timeout of hearing from a leader, a vote request neither moves the term nor
-                // gets a vote (thesis §4.2.3): that is what makes the leader's lease safe (§6.4).
-                if (message.Type == MessageType.PreVote)
-                {
-                    Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = message.From, Term = Term, Reject = true });
-                }
-
-                return;
-            }
-
-            if (message.Type == MessageType.PreVote || (message.Type == MessageType.PreVoteResponse && !message.Reject))
-            {
-                // A pre-vote (or a grant of one) is about a term nobody has entered yet: no term change.
-            }
-            else
-            {
-                var leader = message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot ? message.From : 0;
-                BecomeFollower(message.Term, leader);
-            }
+            return;
         }
-        else if (message.Term < Term)
-        {
-            if (message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot)
-            {
-                // A stale leader: tell it the term so it steps down (with check-quorum or pre-vote it would not learn otherwise).
-                Send(new Message { Type = MessageType.AppendResponse, From = Id, To = message.From, Term = Term, Reject = true, Index = message.Index, RejectHint = log.LastIndex });
-            }
-            else if (message.Type == MessageType.PreVote)
-            {
-                Send(new Message { Type = MessageType.PreVoteResponse, From = Id, To = message.From, Term = Term, Reject = true });
-            }
 
+        if (message.Term < Term)
+        {
+            OnLowerTerm(message);
             return;
         }
 
@@ -322,6 +305,69 @@ public sealed partial class RaftNode
                 break;
         }
     }
+
+    /// <summary>A message of a later term: moves this replica to that term unless it is a vote request inside the vote
+    /// promise, or a pre-vote; false when the message is done with.</summary>
+    private bool OnHigherTerm(Message message)
+    {
+        if (message.Type is MessageType.PreVote or MessageType.Vote && !message.Transfer && InVotePromise())
+        {
+            // Within a minimum election timeout of hearing from a leader, a vote request neither moves the term nor
+            // gets a vote (thesis §4.2.3): that is what makes the leader's lease safe (§6.4).
+            if (message.Type == MessageType.PreVote)
+            {
+                RejectPreVote(message);
+            }
+
+            return false;
+        }
+
+        // A pre-vote (or a grant of one) is about a term nobody has entered yet: no term change.
+        if (message.Type != MessageType.PreVote && (message.Type != MessageType.PreVoteResponse || message.Reject))
+        {
+            var leader = message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot ? message.From : 0;
+            BecomeFollower(message.Term, leader);
+        }
+
+        return true;
+    }
+
+    /// <summary>A message of an earlier term: a stale leader is told the term, a pre-vote refused, the rest ignored.</summary>
+    private void OnLowerTerm(Message message)
+    {
+        if (message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot)
+        {
+            // A stale leader: tell it the term so it steps down (with check-quorum or pre-vote it would not learn otherwise).
+            Send(
+                new Message
+                {
+                    Type = MessageType.AppendResponse,
+                    From = Id,
+                    To = message.From,
+                    Term = Term,
+                    Reject = true,
+                    Index = message.Index,
+                    RejectHint = log.LastIndex,
+                }
+            );
+        }
+        else if (message.Type == MessageType.PreVote)
+        {
+            RejectPreVote(message);
+        }
+    }
+
+    private void RejectPreVote(Message message) =>
+        Send(
+            new Message
+            {
+                Type = MessageType.PreVoteResponse,
+                From = Id,
+                To = message.From,
+                Term = Term,
+                Reject = true,
+            }
+        );
 
     private void Send(Message message)
     {

@@ -56,7 +56,10 @@ public sealed record RaftOptions
 
         if (HeartbeatIntervalUs <= 0 || ElectionTimeoutMinUs < 2 * HeartbeatIntervalUs)
         {
-            throw new ArgumentOutOfRangeException(nameof(ElectionTimeoutMinUs), "the election timeout must be at least two heartbeat intervals");
+            throw new ArgumentOutOfRangeException(
+                nameof(ElectionTimeoutMinUs),
+                "the election timeout must be at least two heartbeat intervals"
+            );
         }
 
         if (InflightMessagesMax < 1 || InflightBytesMax < 1 || MessageBytesMax < 1 || UncommittedEntriesMax < 1)

@@ -128,7 +128,8 @@ public sealed class Message
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"{Type} {From}->{To} t{Term} i{Index} lt{LogTerm} c{Commit} n{Entries.Count}{(Reject ? " reject h" + RejectHint : "")}{(Round != 0 ? " r" + Round : "")}{(Transfer ? " transfer" : "")}";
+        $"{Type} {From}->{To} t{Term} i{Index} lt{LogTerm} c{Commit} "
+        + $"n{Entries.Count}{(Reject ? " reject h" + RejectHint : "")}{(Round != 0 ? " r" + Round : "")}{(Transfer ? " transfer" : "")}";
 }
 
 /// <summary>The answer to a proposal.</summary>

@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading.Channels;
 using FastSmr.Core.Batching;
@@ -62,9 +62,7 @@ internal sealed class ClientSession
             ServerLog.ProtocolViolation(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
             replies.Writer.TryWrite(new ServerReply(FrameType.Error, 0, SubmitResult.FromStatus(SubmitStatus.ProtocolError), e.Message));
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
         finally
         {
             replies.Writer.TryComplete();
@@ -147,7 +145,9 @@ internal sealed class ClientSession
         var (version, clusterId) = FrameCodec.ReadHello(bytes);
         if (version != FrameCodec.ProtocolVersion)
         {
-            throw new ProtocolException("unsupported protocol version " + version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            throw new ProtocolException(
+                "unsupported protocol version " + version.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            );
         }
 
         if (clusterId != server.Options.ClusterId)
@@ -180,7 +180,8 @@ internal sealed class ClientSession
         var timeout = header.TimeoutMicros == 0 ? TimeSpan.Zero : TimeSpan.FromMicroseconds(header.TimeoutMicros);
         switch (header.Type)
         {
-            case FrameType.Submit when server.InjectedBug == InjectedBug.AckWithoutAppend && Interlocked.Increment(ref server.InjectedCounter) % 5 == 0:
+            case FrameType.Submit
+                when server.InjectedBug == InjectedBug.AckWithoutAppend && Interlocked.Increment(ref server.InjectedCounter) % 5 == 0:
                 // TEST ONLY (fastsmr chaos --inject-bug): claim success for a command that was never appended.
                 Reply(replyType, header.RequestId, SubmitResult.FromOutput([0]));
                 return;
@@ -211,7 +212,11 @@ internal sealed class ClientSession
         {
             if (server.Time.GetElapsedTime(started) > WriteStallMax)
             {
-                throw new ProtocolException("the client has not read its replies for " + WriteStallMax.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) + " s");
+                throw new ProtocolException(
+                    "the client has not read its replies for "
+                        + WriteStallMax.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                        + " s"
+                );
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(1), server.Time, token).ConfigureAwait(false);
@@ -327,9 +332,9 @@ internal sealed class ClientSession
                 }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
-        {
-        }
+        catch (Exception e)
+            when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        { }
         finally
         {
             // Nothing more will be written: stop the reader too (it may be waiting for replies to drain).
@@ -337,9 +342,7 @@ internal sealed class ClientSession
             {
                 await session.CancelAsync().ConfigureAwait(false);
             }
-            catch (ObjectDisposedException)
-            {
-            }
+            catch (ObjectDisposedException) { }
 
             // Return the pooled outputs of replies nobody will send.
             while (reader.TryRead(out var dropped))
@@ -361,13 +364,27 @@ internal sealed class ClientSession
                 return;
             case FrameType.StatusReply:
                 Span<byte> status = stackalloc byte[FrameCodec.StatusReplySize];
-                FrameCodec.WriteStatus(status, server.Engine.GetStatus() with { ProcessAllocatedBytes = GC.GetTotalAllocatedBytes(precise: true) });
+                FrameCodec.WriteStatus(
+                    status,
+                    server.Engine.GetStatus() with
+                    {
+                        ProcessAllocatedBytes = GC.GetTotalAllocatedBytes(precise: true),
+                    }
+                );
                 FrameCodec.WriteFrame(output, FrameType.StatusReply, 0, SubmitStatus.Ok, reply.RequestId, 0, status);
                 Interlocked.Decrement(ref inFlight);
                 return;
             case FrameType.Error:
                 var text = Encoding.UTF8.GetBytes(reply.Text ?? "protocol error");
-                FrameCodec.WriteFrame(output, FrameType.Error, 0, SubmitStatus.ProtocolError, reply.RequestId, 0, text.AsSpan(0, Math.Min(text.Length, 1024)));
+                FrameCodec.WriteFrame(
+                    output,
+                    FrameType.Error,
+                    0,
+                    SubmitStatus.ProtocolError,
+                    reply.RequestId,
+                    0,
+                    text.AsSpan(0, Math.Min(text.Length, 1024))
+                );
                 return;
             default:
                 if (result.Status == SubmitStatus.NotLeader)

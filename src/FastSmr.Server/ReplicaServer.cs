@@ -30,7 +30,12 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <param name="stateMachine">The state machine; the built-in key-value store when null.</param>
     /// <param name="loggerFactory">Logging.</param>
     /// <param name="time">The one clock of the engine, the back-end and the client sessions; the system clock when null.</param>
-    public ReplicaServer(ServerOptions options, IStateMachine? stateMachine = null, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    public ReplicaServer(
+        ServerOptions options,
+        IStateMachine? stateMachine = null,
+        ILoggerFactory? loggerFactory = null,
+        TimeProvider? time = null
+    )
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -96,12 +101,16 @@ public sealed class ReplicaServer : IAsyncDisposable
         return options.Backend switch
         {
             BackendKind.DotNext => new DotNextBackend(Shared(new DotNextBackendOptions { ChunkSize = options.WalChunkBytes })),
-            BackendKind.Native => new NativeBackend(Shared(new NativeBackendOptions
-            {
-                ClusterId = options.ClusterId,
-                SpinIterations = options.SpinIterations,
-                InlineDrive = !options.DedicatedThreads,
-            })),
+            BackendKind.Native => new NativeBackend(
+                Shared(
+                    new NativeBackendOptions
+                    {
+                        ClusterId = options.ClusterId,
+                        SpinIterations = options.SpinIterations,
+                        InlineDrive = !options.DedicatedThreads,
+                    }
+                )
+            ),
             _ => throw new ArgumentException("unknown back-end " + options.Backend),
         };
 
@@ -231,7 +240,8 @@ public sealed class ReplicaServer : IAsyncDisposable
                 sessions,
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
+                TaskScheduler.Default
+            );
         }
     }
 

@@ -14,6 +14,17 @@ internal static partial class ServerLog
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "connection limit {Limit} reached; refusing {Remote}")]
     public static partial void ConnectionRefused(ILogger logger, int limit, string remote);
 
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "replica {Id} serving clients on {ClientEndPoint}, peers on {RaftEndPoint}, back-end {Backend}, durability {Durability}")]
-    public static partial void Started(ILogger logger, uint id, string clientEndPoint, string raftEndPoint, BackendKind backend, FastSmr.Engine.DurabilityMode durability);
+    [LoggerMessage(
+        EventId = 4003,
+        Level = LogLevel.Information,
+        Message = "replica {Id} serving clients on {ClientEndPoint}, peers on {RaftEndPoint}, back-end {Backend}, durability {Durability}"
+    )]
+    public static partial void Started(
+        ILogger logger,
+        uint id,
+        string clientEndPoint,
+        string raftEndPoint,
+        BackendKind backend,
+        FastSmr.Engine.DurabilityMode durability
+    );
 }

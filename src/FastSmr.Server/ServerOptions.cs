@@ -85,10 +85,18 @@ public sealed class ServerOptions
     public EngineOptions Engine { get; set; } = new();
 
     /// <summary>This replica's member entry.</summary>
-    public MemberConfig Self => Members.Find(m => m.Id == Id) ?? throw new InvalidOperationException("replica " + Id.ToString(CultureInfo.InvariantCulture) + " is not among the members");
+    public MemberConfig Self =>
+        Members.Find(m => m.Id == Id)
+        ?? throw new InvalidOperationException("replica " + Id.ToString(CultureInfo.InvariantCulture) + " is not among the members");
 
     /// <summary>The JSON settings used for configuration files.</summary>
-    public static JsonSerializerOptions JsonOptions { get; } = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, WriteIndented = true };
+    public static JsonSerializerOptions JsonOptions { get; } =
+        new()
+        {
+            PropertyNameCaseInsensitive = true,
+            ReadCommentHandling = JsonCommentHandling.Skip,
+            WriteIndented = true,
+        };
 
     /// <summary>Loads options from a JSON file.</summary>
     public static ServerOptions FromJsonFile(string path)
@@ -114,7 +122,14 @@ public sealed class ServerOptions
                 throw new FormatException("bad member '" + part + "': expected id=raftHost:port/clientHost:port");
             }
 
-            members.Add(new MemberConfig { Id = id, Raft = part[(eq + 1)..slash], Client = part[(slash + 1)..] });
+            members.Add(
+                new MemberConfig
+                {
+                    Id = id,
+                    Raft = part[(eq + 1)..slash],
+                    Client = part[(slash + 1)..],
+                }
+            );
         }
 
         return members;
@@ -128,7 +143,11 @@ public sealed class ServerOptions
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var eq = part.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0 || !uint.TryParse(part.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out var id) || !routes.TryAdd(id, part[(eq + 1)..]))
+            if (
+                eq <= 0
+                || !uint.TryParse(part.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+                || !routes.TryAdd(id, part[(eq + 1)..])
+            )
             {
                 throw new FormatException("bad peer route '" + part + "': expected a unique id=host:port");
             }

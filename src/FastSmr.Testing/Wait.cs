@@ -29,10 +29,15 @@ public static class Wait
             return elapsed;
         }
 
-        throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"timed out after {timeout.TotalSeconds:0.###} s waiting until {what}"));
+        throw new TimeoutException(
+            string.Create(CultureInfo.InvariantCulture, $"timed out after {timeout.TotalSeconds:0.###} s waiting until {what}")
+        );
     }
 
-    /// <summary>Waits until <paramref name="condition"/> holds; how long that took, or null when it did not within <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds; how long that took, or null when it did not within
+    /// <paramref name="timeout"/>.
+    /// </summary>
     public static async Task<TimeSpan?> TryUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, TimeSpan? poll = null)
     {
         ArgumentNullException.ThrowIfNull(condition);
@@ -53,7 +58,10 @@ public static class Wait
         }
     }
 
-    /// <summary>Waits until <paramref name="probe"/> returns a value; returns it, or the default when it did not within <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Waits until <paramref name="probe"/> returns a value; returns it, or the default when it did not within
+    /// <paramref name="timeout"/>.
+    /// </summary>
     public static async Task<T?> ForAsync<T>(Func<Task<T?>> probe, TimeSpan timeout, TimeSpan? poll = null)
         where T : struct
     {
@@ -76,7 +84,12 @@ public static class Wait
         {
             if (!invariant())
             {
-                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"after {watch.Elapsed.TotalMilliseconds:F0} ms it no longer held that {what}"));
+                throw new InvalidOperationException(
+                    string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"after {watch.Elapsed.TotalMilliseconds:F0} ms it no longer held that {what}"
+                    )
+                );
             }
 
             await Task.Delay(poll ?? DefaultPoll).ConfigureAwait(false);

@@ -18,18 +18,25 @@ public sealed record CheckResult(
     TimeSpan Elapsed,
     string? FailingKey,
     IReadOnlyList<KvOperation> FailingSubHistory,
-    int UndecidedKeys)
+    int UndecidedKeys
+)
 {
     /// <summary>A readable report: the verdict line and, for a violation, the smallest failing key's sub-history.</summary>
     public string Describe()
     {
         var builder = new StringBuilder();
-        builder.Append(CultureInfo.InvariantCulture, $"linearizability: {Verdict} ({Operations} operations over {Keys} keys, {Elapsed.TotalMilliseconds:F0} ms");
+        builder.Append(
+            CultureInfo.InvariantCulture,
+            $"linearizability: {Verdict} ({Operations} operations over {Keys} keys, {Elapsed.TotalMilliseconds:F0} ms"
+        );
         builder.Append(UndecidedKeys > 0 ? string.Create(CultureInfo.InvariantCulture, $", {UndecidedKeys} keys undecided)") : ")");
         builder.AppendLine();
         if (FailingKey is not null)
         {
-            builder.AppendLine(CultureInfo.InvariantCulture, $"no linearization for key '{FailingKey}' ({FailingSubHistory.Count} operations):");
+            builder.AppendLine(
+                CultureInfo.InvariantCulture,
+                $"no linearization for key '{FailingKey}' ({FailingSubHistory.Count} operations):"
+            );
             var origin = FailingSubHistory.Count == 0 ? 0 : FailingSubHistory.Min(o => o.Invoke);
             foreach (var operation in FailingSubHistory)
             {

@@ -16,7 +16,11 @@ public static class HistoryFile
     private static readonly JsonSerializerOptions Options = new()
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter<KvOperationKind>(JsonNamingPolicy.SnakeCaseLower), new JsonStringEnumConverter<OperationStatus>(JsonNamingPolicy.SnakeCaseLower) },
+        Converters =
+        {
+            new JsonStringEnumConverter<KvOperationKind>(JsonNamingPolicy.SnakeCaseLower),
+            new JsonStringEnumConverter<OperationStatus>(JsonNamingPolicy.SnakeCaseLower),
+        },
     };
 
     /// <summary>Writes a history.</summary>
@@ -34,25 +38,31 @@ public static class HistoryFile
     public static string ToLine(KvOperation operation)
     {
         ArgumentNullException.ThrowIfNull(operation);
-        return JsonSerializer.Serialize(new Line
-        {
-            Client = operation.Client,
-            Invoke = operation.Invoke,
-            Return = operation.Status == OperationStatus.Unknown ? null : operation.Return,
-            Op = operation.Kind switch
+        return JsonSerializer.Serialize(
+            new Line
             {
-                KvOperationKind.CompareAndSet => "cas",
-                KvOperationKind.Increment => "incr",
-                _ => operation.Kind.ToString().ToLowerInvariant(),
+                Client = operation.Client,
+                Invoke = operation.Invoke,
+                Return = operation.Status == OperationStatus.Unknown ? null : operation.Return,
+                Op = operation.Kind switch
+                {
+                    KvOperationKind.CompareAndSet => "cas",
+                    KvOperationKind.Increment => "incr",
+                    _ => operation.Kind.ToString().ToLowerInvariant(),
+                },
+                Key = operation.Key,
+                Value = operation.Value,
+                Expected = operation.Expected,
+                Delta = operation.Kind == KvOperationKind.Increment ? operation.Delta : null,
+                Status = operation.Status,
+                Output = operation.OutputValue,
+                Flag =
+                    operation.Kind is KvOperationKind.Delete or KvOperationKind.CompareAndSet && operation.Status == OperationStatus.Ok
+                        ? operation.OutputFlag
+                        : null,
             },
-            Key = operation.Key,
-            Value = operation.Value,
-            Expected = operation.Expected,
-            Delta = operation.Kind == KvOperationKind.Increment ? operation.Delta : null,
-            Status = operation.Status,
-            Output = operation.OutputValue,
-            Flag = operation.Kind is KvOperationKind.Delete or KvOperationKind.CompareAndSet && operation.Status == OperationStatus.Ok ? operation.OutputFlag : null,
-        }, Options);
+            Options
+        );
     }
 
     /// <summary>Reads a history; a malformed line is an error naming its line number.</summary>
@@ -71,28 +81,30 @@ public static class HistoryFile
             try
             {
                 var line = JsonSerializer.Deserialize<Line>(text, Options) ?? throw new InvalidDataException("empty line");
-                history.Add(new KvOperation
-                {
-                    Client = line.Client,
-                    Invoke = line.Invoke,
-                    Return = line.Return ?? long.MaxValue,
-                    Kind = line.Op switch
+                history.Add(
+                    new KvOperation
                     {
-                        "put" => KvOperationKind.Put,
-                        "get" => KvOperationKind.Get,
-                        "delete" => KvOperationKind.Delete,
-                        "cas" => KvOperationKind.CompareAndSet,
-                        "incr" => KvOperationKind.Increment,
-                        _ => throw new InvalidDataException("unknown op '" + line.Op + "'"),
-                    },
-                    Key = line.Key ?? throw new InvalidDataException("missing key"),
-                    Value = line.Value,
-                    Expected = line.Expected,
-                    Delta = line.Delta ?? 0,
-                    Status = line.Status,
-                    OutputValue = line.Output,
-                    OutputFlag = line.Flag ?? false,
-                });
+                        Client = line.Client,
+                        Invoke = line.Invoke,
+                        Return = line.Return ?? long.MaxValue,
+                        Kind = line.Op switch
+                        {
+                            "put" => KvOperationKind.Put,
+                            "get" => KvOperationKind.Get,
+                            "delete" => KvOperationKind.Delete,
+                            "cas" => KvOperationKind.CompareAndSet,
+                            "incr" => KvOperationKind.Increment,
+                            _ => throw new InvalidDataException("unknown op '" + line.Op + "'"),
+                        },
+                        Key = line.Key ?? throw new InvalidDataException("missing key"),
+                        Value = line.Value,
+                        Expected = line.Expected,
+                        Delta = line.Delta ?? 0,
+                        Status = line.Status,
+                        OutputValue = line.Output,
+                        OutputFlag = line.Flag ?? false,
+                    }
+                );
             }
             catch (Exception e) when (e is JsonException or InvalidDataException)
             {

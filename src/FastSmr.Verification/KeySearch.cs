@@ -85,7 +85,13 @@ internal sealed class KeySearch
             events.Add(ret);
         }
 
-        events.Sort(static (a, b) => a.Time != b.Time ? a.Time.CompareTo(b.Time) : a.IsCall == b.IsCall ? 0 : a.IsCall ? -1 : 1);
+        events.Sort(
+            static (a, b) =>
+                a.Time != b.Time ? a.Time.CompareTo(b.Time)
+                : a.IsCall == b.IsCall ? 0
+                : a.IsCall ? -1
+                : 1
+        );
         var head = new HistoryEvent(-1, long.MinValue, isCall: false);
         var previous = head;
         foreach (var entry in events)
@@ -212,7 +218,9 @@ internal sealed class KeySearch
         private readonly int hash = Hash(linearized, state);
 
         public bool Equals(CacheKey other) =>
-            hash == other.hash && string.Equals(state, other.state, StringComparison.Ordinal) && linearized.AsSpan().SequenceEqual(other.linearized);
+            hash == other.hash
+            && string.Equals(state, other.state, StringComparison.Ordinal)
+            && linearized.AsSpan().SequenceEqual(other.linearized);
 
         public override bool Equals(object? obj) => obj is CacheKey other && Equals(other);
 

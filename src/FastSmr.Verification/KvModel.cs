@@ -28,7 +28,9 @@ public static class KvModel
                 next = null;
                 return unknown || operation.OutputFlag == (state is not null);
             case KvOperationKind.CompareAndSet:
-                var matches = operation.Expected is null ? state is null : string.Equals(state, operation.Expected, StringComparison.Ordinal);
+                var matches = operation.Expected is null
+                    ? state is null
+                    : string.Equals(state, operation.Expected, StringComparison.Ordinal);
                 next = matches ? operation.Value : state;
                 return unknown || operation.OutputFlag == matches;
             case KvOperationKind.Increment:

@@ -47,30 +47,38 @@ public sealed record KvOperation
     public string Describe(long origin)
     {
         var builder = new StringBuilder();
-        builder.Append(CultureInfo.InvariantCulture, $"client {Client,3}  [{(Invoke - origin) / 1000.0,10:F1} µs .. ");
-        builder.Append(Status == OperationStatus.Unknown ? "         ?   " : string.Create(CultureInfo.InvariantCulture, $"{(Return - origin) / 1000.0,10:F1} µs"));
+        builder.Append(CultureInfo.InvariantCulture, $"client {Client, 3}  [{(Invoke - origin) / 1000.0, 10:F1} µs .. ");
+        builder.Append(
+            Status == OperationStatus.Unknown
+                ? "         ?   "
+                : string.Create(CultureInfo.InvariantCulture, $"{(Return - origin) / 1000.0, 10:F1} µs")
+        );
         builder.Append("]  ");
-        builder.Append(Kind switch
-        {
-            KvOperationKind.Put => $"put({Key}, {Value})",
-            KvOperationKind.Get => $"get({Key})",
-            KvOperationKind.Delete => $"delete({Key})",
-            KvOperationKind.CompareAndSet => $"cas({Key}, {Expected ?? "<absent>"} -> {Value})",
-            _ => string.Create(CultureInfo.InvariantCulture, $"incr({Key}, {Delta})"),
-        });
-        builder.Append(Status switch
-        {
-            OperationStatus.Unknown => "  => unknown",
-            OperationStatus.Fail => "  => fail",
-            _ => Kind switch
+        builder.Append(
+            Kind switch
             {
-                KvOperationKind.Get => "  => " + (OutputValue ?? "<absent>"),
-                KvOperationKind.Delete => OutputFlag ? "  => deleted" : "  => not found",
-                KvOperationKind.CompareAndSet => OutputFlag ? "  => swapped" : "  => mismatch",
-                KvOperationKind.Increment => "  => " + OutputValue,
-                _ => "  => ok",
-            },
-        });
+                KvOperationKind.Put => $"put({Key}, {Value})",
+                KvOperationKind.Get => $"get({Key})",
+                KvOperationKind.Delete => $"delete({Key})",
+                KvOperationKind.CompareAndSet => $"cas({Key}, {Expected ?? "<absent>"} -> {Value})",
+                _ => string.Create(CultureInfo.InvariantCulture, $"incr({Key}, {Delta})"),
+            }
+        );
+        builder.Append(
+            Status switch
+            {
+                OperationStatus.Unknown => "  => unknown",
+                OperationStatus.Fail => "  => fail",
+                _ => Kind switch
+                {
+                    KvOperationKind.Get => "  => " + (OutputValue ?? "<absent>"),
+                    KvOperationKind.Delete => OutputFlag ? "  => deleted" : "  => not found",
+                    KvOperationKind.CompareAndSet => OutputFlag ? "  => swapped" : "  => mismatch",
+                    KvOperationKind.Increment => "  => " + OutputValue,
+                    _ => "  => ok",
+                },
+            }
+        );
         return builder.ToString();
     }
 }

@@ -25,7 +25,10 @@ public static class LinearizabilityChecker
         var operations = 0;
         foreach (var operation in history)
         {
-            if (operation.Status == OperationStatus.Fail || (operation.Status == OperationStatus.Unknown && operation.Kind == KvOperationKind.Get))
+            if (
+                operation.Status == OperationStatus.Fail
+                || (operation.Status == OperationStatus.Unknown && operation.Kind == KvOperationKind.Get)
+            )
             {
                 continue;
             }
@@ -67,8 +70,19 @@ public static class LinearizabilityChecker
             }
         }
 
-        var verdict = failingKey is not null ? CheckVerdict.NotLinearizable : undecided > 0 ? CheckVerdict.Inconclusive : CheckVerdict.Linearizable;
-        return new CheckResult(verdict, operations, byKey.Count, watch.Elapsed, failingKey, failing.OrderBy(o => o.Invoke).ToList(), undecided);
+        var verdict =
+            failingKey is not null ? CheckVerdict.NotLinearizable
+            : undecided > 0 ? CheckVerdict.Inconclusive
+            : CheckVerdict.Linearizable;
+        return new CheckResult(
+            verdict,
+            operations,
+            byKey.Count,
+            watch.Elapsed,
+            failingKey,
+            failing.OrderBy(o => o.Invoke).ToList(),
+            undecided
+        );
     }
 
     /// <summary>Wing–Gong–Lowe search over one key's operations.</summary>
@@ -102,8 +116,13 @@ public static class LinearizabilityChecker
 
         foreach (var op in operations)
         {
-            if (op.Kind == KvOperationKind.Get && op.Status == OperationStatus.Ok && op.OutputValue is not null && !written.Contains(op.OutputValue)
-                && !operations.Exists(o => o.Kind == KvOperationKind.Increment))
+            if (
+                op.Kind == KvOperationKind.Get
+                && op.Status == OperationStatus.Ok
+                && op.OutputValue is not null
+                && !written.Contains(op.OutputValue)
+                && !operations.Exists(o => o.Kind == KvOperationKind.Increment)
+            )
             {
                 return true;
             }

@@ -103,7 +103,8 @@ public static class BatchFormat
             BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]),
             BinaryPrimitives.ReadInt64LittleEndian(entry[16..]),
             BinaryPrimitives.ReadUInt32LittleEndian(entry[24..]),
-            version);
+            version
+        );
 
         // Walk the records once so that apply can trust the lengths.
         var body = entry[HeaderSize..];
@@ -133,7 +134,12 @@ public static class BatchFormat
     /// <param name="consumed">The record's total size.</param>
     /// <param name="error">Why the record is malformed.</param>
     /// <returns>True when a whole, well-formed record is present.</returns>
-    public static bool TryReadRecord(ReadOnlySpan<byte> source, out CommandRecord record, out int consumed, [NotNullWhen(false)] out string? error)
+    public static bool TryReadRecord(
+        ReadOnlySpan<byte> source,
+        out CommandRecord record,
+        out int consumed,
+        [NotNullWhen(false)] out string? error
+    )
     {
         record = default;
         consumed = 0;
@@ -160,7 +166,8 @@ public static class BatchFormat
             (CommandOptions)BinaryPrimitives.ReadUInt32LittleEndian(source[4..]),
             BinaryPrimitives.ReadUInt64LittleEndian(source[8..]),
             BinaryPrimitives.ReadUInt64LittleEndian(source[16..]),
-            source.Slice(RecordHeaderSize, length));
+            source.Slice(RecordHeaderSize, length)
+        );
         consumed = RecordHeaderSize + length;
         error = null;
         return true;

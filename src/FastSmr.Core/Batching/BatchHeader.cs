@@ -13,4 +13,5 @@ public readonly record struct BatchHeader(
     ulong BatchId,
     long LeaderTimestampMicros,
     uint ProposerId,
-    byte Version = BatchFormat.Version);
+    byte Version = BatchFormat.Version
+);

@@ -22,7 +22,8 @@ public static class KvCommand
     public static int IncrementSize(int keyLength) => 3 + keyLength + 8;
 
     /// <summary>The encoded size of a CompareAndSet.</summary>
-    public static int CompareAndSetSize(int keyLength, int expectedLength, int newLength) => 3 + keyLength + 1 + 4 + expectedLength + 4 + newLength;
+    public static int CompareAndSetSize(int keyLength, int expectedLength, int newLength) =>
+        3 + keyLength + 1 + 4 + expectedLength + 4 + newLength;
 
     /// <summary>Writes a Put and returns its size.</summary>
     public static int WritePut(Span<byte> destination, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
@@ -47,7 +48,13 @@ public static class KvCommand
     }
 
     /// <summary>Writes a CompareAndSet and returns its size. A null <paramref name="expected"/> means "the key must be absent".</summary>
-    public static int WriteCompareAndSet(Span<byte> destination, ReadOnlySpan<byte> key, ReadOnlySpan<byte> expected, bool expectedPresent, ReadOnlySpan<byte> newValue)
+    public static int WriteCompareAndSet(
+        Span<byte> destination,
+        ReadOnlySpan<byte> key,
+        ReadOnlySpan<byte> expected,
+        bool expectedPresent,
+        ReadOnlySpan<byte> newValue
+    )
     {
         var p = WriteKey(destination, KvOp.CompareAndSet, key);
         destination[p++] = expectedPresent ? (byte)1 : (byte)0;

@@ -62,8 +62,12 @@ public static class FrameCodec
 
         if (length < 0 || length > bodyLengthMax)
         {
-            throw new ProtocolException("frame body length " + length.ToString(System.Globalization.CultureInfo.InvariantCulture)
-                + " outside 0.." + bodyLengthMax.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            throw new ProtocolException(
+                "frame body length "
+                    + length.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                    + " outside 0.."
+                    + bodyLengthMax.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            );
         }
 
         return new FrameHeader(
@@ -72,7 +76,8 @@ public static class FrameCodec
             source[5],
             (SubmitStatus)BinaryPrimitives.ReadUInt16LittleEndian(source[6..]),
             BinaryPrimitives.ReadUInt64LittleEndian(source[8..]),
-            BinaryPrimitives.ReadUInt32LittleEndian(source[16..]));
+            BinaryPrimitives.ReadUInt32LittleEndian(source[16..])
+        );
     }
 
     /// <summary>Tries to take one whole frame off the front of <paramref name="buffer"/>.</summary>
@@ -82,7 +87,12 @@ public static class FrameCodec
     /// <param name="body">The frame body (a slice of the original buffer).</param>
     /// <returns>False when more bytes are needed.</returns>
     /// <exception cref="ProtocolException">The frame violates the protocol.</exception>
-    public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int bodyLengthMax, out FrameHeader header, out ReadOnlySequence<byte> body)
+    public static bool TryReadFrame(
+        ref ReadOnlySequence<byte> buffer,
+        int bodyLengthMax,
+        out FrameHeader header,
+        out ReadOnlySequence<byte> body
+    )
     {
         body = default;
         header = default;
@@ -113,7 +123,15 @@ public static class FrameCodec
     }
 
     /// <summary>Writes a whole frame (header and body) to <paramref name="writer"/>.</summary>
-    public static void WriteFrame(IBufferWriter<byte> writer, FrameType type, byte flags, SubmitStatus status, ulong requestId, uint timeoutMicros, ReadOnlySpan<byte> body)
+    public static void WriteFrame(
+        IBufferWriter<byte> writer,
+        FrameType type,
+        byte flags,
+        SubmitStatus status,
+        ulong requestId,
+        uint timeoutMicros,
+        ReadOnlySpan<byte> body
+    )
     {
         ArgumentNullException.ThrowIfNull(writer);
         var span = writer.GetSpan(HeaderSize + body.Length);
@@ -160,7 +178,11 @@ public static class FrameCodec
             throw new ProtocolException("malformed hello reply");
         }
 
-        return (BinaryPrimitives.ReadUInt16LittleEndian(body), BinaryPrimitives.ReadUInt32LittleEndian(body[4..]), BinaryPrimitives.ReadUInt64LittleEndian(body[8..]));
+        return (
+            BinaryPrimitives.ReadUInt16LittleEndian(body),
+            BinaryPrimitives.ReadUInt32LittleEndian(body[4..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(body[8..])
+        );
     }
 
     /// <summary>Writes a NotLeader body: the leader's id (0 if unknown) and its client endpoint in UTF-8 (may be empty).</summary>
@@ -217,6 +239,7 @@ public static class FrameCodec
             new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[24..])),
             new StateDigest(BinaryPrimitives.ReadUInt64LittleEndian(body[32..]), BinaryPrimitives.ReadUInt64LittleEndian(body[40..])),
             BinaryPrimitives.ReadUInt32LittleEndian(body[48..]),
-            BinaryPrimitives.ReadInt64LittleEndian(body[56..]));
+            BinaryPrimitives.ReadInt64LittleEndian(body[56..])
+        );
     }
 }

@@ -7,4 +7,11 @@ namespace FastSmr.Core.Protocol;
 /// <param name="Status">The outcome, in replies.</param>
 /// <param name="RequestId">Chosen by the client; echoed in the reply.</param>
 /// <param name="TimeoutMicros">The request's remaining time budget when sent; 0 means the server's default.</param>
-public readonly record struct FrameHeader(int BodyLength, FrameType Type, byte Flags, SubmitStatus Status, ulong RequestId, uint TimeoutMicros);
+public readonly record struct FrameHeader(
+    int BodyLength,
+    FrameType Type,
+    byte Flags,
+    SubmitStatus Status,
+    ulong RequestId,
+    uint TimeoutMicros
+);

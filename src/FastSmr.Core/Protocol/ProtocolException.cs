@@ -4,19 +4,13 @@ namespace FastSmr.Core.Protocol;
 public sealed class ProtocolException : Exception
 {
     /// <summary>Creates the exception.</summary>
-    public ProtocolException()
-    {
-    }
+    public ProtocolException() { }
 
     /// <summary>Creates the exception with a message.</summary>
     public ProtocolException(string message)
-        : base(message)
-    {
-    }
+        : base(message) { }
 
     /// <summary>Creates the exception with a message and a cause.</summary>
     public ProtocolException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
+        : base(message, innerException) { }
 }

@@ -12,4 +12,13 @@ namespace FastSmr.Core.Protocol;
 /// <param name="LeaderId">The leader it knows of (0 for none).</param>
 /// <param name="ProcessAllocatedBytes">Bytes allocated by the replica's process so far
 /// (<c>GC.GetTotalAllocatedBytes(true)</c>), for allocation budgets in benchmarks.</param>
-public readonly record struct StatusReport(uint ReplicaId, ReplicaRole Role, Term Term, LogIndex CommitIndex, LogIndex AppliedIndex, StateDigest Digest, uint LeaderId, long ProcessAllocatedBytes = 0);
+public readonly record struct StatusReport(
+    uint ReplicaId,
+    ReplicaRole Role,
+    Term Term,
+    LogIndex CommitIndex,
+    LogIndex AppliedIndex,
+    StateDigest Digest,
+    uint LeaderId,
+    long ProcessAllocatedBytes = 0
+);

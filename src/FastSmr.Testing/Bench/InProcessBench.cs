@@ -35,8 +35,7 @@ public static class InProcessBench
                 {
                     var row = await MeasureAsync(durability, path, concurrency, seconds, token).ConfigureAwait(false);
                     rows.Add(row);
-                    await Console.Out.WriteLineAsync(FormattableString.Invariant(
-                        $"{durability.ToString().ToLowerInvariant(),-8} {path,-7} writers={concurrency,-4} {row["ops_per_sec"],10:N0} ops/s  {row["entries_per_sec"],7:N0} entries/s  p50 {row["p50_us"],6} µs  p99 {row["p99_us"],7} µs")).ConfigureAwait(false);
+                    await Console.Out.WriteLineAsync(RowLine(durability, path, concurrency, row)).ConfigureAwait(false);
                 }
             }
         }
@@ -53,48 +52,28 @@ public static class InProcessBench
                 ["commit"] = MachineInfo.Commit(),
                 ["measured_at"] = DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             };
-            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(report, ServerOptions.JsonOptions), token).ConfigureAwait(false);
+            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(report, ServerOptions.JsonOptions), token)
+                .ConfigureAwait(false);
             await Console.Out.WriteLineAsync("fastsmr bench: wrote " + jsonPath).ConfigureAwait(false);
         }
 
         return 0;
     }
 
-    private static async Task<Dictionary<string, object>> MeasureAsync(DurabilityMode durability, string path, int concurrency, int seconds, CancellationToken token)
+    private static async Task<Dictionary<string, object>> MeasureAsync(
+        DurabilityMode durability,
+        string path,
+        int concurrency,
+        int seconds,
+        CancellationToken token
+    )
     {
-        var directory = Path.Combine(Path.GetTempPath(), "fastsmr-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        var members = Enumerable.Range(1, 3).Select(i => new MemberConfig
+        // The DotNext back-end (the default), three replicas in this process, every snapshot default of serve.
+        var cluster = new InProcessCluster(3, durability);
+        await using (cluster.ConfigureAwait(false))
         {
-            Id = (uint)i,
-            Raft = FreePorts.LoopbackEndPoint(),
-            Client = FreePorts.LoopbackEndPoint(),
-        }).ToList();
-        var servers = members.Select(m => new ReplicaServer(new ServerOptions
-        {
-            Id = m.Id,
-            Members = members,
-            DataDirectory = Path.Combine(directory, m.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            Durability = durability,
-        })).ToList();
-        try
-        {
-            foreach (var server in servers)
-            {
-                await server.StartAsync(token).ConfigureAwait(false);
-            }
-
-            ReplicaServer? leader = null;
-            var wait = Stopwatch.StartNew();
-            while (leader is null && wait.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                leader = servers.Find(s => s.Engine.Leadership.Role == ReplicaRole.Leader);
-                await Task.Delay(20, token).ConfigureAwait(false);
-            }
-
-            if (leader is null)
-            {
-                throw new TimeoutException("no leader");
-            }
+            await cluster.StartAllAsync().ConfigureAwait(false);
+            var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
 
             // One warm-up second (JIT), then the measured window.
             await DriveAsync(leader, path, concurrency, 1, token).ConfigureAwait(false);
@@ -103,7 +82,7 @@ public static class InProcessBench
             var entries = leader.Engine.AppliedIndex.Value - firstIndex;
             return new Dictionary<string, object>
             {
-                ["durability"] = durability.ToString().ToLowerInvariant(),
+                ["durability"] = Names.Of(durability),
                 ["path"] = path,
                 ["writers"] = concurrency,
                 ["ops_per_sec"] = Math.Round(ops / (double)seconds, 1),
@@ -113,60 +92,59 @@ public static class InProcessBench
                 ["max_us"] = histogram.TotalCount == 0 ? 0 : histogram.GetMaxValue(),
             };
         }
-        finally
-        {
-            foreach (var server in servers)
-            {
-                await server.DisposeAsync().ConfigureAwait(false);
-            }
-
-            try
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
     }
 
-    private static async Task<(long Ops, LongHistogram Histogram)> DriveAsync(ReplicaServer leader, string path, int concurrency, int seconds, CancellationToken token)
+    private static async Task<(long Ops, LongHistogram Histogram)> DriveAsync(
+        ReplicaServer leader,
+        string path,
+        int concurrency,
+        int seconds,
+        CancellationToken token
+    )
     {
         var histogram = new LongHistogram(60_000_000, 3);
         long ops = 0;
         var end = Stopwatch.GetTimestamp() + (seconds * Stopwatch.Frequency);
         var term = leader.Engine.Leadership.Term;
-        var tasks = Enumerable.Range(0, concurrency).Select(writer => Task.Run(
-            async () =>
-            {
-                var command = KvCommand.Put(BitConverter.GetBytes(writer), new byte[64]);
-                var entry = OneCommandEntry(command, (uint)(100 + writer));
-                while (Stopwatch.GetTimestamp() < end && !token.IsCancellationRequested)
-                {
-                    var started = Stopwatch.GetTimestamp();
-                    bool ok;
-                    if (path == "stock")
+        var tasks = Enumerable
+            .Range(0, concurrency)
+            .Select(writer =>
+                Task.Run(
+                    async () =>
                     {
-                        ok = (await leader.Backend.ProposeAsync(entry, term, token).ConfigureAwait(false)).Outcome == ProposeOutcome.Committed;
-                    }
-                    else
-                    {
-                        using var result = await leader.Engine.SubmitAsync(command, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-                        ok = result.Status == SubmitStatus.Ok;
-                    }
-
-                    if (ok)
-                    {
-                        Interlocked.Increment(ref ops);
-                        var micros = Math.Max(1, (Stopwatch.GetTimestamp() - started) * 1_000_000 / Stopwatch.Frequency);
-                        lock (histogram)
+                        var command = KvCommand.Put(BitConverter.GetBytes(writer), new byte[64]);
+                        var entry = OneCommandEntry(command, (uint)(100 + writer));
+                        while (Stopwatch.GetTimestamp() < end && !token.IsCancellationRequested)
                         {
-                            histogram.RecordValue(Math.Min(micros, 60_000_000));
+                            var started = Stopwatch.GetTimestamp();
+                            bool ok;
+                            if (path == "stock")
+                            {
+                                ok =
+                                    (await leader.Backend.ProposeAsync(entry, term, token).ConfigureAwait(false)).Outcome
+                                    == ProposeOutcome.Committed;
+                            }
+                            else
+                            {
+                                using var result = await leader.Engine.SubmitAsync(command, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                                ok = result.Status == SubmitStatus.Ok;
+                            }
+
+                            if (ok)
+                            {
+                                Interlocked.Increment(ref ops);
+                                var micros = Math.Max(1, (Stopwatch.GetTimestamp() - started) * 1_000_000 / Stopwatch.Frequency);
+                                lock (histogram)
+                                {
+                                    histogram.RecordValue(Math.Min(micros, 60_000_000));
+                                }
+                            }
                         }
-                    }
-                }
-            },
-            token)).ToArray();
+                    },
+                    token
+                )
+            )
+            .ToArray();
         await Task.WhenAll(tasks).ConfigureAwait(false);
         return (Interlocked.Read(ref ops), histogram);
     }
@@ -181,4 +159,8 @@ public static class InProcessBench
         writer.TryAppendRecord(record);
         return writer.Complete(1, 0, proposer).ToArray();
     }
+
+    private static string RowLine(DurabilityMode durability, string path, int writers, Dictionary<string, object> row) =>
+        FormattableString.Invariant($"{Names.Of(durability), -8} {path, -7} writers={writers, -4} {row["ops_per_sec"], 10:N0} ops/s  ")
+        + FormattableString.Invariant($"{row["entries_per_sec"], 7:N0} entries/s  p50 {row["p50_us"], 6} µs  p99 {row["p99_us"], 7} µs");
 }

@@ -34,16 +34,17 @@ internal enum ChaosFault
 /// <summary>Names of faults in reports.</summary>
 internal static class ChaosFaultNames
 {
-    public static string Name(this ChaosFault fault) => fault switch
-    {
-        ChaosFault.KillLeader => "kill-leader",
-        ChaosFault.KillFollower => "kill-follower",
-        ChaosFault.Pause => "pause",
-        ChaosFault.Partition => "partition",
-        ChaosFault.IsolateLeader => "isolate-leader",
-        ChaosFault.Bridge => "bridge",
-        ChaosFault.OneWay => "one-way",
-        ChaosFault.SlowNetwork => "slow-network",
-        _ => "client-cut",
-    };
+    public static string Name(this ChaosFault fault) =>
+        fault switch
+        {
+            ChaosFault.KillLeader => "kill-leader",
+            ChaosFault.KillFollower => "kill-follower",
+            ChaosFault.Pause => "pause",
+            ChaosFault.Partition => "partition",
+            ChaosFault.IsolateLeader => "isolate-leader",
+            ChaosFault.Bridge => "bridge",
+            ChaosFault.OneWay => "one-way",
+            ChaosFault.SlowNetwork => "slow-network",
+            _ => "client-cut",
+        };
 }

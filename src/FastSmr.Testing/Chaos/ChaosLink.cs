@@ -198,8 +198,10 @@ public sealed class ChaosLink : IAsyncDisposable
         try
         {
             await Task.WhenAll(
-                PumpAsync(connection, inbound, outbound, forward: true, token),
-                PumpAsync(connection, outbound, inbound, forward: false, token)).ConfigureAwait(false);
+                    PumpAsync(connection, inbound, outbound, forward: true, token),
+                    PumpAsync(connection, outbound, inbound, forward: false, token)
+                )
+                .ConfigureAwait(false);
         }
         finally
         {
@@ -245,9 +247,7 @@ public sealed class ChaosLink : IAsyncDisposable
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException) { }
         finally
         {
             // One side ended: end the whole connection, as a real network path would.
@@ -275,9 +275,7 @@ public sealed class ChaosLink : IAsyncDisposable
                     socket.LingerState = new LingerOption(true, 0); // a reset, not a graceful close
                     socket.Dispose();
                 }
-                catch (Exception e) when (e is SocketException or ObjectDisposedException)
-                {
-                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
             }
         }
     }

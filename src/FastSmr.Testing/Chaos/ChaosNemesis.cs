@@ -9,7 +9,14 @@ namespace FastSmr.Testing.Chaos;
 /// kill-leader three times as often as any other. Each fault lasts 2–5 s, is healed, and the next one waits until a
 /// write invoked after the heal has been acknowledged (or the recovery bound passes, which fails the run).
 /// </summary>
-internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topology, ChaosWorkload workload, int seed, TimeSpan recoveryMax, TextWriter progress)
+internal sealed class ChaosNemesis(
+    ProcessCluster cluster,
+    ChaosTopology topology,
+    ChaosWorkload workload,
+    int seed,
+    TimeSpan recoveryMax,
+    TextWriter progress
+)
 {
     private readonly Random random = new(unchecked((seed * 7_919) + 17));
     private readonly Dictionary<ChaosFault, int> injected = [];
@@ -49,7 +56,17 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
             }
 
             injected[kind] = injected.GetValueOrDefault(kind) + 1;
-            await progress.WriteLineAsync("chaos: " + Seconds() + " s  " + what + " for " + length.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s").ConfigureAwait(false);
+            await progress
+                .WriteLineAsync(
+                    "chaos: "
+                        + Seconds()
+                        + " s  "
+                        + what
+                        + " for "
+                        + length.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)
+                        + " s"
+                )
+                .ConfigureAwait(false);
             if (kind == ChaosFault.ClientCut)
             {
                 await Task.Delay(length / 2, token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -72,6 +89,60 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
     /// </summary>
     public async Task HealAsync(ChaosFault? after, CancellationToken token)
     {
+        UndoFaults();
+        var healedAt = ChaosWorkload.Now();
+        var name = after?.Name() ?? "final";
+        RestartCrashed(name);
+
+        var wait = System.Diagnostics.Stopwatch.StartNew();
+        await Wait.TryUntilAsync(
+                () => Task.FromResult(workload.LastOkWriteInvoke >= healedAt || token.IsCancellationRequested),
+                recoveryMax,
+                TimeSpan.FromMilliseconds(25)
+            )
+            .ConfigureAwait(false);
+
+        if (workload.LastOkWriteInvoke >= healedAt)
+        {
+            heals.Add(new HealRecord(name, Seconds(), wait.Elapsed.TotalMilliseconds));
+            await progress
+                .WriteLineAsync(
+                    "chaos: "
+                        + Seconds()
+                        + " s  healed "
+                        + name
+                        + "; writes acknowledged again after "
+                        + wait.Elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)
+                        + " ms"
+                )
+                .ConfigureAwait(false);
+        }
+        else if (!token.IsCancellationRequested)
+        {
+            heals.Add(new HealRecord(name, Seconds(), null));
+            problems.Add(
+                "no write was acknowledged within "
+                    + recoveryMax.TotalSeconds.ToString(CultureInfo.InvariantCulture)
+                    + " s of the heal after "
+                    + name
+            );
+            await progress
+                .WriteLineAsync(
+                    "chaos: "
+                        + Seconds()
+                        + " s  healed "
+                        + name
+                        + "; NO write acknowledged within "
+                        + recoveryMax.TotalSeconds.ToString(CultureInfo.InvariantCulture)
+                        + " s"
+                )
+                .ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Restarts killed replicas, resumes paused ones and heals every link.</summary>
+    private void UndoFaults()
+    {
         topology.HealAll();
         foreach (var id in paused)
         {
@@ -85,31 +156,17 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
         }
 
         killed.Clear();
-        var healedAt = ChaosWorkload.Now();
-        var name = after?.Name() ?? "final";
+    }
+
+    /// <summary>A replica that exited on its own crashed: that is a problem of the run; it is restarted to go on.</summary>
+    private void RestartCrashed(string healName)
+    {
         foreach (var id in cluster.Crashed)
         {
-            problems.Add("replica " + id.ToString(CultureInfo.InvariantCulture) + " exited on its own (crash) before the heal after " + name + ": " + cluster.LogTail(id, 10));
+            var crash = "replica " + id.ToString(CultureInfo.InvariantCulture) + " exited on its own (crash) before the heal after ";
+            problems.Add(crash + healName + ": " + cluster.LogTail(id, 10));
             cluster.Kill(id);
             cluster.Start(id);
-        }
-
-        var wait = System.Diagnostics.Stopwatch.StartNew();
-        await Wait.TryUntilAsync(
-            () => Task.FromResult(workload.LastOkWriteInvoke >= healedAt || token.IsCancellationRequested),
-            recoveryMax,
-            TimeSpan.FromMilliseconds(25)).ConfigureAwait(false);
-
-        if (workload.LastOkWriteInvoke >= healedAt)
-        {
-            heals.Add(new HealRecord(name, Seconds(), wait.Elapsed.TotalMilliseconds));
-            await progress.WriteLineAsync("chaos: " + Seconds() + " s  healed " + name + "; writes acknowledged again after " + wait.Elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture) + " ms").ConfigureAwait(false);
-        }
-        else if (!token.IsCancellationRequested)
-        {
-            heals.Add(new HealRecord(name, Seconds(), null));
-            problems.Add("no write was acknowledged within " + recoveryMax.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s of the heal after " + name);
-            await progress.WriteLineAsync("chaos: " + Seconds() + " s  healed " + name + "; NO write acknowledged within " + recoveryMax.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s").ConfigureAwait(false);
         }
     }
 
@@ -120,17 +177,18 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
         return roll < 3 ? ChaosFault.KillLeader : kinds[roll - 2];
     }
 
-    private async Task<string?> InjectAsync(ChaosFault kind) => kind switch
-    {
-        ChaosFault.KillLeader or ChaosFault.KillFollower => await KillAsync(kind).ConfigureAwait(false),
-        ChaosFault.Pause => await PauseAsync().ConfigureAwait(false),
-        ChaosFault.Partition => Partition(),
-        ChaosFault.IsolateLeader => await IsolateLeaderAsync().ConfigureAwait(false),
-        ChaosFault.Bridge => Bridge(),
-        ChaosFault.OneWay => await OneWayAsync().ConfigureAwait(false),
-        ChaosFault.SlowNetwork => SlowNetwork(),
-        _ => CutClients(),
-    };
+    private async Task<string?> InjectAsync(ChaosFault kind) =>
+        kind switch
+        {
+            ChaosFault.KillLeader or ChaosFault.KillFollower => await KillAsync(kind).ConfigureAwait(false),
+            ChaosFault.Pause => await PauseAsync().ConfigureAwait(false),
+            ChaosFault.Partition => Partition(),
+            ChaosFault.IsolateLeader => await IsolateLeaderAsync().ConfigureAwait(false),
+            ChaosFault.Bridge => Bridge(),
+            ChaosFault.OneWay => await OneWayAsync().ConfigureAwait(false),
+            ChaosFault.SlowNetwork => SlowNetwork(),
+            _ => CutClients(),
+        };
 
     /// <summary>kill -9 of the leader or of a follower (restarted at the heal).</summary>
     private async Task<string?> KillAsync(ChaosFault kind)
@@ -236,14 +294,20 @@ internal sealed class ChaosNemesis(ProcessCluster cluster, ChaosTopology topolog
     }
 
     /// <summary>The leader with the highest term among the replicas that answer, waiting up to 5 s for one.</summary>
-    private Task<uint?> LeaderAsync() => Wait.ForAsync(
-        async () =>
-        {
-            var reports = await cluster.StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-            return reports.Where(r => r.Role == ReplicaRole.Leader).OrderByDescending(r => r.Term.Value).Select(r => (uint?)r.ReplicaId).FirstOrDefault();
-        },
-        TimeSpan.FromSeconds(5),
-        TimeSpan.FromMilliseconds(100));
+    private Task<uint?> LeaderAsync() =>
+        Wait.ForAsync(
+            async () =>
+            {
+                var reports = await cluster.StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                return reports
+                    .Where(r => r.Role == ReplicaRole.Leader)
+                    .OrderByDescending(r => r.Term.Value)
+                    .Select(r => (uint?)r.ReplicaId)
+                    .FirstOrDefault();
+            },
+            TimeSpan.FromSeconds(5),
+            TimeSpan.FromMilliseconds(100)
+        );
 
     private uint Pick(IEnumerable<uint> candidates)
     {

@@ -33,12 +33,19 @@ internal sealed class ChaosOutcome(ChaosSettings settings, int registerClients, 
         var okShare = total == 0 ? 0 : workload.Ok / (double)total;
         if (okShare < Settings.MinOkShare)
         {
-            Reasons.Add(FormattableString.Invariant($"only {okShare:P0} of {total} operations succeeded (at least {Settings.MinOkShare:P0} needed to count as a test)"));
+            Reasons.Add(
+                FormattableString.Invariant(
+                    $"only {okShare:P0} of {total} operations succeeded (at least {Settings.MinOkShare:P0} needed to count as a test)"
+                )
+            );
         }
 
         if (workload.DeadlineOverruns > 0)
         {
-            Reasons.Add(FormattableString.Invariant($"{workload.DeadlineOverruns} operations outlived their deadline by more than 1 s (worst by {workload.WorstOverrun.TotalMilliseconds:F0} ms)"));
+            Reasons.Add(
+                FormattableString.Invariant($"{workload.DeadlineOverruns} operations outlived their deadline by more ")
+                    + FormattableString.Invariant($"than 1 s (worst by {workload.WorstOverrun.TotalMilliseconds:F0} ms)")
+            );
         }
     }
 
@@ -55,7 +62,9 @@ internal sealed class ChaosOutcome(ChaosSettings settings, int registerClients, 
     /// <summary><c>chaos: PASS seed=… ops=… unknown=… faults=… ok=…</c>, or FAIL with the reasons.</summary>
     public string VerdictLine(ChaosWorkload workload, ChaosNemesis nemesis)
     {
-        var verdict = FormattableString.Invariant($"chaos: {(Pass ? "PASS" : "FAIL")} seed={Settings.Seed} ops={Total(workload)} unknown={workload.Unknown} faults={Faults(nemesis)} ok={workload.Ok}");
+        var verdict =
+            FormattableString.Invariant($"chaos: {(Pass ? "PASS" : "FAIL")} seed={Settings.Seed} ops={Total(workload)} ")
+            + FormattableString.Invariant($"unknown={workload.Unknown} faults={Faults(nemesis)} ok={workload.Ok}");
         return Pass ? verdict : verdict + " reasons: " + string.Join(" | ", Reasons);
     }
 
@@ -84,13 +93,16 @@ internal sealed class ChaosOutcome(ChaosSettings settings, int registerClients, 
             ["faults"] = nemesis.Injected.ToDictionary(p => p.Key.Name(), p => p.Value),
             ["heals"] = nemesis.Heals,
             ["check"] = CheckSection(),
-            ["converged"] = Converged is null ? null : new Dictionary<string, object>
-            {
-                ["appliedIndex"] = Converged[0].AppliedIndex.Value,
-                ["digest"] = Converged[0].Digest.ToString(),
-            },
+            ["converged"] = Converged is null
+                ? null
+                : new Dictionary<string, object>
+                {
+                    ["appliedIndex"] = Converged[0].AppliedIndex.Value,
+                    ["digest"] = Converged[0].Digest.ToString(),
+                },
             ["wallSeconds"] = Math.Round((ChaosWorkload.Now() - startedNs) / 1e9, 1),
-            ["note"] = "kill -9 leaves the page cache intact, so these runs cannot show a missing fsync; power-loss durability needs another test",
+            ["note"] =
+                "kill -9 leaves the page cache intact, so these runs cannot show a missing fsync; power-loss durability needs another test",
             ["machine"] = MachineInfo.Describe(),
             ["commit"] = MachineInfo.Commit(),
             ["measuredAt"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
@@ -105,35 +117,43 @@ internal sealed class ChaosOutcome(ChaosSettings settings, int registerClients, 
     private static long Total(ChaosWorkload workload) => workload.Ok + workload.Failed + workload.Unknown;
 
     private static string Faults(ChaosNemesis nemesis) =>
-        string.Join(',', nemesis.Injected.OrderBy(p => p.Key).Select(p => p.Key.Name() + ":" + p.Value.ToString(CultureInfo.InvariantCulture)));
+        string.Join(
+            ',',
+            nemesis.Injected.OrderBy(p => p.Key).Select(p => p.Key.Name() + ":" + p.Value.ToString(CultureInfo.InvariantCulture))
+        );
 
-    private Dictionary<string, object> SettingsSection() => new()
-    {
-        ["electionTimeoutMs"] = Settings.ElectionTimeoutMs,
-        ["operationTimeoutMs"] = Settings.OperationTimeout.TotalMilliseconds,
-        ["registerClients"] = registerClients,
-        ["setClients"] = Settings.SetClients,
-        ["keySlots"] = Settings.KeySlots,
-        ["operationsPerKey"] = Settings.OperationsPerKey,
-        ["minOkShare"] = Settings.MinOkShare,
-    };
+    private Dictionary<string, object> SettingsSection() =>
+        new()
+        {
+            ["electionTimeoutMs"] = Settings.ElectionTimeoutMs,
+            ["operationTimeoutMs"] = Settings.OperationTimeout.TotalMilliseconds,
+            ["registerClients"] = registerClients,
+            ["setClients"] = Settings.SetClients,
+            ["keySlots"] = Settings.KeySlots,
+            ["operationsPerKey"] = Settings.OperationsPerKey,
+            ["minOkShare"] = Settings.MinOkShare,
+        };
 
-    private static Dictionary<string, object> OperationsSection(ChaosWorkload workload) => new()
-    {
-        ["total"] = Total(workload),
-        ["ok"] = workload.Ok,
-        ["fail"] = workload.Failed,
-        ["unknown"] = workload.Unknown,
-        ["byClientStatus"] = workload.Statuses,
-        ["deadlineOverruns"] = workload.DeadlineOverruns,
-    };
+    private static Dictionary<string, object> OperationsSection(ChaosWorkload workload) =>
+        new()
+        {
+            ["total"] = Total(workload),
+            ["ok"] = workload.Ok,
+            ["fail"] = workload.Failed,
+            ["unknown"] = workload.Unknown,
+            ["byClientStatus"] = workload.Statuses,
+            ["deadlineOverruns"] = workload.DeadlineOverruns,
+        };
 
-    private Dictionary<string, object?>? CheckSection() => Check is not { } check ? null : new Dictionary<string, object?>
-    {
-        ["verdict"] = check.Verdict.ToString(),
-        ["operations"] = check.Operations,
-        ["keys"] = check.Keys,
-        ["elapsedMs"] = Math.Round(check.Elapsed.TotalMilliseconds),
-        ["failingKey"] = check.FailingKey,
-    };
+    private Dictionary<string, object?>? CheckSection() =>
+        Check is not { } check
+            ? null
+            : new Dictionary<string, object?>
+            {
+                ["verdict"] = check.Verdict.ToString(),
+                ["operations"] = check.Operations,
+                ["keys"] = check.Keys,
+                ["elapsedMs"] = Math.Round(check.Elapsed.TotalMilliseconds),
+                ["failingKey"] = check.FailingKey,
+            };
 }

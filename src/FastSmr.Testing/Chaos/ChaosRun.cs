@@ -26,20 +26,44 @@ public static class ChaosRun
         Directory.CreateDirectory(outDirectory);
         string[] serveArguments =
         [
-            "--election-timeout-ms", settings.ElectionTimeoutMs.ToString(CultureInfo.InvariantCulture),
-            "--log-level", "Information",
+            "--election-timeout-ms",
+            settings.ElectionTimeoutMs.ToString(CultureInfo.InvariantCulture),
+            "--log-level",
+            "Information",
             .. settings.InjectBug is null ? Array.Empty<string>() : ["--inject-bug", settings.InjectBug],
         ];
-        var cluster = new ProcessCluster(settings.Replicas, launcher, settings.Backend, settings.Durability, clusterId: (ulong)(uint)settings.Seed + 1, extraServeArguments: serveArguments);
+        var cluster = new ProcessCluster(
+            settings.Replicas,
+            launcher,
+            settings.Backend,
+            settings.Durability,
+            clusterId: (ulong)(uint)settings.Seed + 1,
+            extraServeArguments: serveArguments
+        );
         await using var clusterScope = cluster.ConfigureAwait(false);
         var topology = ChaosTopology.Create(cluster);
         await using var topologyScope = topology.ConfigureAwait(false);
         var started = ChaosWorkload.Now();
-        await progress.WriteLineAsync(FormattableString.Invariant($"chaos: seed {settings.Seed}, {settings.Seconds} s, {settings.Replicas} {Names.Of(settings.Backend)} replicas ({Names.Of(settings.Durability)}), election timeout {settings.ElectionTimeoutMs} ms, every peer pair and client path through its own proxy{(settings.InjectBug is null ? "" : ", INJECTED BUG " + settings.InjectBug)}")).ConfigureAwait(false);
+        var replicas = FormattableString.Invariant(
+            $"{settings.Replicas} {Names.Of(settings.Backend)} replicas ({Names.Of(settings.Durability)})"
+        );
+        var bug = settings.InjectBug is null ? "" : ", INJECTED BUG " + settings.InjectBug;
+        var header = FormattableString.Invariant($"chaos: seed {settings.Seed}, {settings.Seconds} s, {replicas}, ");
+        var timeout = FormattableString.Invariant($"election timeout {settings.ElectionTimeoutMs} ms");
+        await progress
+            .WriteLineAsync(header + timeout + ", every peer pair and client path through its own proxy" + bug)
+            .ConfigureAwait(false);
         await StartAsync(cluster, outDirectory, progress).ConfigureAwait(false);
 
         var registerClients = settings.RegisterClients > 0 ? settings.RegisterClients : 2 * settings.Replicas;
-        var workload = new ChaosWorkload(cluster.AdvertisedClientEndPoints, cluster.ClusterId, settings.Seed, settings.OperationTimeout, settings.KeySlots, settings.OperationsPerKey);
+        var workload = new ChaosWorkload(
+            cluster.AdvertisedClientEndPoints,
+            cluster.ClusterId,
+            settings.Seed,
+            settings.OperationTimeout,
+            settings.KeySlots,
+            settings.OperationsPerKey
+        );
         workload.Start(registerClients, settings.SetClients);
         var nemesis = new ChaosNemesis(cluster, topology, workload, settings.Seed, settings.RecoveryMax, progress);
         await InjectFaultsAsync(settings, workload, nemesis, progress, token).ConfigureAwait(false);
@@ -57,7 +81,9 @@ public static class ChaosRun
         outcome.JudgeNemesis(nemesis);
         CopyLogs(cluster, outDirectory);
         await outcome.WriteReportAsync(Path.Combine(outDirectory, "report.json"), workload, nemesis).ConfigureAwait(false);
-        await progress.WriteLineAsync("chaos: note: kill -9 leaves the page cache intact, so no chaos run can show a missing fsync").ConfigureAwait(false);
+        await progress
+            .WriteLineAsync("chaos: note: kill -9 leaves the page cache intact, so no chaos run can show a missing fsync")
+            .ConfigureAwait(false);
         await progress.WriteLineAsync(outcome.VerdictLine(workload, nemesis)).ConfigureAwait(false);
         return outcome.Pass;
     }
@@ -72,13 +98,29 @@ public static class ChaosRun
         catch (Exception e) when (e is TimeoutException or InvalidOperationException)
         {
             var reports = await cluster.StatusesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-            await progress.WriteLineAsync("chaos: no agreed leader at start: " + string.Join("; ", reports.Select(r => FormattableString.Invariant($"{r.ReplicaId}: {r.Role} term {r.Term.Value} leader {r.LeaderId}")))).ConfigureAwait(false);
+            await progress
+                .WriteLineAsync(
+                    "chaos: no agreed leader at start: "
+                        + string.Join(
+                            "; ",
+                            reports.Select(r =>
+                                FormattableString.Invariant($"{r.ReplicaId}: {r.Role} term {r.Term.Value} leader {r.LeaderId}")
+                            )
+                        )
+                )
+                .ConfigureAwait(false);
             CopyLogs(cluster, outDirectory);
             throw;
         }
     }
 
-    private static async Task InjectFaultsAsync(ChaosSettings settings, ChaosWorkload workload, ChaosNemesis nemesis, TextWriter progress, CancellationToken token)
+    private static async Task InjectFaultsAsync(
+        ChaosSettings settings,
+        ChaosWorkload workload,
+        ChaosNemesis nemesis,
+        TextWriter progress,
+        CancellationToken token
+    )
     {
         try
         {
@@ -99,7 +141,17 @@ public static class ChaosRun
         if (outcome.Converged is null || outcome.Converged.Count != settings.Replicas)
         {
             var reports = await cluster.StatusesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-            outcome.Reasons.Add("replicas did not converge to one digest at one applied index within 60 s: " + string.Join("; ", reports.Select(r => FormattableString.Invariant($"{r.ReplicaId}: applied {r.AppliedIndex.Value} commit {r.CommitIndex.Value} digest {r.Digest}"))));
+            outcome.Reasons.Add(
+                "replicas did not converge to one digest at one applied index within 60 s: "
+                    + string.Join(
+                        "; ",
+                        reports.Select(r =>
+                            FormattableString.Invariant(
+                                $"{r.ReplicaId}: applied {r.AppliedIndex.Value} commit {r.CommitIndex.Value} digest {r.Digest}"
+                            )
+                        )
+                    )
+            );
         }
     }
 
@@ -107,10 +159,19 @@ public static class ChaosRun
     {
         (outcome.Missing, var unreadable) = await workload.ReadBackAsync(4, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         outcome.Unreadable = unreadable.Count;
-        await progress.WriteLineAsync(FormattableString.Invariant($"chaos: read back {workload.AckedSetWrites} acknowledged set writes: {outcome.Missing.Count} missing, {unreadable.Count} unreadable")).ConfigureAwait(false);
+        await progress
+            .WriteLineAsync(
+                FormattableString.Invariant($"chaos: read back {workload.AckedSetWrites} acknowledged set writes: ")
+                    + FormattableString.Invariant($"{outcome.Missing.Count} missing, {unreadable.Count} unreadable")
+            )
+            .ConfigureAwait(false);
         if (outcome.Missing.Count > 0)
         {
-            outcome.Reasons.Add(FormattableString.Invariant($"{outcome.Missing.Count} acknowledged writes are missing, e.g. {string.Join("; ", outcome.Missing.Take(5))}"));
+            outcome.Reasons.Add(
+                FormattableString.Invariant(
+                    $"{outcome.Missing.Count} acknowledged writes are missing, e.g. {string.Join("; ", outcome.Missing.Take(5))}"
+                )
+            );
         }
 
         if (unreadable.Count > 0)
@@ -123,7 +184,13 @@ public static class ChaosRun
     {
         var history = workload.History();
         HistoryFile.Write(Path.Combine(outDirectory, "history.jsonl"), history);
-        await progress.WriteLineAsync(FormattableString.Invariant($"chaos: checking {history.Count} operations (budget {outcome.Settings.CheckBudget.TotalSeconds:F0} s)")).ConfigureAwait(false);
+        await progress
+            .WriteLineAsync(
+                FormattableString.Invariant(
+                    $"chaos: checking {history.Count} operations (budget {outcome.Settings.CheckBudget.TotalSeconds:F0} s)"
+                )
+            )
+            .ConfigureAwait(false);
         var check = LinearizabilityChecker.Check(history, outcome.Settings.CheckBudget);
         outcome.Check = check;
         var checkText = check.Describe();
@@ -143,7 +210,10 @@ public static class ChaosRun
     {
         foreach (var id in cluster.Ids)
         {
-            File.WriteAllText(Path.Combine(outDirectory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"), cluster.LogTail(id, 20_000));
+            File.WriteAllText(
+                Path.Combine(outDirectory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"),
+                cluster.LogTail(id, 20_000)
+            );
         }
     }
 }

@@ -64,7 +64,9 @@ public sealed record ChaosSettings
 
         if (InjectBug is { } bug && !ServerOptions.InjectedBugs.Contains(bug))
         {
-            throw new ArgumentException("unknown --inject-bug '" + bug + "' (available: " + string.Join(", ", ServerOptions.InjectedBugs) + ")");
+            throw new ArgumentException(
+                "unknown --inject-bug '" + bug + "' (available: " + string.Join(", ", ServerOptions.InjectedBugs) + ")"
+            );
         }
     }
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
-using FastSmr.Testing.Clusters;
 using FastSmr.Core;
+using FastSmr.Testing.Clusters;
 
 namespace FastSmr.Testing.Chaos;
 

@@ -105,52 +105,73 @@ internal sealed class ChaosWorkload
         var missing = new ConcurrentBag<string>();
         var unreadable = new ConcurrentBag<string>();
         var deadline = Stopwatch.StartNew();
-        var tasks = Enumerable.Range(0, readers).Select(r => Task.Run(async () =>
-        {
-            var client = NewClient(10_000 + r);
-            await using (client.ConfigureAwait(false))
-            {
-                while (work.TryDequeue(out var item))
+        var tasks = Enumerable
+            .Range(0, readers)
+            .Select(r =>
+                Task.Run(async () =>
                 {
-                    var found = false;
-                    while (!found && deadline.Elapsed < budget)
+                    var client = NewClient(10_000 + r);
+                    await using (client.ConfigureAwait(false))
                     {
-                        var invoke = Now();
-                        var result = await client.ReadAsync(KvCommand.Get(Encoding.UTF8.GetBytes(item.Key)), ReadConsistency.Linearizable, timeout).ConfigureAwait(false);
-                        if (result.Status != SubmitStatus.Ok)
+                        while (work.TryDequeue(out var item))
                         {
-                            await Task.Delay(50).ConfigureAwait(false); // refused at once (Busy, no leader): do not spin
-                            continue;
-                        }
+                            var found = false;
+                            while (!found && deadline.Elapsed < budget)
+                            {
+                                var invoke = Now();
+                                var result = await client
+                                    .ReadAsync(KvCommand.Get(Encoding.UTF8.GetBytes(item.Key)), ReadConsistency.Linearizable, timeout)
+                                    .ConfigureAwait(false);
+                                if (result.Status != SubmitStatus.Ok)
+                                {
+                                    await Task.Delay(50).ConfigureAwait(false); // refused at once (Busy, no leader): do not spin
+                                    continue;
+                                }
 
-                        var value = DecodeGet(result.Output);
-                        history.Enqueue(new KvOperation { Client = 10_000 + r, Invoke = invoke, Return = Now(), Kind = KvOperationKind.Get, Key = item.Key, Status = OperationStatus.Ok, OutputValue = value });
-                        found = true;
-                        if (!string.Equals(value, item.Value, StringComparison.Ordinal))
-                        {
-                            missing.Add(item.Key + " (acknowledged " + item.Value + ", read " + (value ?? "<absent>") + ")");
+                                var value = DecodeGet(result.Output);
+                                history.Enqueue(
+                                    new KvOperation
+                                    {
+                                        Client = 10_000 + r,
+                                        Invoke = invoke,
+                                        Return = Now(),
+                                        Kind = KvOperationKind.Get,
+                                        Key = item.Key,
+                                        Status = OperationStatus.Ok,
+                                        OutputValue = value,
+                                    }
+                                );
+                                found = true;
+                                if (!string.Equals(value, item.Value, StringComparison.Ordinal))
+                                {
+                                    missing.Add(item.Key + " (acknowledged " + item.Value + ", read " + (value ?? "<absent>") + ")");
+                                }
+                            }
+
+                            if (!found)
+                            {
+                                unreadable.Add(item.Key);
+                            }
                         }
                     }
-
-                    if (!found)
-                    {
-                        unreadable.Add(item.Key);
-                    }
-                }
-            }
-        })).ToArray();
+                })
+            )
+            .ToArray();
         await Task.WhenAll(tasks).ConfigureAwait(false);
         return ([.. missing], [.. unreadable]);
     }
 
-    private FastSmrClient NewClient(int client) => new(new FastSmrClientOptions
-    {
-        EndPoints = endPoints,
-        ClusterId = clusterId,
-        DefaultTimeout = timeout,
-        ConnectTimeout = TimeSpan.FromSeconds(1),
-        ClientId = ((ulong)(uint)seed << 20) | (uint)(client + 1),
-    });
+    private FastSmrClient NewClient(int client) =>
+        new(
+            new FastSmrClientOptions
+            {
+                EndPoints = endPoints,
+                ClusterId = clusterId,
+                DefaultTimeout = timeout,
+                ConnectTimeout = TimeSpan.FromSeconds(1),
+                ClientId = ((ulong)(uint)seed << 20) | (uint)(client + 1),
+            }
+        );
 
     private async Task RegisterClientAsync(int clientNumber)
     {
@@ -166,21 +187,47 @@ internal sealed class ChaosWorkload
                 var value = string.Create(CultureInfo.InvariantCulture, $"{clientNumber}.{n++}");
                 var operation = roll switch
                 {
-                    < 35 => new KvOperation { Client = clientNumber, Kind = KvOperationKind.Get, Key = key },
-                    < 65 => new KvOperation { Client = clientNumber, Kind = KvOperationKind.Put, Key = key, Value = value },
-                    < 88 => new KvOperation { Client = clientNumber, Kind = KvOperationKind.CompareAndSet, Key = key, Expected = random.Next(4) == 0 ? null : last, Value = value },
-                    _ => new KvOperation { Client = clientNumber, Kind = KvOperationKind.Delete, Key = key },
+                    < 35 => new KvOperation
+                    {
+                        Client = clientNumber,
+                        Kind = KvOperationKind.Get,
+                        Key = key,
+                    },
+                    < 65 => new KvOperation
+                    {
+                        Client = clientNumber,
+                        Kind = KvOperationKind.Put,
+                        Key = key,
+                        Value = value,
+                    },
+                    < 88 => new KvOperation
+                    {
+                        Client = clientNumber,
+                        Kind = KvOperationKind.CompareAndSet,
+                        Key = key,
+                        Expected = random.Next(4) == 0 ? null : last,
+                        Value = value,
+                    },
+                    _ => new KvOperation
+                    {
+                        Client = clientNumber,
+                        Kind = KvOperationKind.Delete,
+                        Key = key,
+                    },
                 };
                 var done = await ExecuteAsync(client, operation).ConfigureAwait(false);
                 if (done.Status == OperationStatus.Ok)
                 {
-                    keys.Observe(key, done.Kind switch
-                    {
-                        KvOperationKind.Get => done.OutputValue,
-                        KvOperationKind.Put => done.Value,
-                        KvOperationKind.Delete => null,
-                        _ => done.OutputFlag ? done.Value : last,
-                    });
+                    keys.Observe(
+                        key,
+                        done.Kind switch
+                        {
+                            KvOperationKind.Get => done.OutputValue,
+                            KvOperationKind.Put => done.Value,
+                            KvOperationKind.Delete => null,
+                            _ => done.OutputFlag ? done.Value : last,
+                        }
+                    );
                 }
             }
         }
@@ -196,7 +243,17 @@ internal sealed class ChaosWorkload
             {
                 var key = string.Create(CultureInfo.InvariantCulture, $"s{clientNumber}-{n}");
                 var value = string.Create(CultureInfo.InvariantCulture, $"v{seed}-{clientNumber}-{n++}");
-                var done = await ExecuteAsync(client, new KvOperation { Client = clientNumber, Kind = KvOperationKind.Put, Key = key, Value = value }).ConfigureAwait(false);
+                var done = await ExecuteAsync(
+                        client,
+                        new KvOperation
+                        {
+                            Client = clientNumber,
+                            Kind = KvOperationKind.Put,
+                            Key = key,
+                            Value = value,
+                        }
+                    )
+                    .ConfigureAwait(false);
                 if (done.Status == OperationStatus.Ok)
                 {
                     ackedSetWrites.Enqueue((key, value));
@@ -212,21 +269,15 @@ internal sealed class ChaosWorkload
     /// <summary>Runs one operation, records it, and returns it with its outcome.</summary>
     private async Task<KvOperation> ExecuteAsync(FastSmrClient client, KvOperation operation)
     {
-        var key = Encoding.UTF8.GetBytes(operation.Key);
         var isRead = operation.Kind == KvOperationKind.Get;
         var invoke = Now();
         ClientResult result;
         try
         {
-            result = operation.Kind switch
-            {
-                KvOperationKind.Get => await client.ReadAsync(KvCommand.Get(key), ReadConsistency.Linearizable, timeout).ConfigureAwait(false),
-                KvOperationKind.Put => await client.SubmitAsync(KvCommand.Put(key, Encoding.UTF8.GetBytes(operation.Value!)), timeout: timeout).ConfigureAwait(false),
-                KvOperationKind.Delete => await client.SubmitAsync(KvCommand.Delete(key), timeout: timeout).ConfigureAwait(false),
-                _ => await client.SubmitAsync(KvCommand.CompareAndSet(key, operation.Expected is null ? null : Encoding.UTF8.GetBytes(operation.Expected), Encoding.UTF8.GetBytes(operation.Value!)), timeout: timeout).ConfigureAwait(false),
-            };
+            result = await SendAsync(client, operation).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or TimeoutException or OperationCanceledException or ObjectDisposedException or ProtocolException)
+        catch (Exception e)
+            when (e is IOException or TimeoutException or OperationCanceledException or ObjectDisposedException or ProtocolException)
         {
             result = new ClientResult(SubmitStatus.Unknown, [], 0);
         }
@@ -272,6 +323,30 @@ internal sealed class ChaosWorkload
 
         history.Enqueue(done);
         return done;
+    }
+
+    /// <summary>Sends one operation: reads linearizable, writes as commands (none marked idempotent).</summary>
+    private async Task<ClientResult> SendAsync(FastSmrClient client, KvOperation operation)
+    {
+        var key = Encoding.UTF8.GetBytes(operation.Key);
+        return operation.Kind switch
+        {
+            KvOperationKind.Get => await client.ReadAsync(KvCommand.Get(key), ReadConsistency.Linearizable, timeout).ConfigureAwait(false),
+            KvOperationKind.Put => await client
+                .SubmitAsync(KvCommand.Put(key, Encoding.UTF8.GetBytes(operation.Value!)), timeout: timeout)
+                .ConfigureAwait(false),
+            KvOperationKind.Delete => await client.SubmitAsync(KvCommand.Delete(key), timeout: timeout).ConfigureAwait(false),
+            _ => await client
+                .SubmitAsync(
+                    KvCommand.CompareAndSet(
+                        key,
+                        operation.Expected is null ? null : Encoding.UTF8.GetBytes(operation.Expected),
+                        Encoding.UTF8.GetBytes(operation.Value!)
+                    ),
+                    timeout: timeout
+                )
+                .ConfigureAwait(false),
+        };
     }
 
     private static string? DecodeGet(byte[] output) =>

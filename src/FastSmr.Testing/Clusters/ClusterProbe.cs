@@ -18,9 +18,8 @@ public static class ClusterProbe
             {
                 reports.Add(await FastSmrClient.GetStatusAsync(endPoint, clusterId, timeout).ConfigureAwait(false));
             }
-            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or TimeoutException or ProtocolException)
-            {
-            }
+            catch (Exception e)
+                when (e is IOException or SocketException or OperationCanceledException or TimeoutException or ProtocolException) { }
         }
 
         return reports;
@@ -30,20 +29,26 @@ public static class ClusterProbe
     /// Waits until every endpoint answers and they have converged (<see cref="Convergence.IsConverged"/>); returns those
     /// statuses, or null when that did not happen within <paramref name="timeout"/>.
     /// </summary>
-    public static async Task<List<StatusReport>?> WaitForConvergenceAsync(Func<IReadOnlyList<string>> endPoints, ulong clusterId, TimeSpan timeout)
+    public static async Task<List<StatusReport>?> WaitForConvergenceAsync(
+        Func<IReadOnlyList<string>> endPoints,
+        ulong clusterId,
+        TimeSpan timeout
+    )
     {
         ArgumentNullException.ThrowIfNull(endPoints);
         List<StatusReport>? converged = null;
         await Wait.TryUntilAsync(
-            async () =>
-            {
-                var expected = endPoints();
-                var reports = await StatusesAsync(expected, clusterId, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-                converged = Convergence.IsConverged(reports, expected.Count) ? reports : null;
-                return converged is not null;
-            },
-            timeout,
-            TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+                async () =>
+                {
+                    var expected = endPoints();
+                    var reports = await StatusesAsync(expected, clusterId, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                    converged = Convergence.IsConverged(reports, expected.Count) ? reports : null;
+                    return converged is not null;
+                },
+                timeout,
+                TimeSpan.FromMilliseconds(100)
+            )
+            .ConfigureAwait(false);
         return converged;
     }
 

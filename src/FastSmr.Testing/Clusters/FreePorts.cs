@@ -35,9 +35,7 @@ public static class FreePorts
                 socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
                 return port;
             }
-            catch (SocketException)
-            {
-            }
+            catch (SocketException) { }
         }
 
         using var fallback = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

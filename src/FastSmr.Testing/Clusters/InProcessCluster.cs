@@ -24,7 +24,13 @@ public sealed class InProcessCluster : IReplicaCluster
     /// <param name="snapshotInterval">Log entries between snapshots.</param>
     /// <param name="configure">Adjusts each replica's options before it starts.</param>
     /// <param name="backend">The back-end every replica runs.</param>
-    public InProcessCluster(int replicas, DurabilityMode durability = DurabilityMode.Durable, long snapshotInterval = 2_048, Action<ServerOptions>? configure = null, BackendKind backend = BackendKind.DotNext)
+    public InProcessCluster(
+        int replicas,
+        DurabilityMode durability = DurabilityMode.Durable,
+        long snapshotInterval = 2_048,
+        Action<ServerOptions>? configure = null,
+        BackendKind backend = BackendKind.DotNext
+    )
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
         this.backend = backend;
@@ -35,7 +41,14 @@ public sealed class InProcessCluster : IReplicaCluster
         System.IO.Directory.CreateDirectory(Directory);
         for (var i = 1; i <= replicas; i++)
         {
-            members.Add(new MemberConfig { Id = (uint)i, Raft = FreePorts.LoopbackEndPoint(), Client = FreePorts.LoopbackEndPoint() });
+            members.Add(
+                new MemberConfig
+                {
+                    Id = (uint)i,
+                    Raft = FreePorts.LoopbackEndPoint(),
+                    Client = FreePorts.LoopbackEndPoint(),
+                }
+            );
         }
     }
 
@@ -99,32 +112,32 @@ public sealed class InProcessCluster : IReplicaCluster
     /// <inheritdoc/>
     public async Task<StatusReport> WaitForLeaderAsync(TimeSpan timeout) =>
         await Wait.ForAsync(() => Task.FromResult(Convergence.AgreedLeader(Statuses(), running.Count)), timeout).ConfigureAwait(false)
-            ?? throw new TimeoutException("no agreed leader within " + timeout);
+        ?? throw new TimeoutException("no agreed leader within " + timeout);
 
     /// <summary>Waits for an agreed leader (<see cref="WaitForLeaderAsync"/>) and returns its server.</summary>
-    public async Task<ReplicaServer> WaitForLeaderServerAsync(TimeSpan timeout) => running[(await WaitForLeaderAsync(timeout).ConfigureAwait(false)).ReplicaId];
+    public async Task<ReplicaServer> WaitForLeaderServerAsync(TimeSpan timeout) =>
+        running[(await WaitForLeaderAsync(timeout).ConfigureAwait(false)).ReplicaId];
 
     /// <inheritdoc/>
     public async Task<List<StatusReport>?> WaitForConvergenceAsync(TimeSpan timeout)
     {
         List<StatusReport>? converged = null;
         await Wait.TryUntilAsync(
-            () =>
-            {
-                var statuses = Statuses();
-                converged = Convergence.IsConverged(statuses, running.Count) ? statuses : null;
-                return Task.FromResult(converged is not null);
-            },
-            timeout).ConfigureAwait(false);
+                () =>
+                {
+                    var statuses = Statuses();
+                    converged = Convergence.IsConverged(statuses, running.Count) ? statuses : null;
+                    return Task.FromResult(converged is not null);
+                },
+                timeout
+            )
+            .ConfigureAwait(false);
         return converged;
     }
 
     /// <summary>A client of this cluster that knows every replica.</summary>
-    public FastSmrClient NewClient(TimeSpan? timeout = null) => new(new FastSmrClientOptions
-    {
-        EndPoints = ClientEndPoints,
-        DefaultTimeout = timeout ?? TimeSpan.FromSeconds(10),
-    });
+    public FastSmrClient NewClient(TimeSpan? timeout = null) =>
+        new(new FastSmrClientOptions { EndPoints = ClientEndPoints, DefaultTimeout = timeout ?? TimeSpan.FromSeconds(10) });
 
     /// <summary>Stops every replica and deletes the directory.</summary>
     public async ValueTask DisposeAsync()
@@ -138,9 +151,7 @@ public sealed class InProcessCluster : IReplicaCluster
         {
             System.IO.Directory.Delete(Directory, recursive: true);
         }
-        catch (IOException)
-        {
-        }
+        catch (IOException) { }
     }
 
     private List<StatusReport> Statuses()

@@ -29,7 +29,15 @@ public sealed partial class ProcessCluster : IReplicaCluster
     /// <param name="clusterId">The cluster id.</param>
     /// <param name="extraServeArguments">Extra arguments for every <c>serve</c> (for example election timeouts).</param>
     /// <param name="keepDirectory">Keep the data directory after disposal (for inspection).</param>
-    public ProcessCluster(int replicas, ReplicaLauncher launcher, BackendKind backend = BackendKind.DotNext, DurabilityMode durability = DurabilityMode.Durable, ulong clusterId = 1, IReadOnlyList<string>? extraServeArguments = null, bool keepDirectory = false)
+    public ProcessCluster(
+        int replicas,
+        ReplicaLauncher launcher,
+        BackendKind backend = BackendKind.DotNext,
+        DurabilityMode durability = DurabilityMode.Durable,
+        ulong clusterId = 1,
+        IReadOnlyList<string>? extraServeArguments = null,
+        bool keepDirectory = false
+    )
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(replicas, 9);
@@ -40,7 +48,10 @@ public sealed partial class ProcessCluster : IReplicaCluster
         ClusterId = clusterId;
         ExtraServeArguments = extraServeArguments ?? [];
         this.keepDirectory = keepDirectory;
-        Directory = Path.Combine(Path.GetTempPath(), "fastsmr-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory = Path.Combine(
+            Path.GetTempPath(),
+            "fastsmr-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]
+        );
         System.IO.Directory.CreateDirectory(Directory);
         for (var i = 1; i <= replicas; i++)
         {
@@ -64,7 +75,8 @@ public sealed partial class ProcessCluster : IReplicaCluster
     public IReadOnlyList<string> ExtraServeArguments { get; }
 
     /// <summary>The <c>--members</c> value every replica gets (with the advertised client endpoints).</summary>
-    public string MembersArgument => string.Join(',', members.Select(m => m.Id.ToString(CultureInfo.InvariantCulture) + "=" + m.Raft + "/" + m.AdvertisedClient));
+    public string MembersArgument =>
+        string.Join(',', members.Select(m => m.Id.ToString(CultureInfo.InvariantCulture) + "=" + m.Raft + "/" + m.AdvertisedClient));
 
     /// <summary>The client endpoints the replicas listen on, in id order (the probes use these, never a proxy).</summary>
     public IReadOnlyList<string> ClientEndPoints => members.ConvertAll(m => m.Client);
@@ -159,7 +171,14 @@ public sealed partial class ProcessCluster : IReplicaCluster
 
         var info = launcher.StartInfo(ServeArguments(member));
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start " + launcher.Executable);
-        var log = new StreamWriter(Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"), append: true, Encoding.UTF8) { AutoFlush = true };
+        var log = new StreamWriter(
+            Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"),
+            append: true,
+            Encoding.UTF8
+        )
+        {
+            AutoFlush = true,
+        };
         process.OutputDataReceived += (_, e) => WriteLog(log, e.Data);
         process.ErrorDataReceived += (_, e) => WriteLog(log, e.Data);
         process.BeginOutputReadLine();
@@ -200,7 +219,10 @@ public sealed partial class ProcessCluster : IReplicaCluster
             catch (OperationCanceledException)
             {
                 process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await process
+                    .WaitForExitAsync(CancellationToken.None)
+                    .WaitAsync(TimeSpan.FromSeconds(10))
+                    .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
 
@@ -210,26 +232,31 @@ public sealed partial class ProcessCluster : IReplicaCluster
     }
 
     /// <summary>The client endpoints of the replicas whose process is running.</summary>
-    public IReadOnlyList<string> RunningClientEndPoints => members.Where(m => m.Process is { HasExited: false } && !m.Paused).Select(m => m.Client).ToArray();
+    public IReadOnlyList<string> RunningClientEndPoints =>
+        members.Where(m => m.Process is { HasExited: false } && !m.Paused).Select(m => m.Client).ToArray();
 
     /// <inheritdoc/>
-    public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) => ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout);
+    public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) =>
+        ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout);
 
     /// <inheritdoc/>
     /// <exception cref="InvalidOperationException">A replica exited meanwhile (its log tail is in the message).</exception>
     public async Task<StatusReport> WaitForLeaderAsync(TimeSpan timeout)
     {
         var leader = await Wait.ForAsync(
-            async () =>
-            {
-                var running = members.Count(m => m.Process is { HasExited: false } && !m.Paused);
-                var agreed = Convergence.AgreedLeader(await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false), running);
-                ThrowIfAnyExited();
-                return agreed;
-            },
-            timeout,
-            TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
-        return leader ?? throw new TimeoutException("no leader within " + timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s");
+                async () =>
+                {
+                    var running = members.Count(m => m.Process is { HasExited: false } && !m.Paused);
+                    var agreed = Convergence.AgreedLeader(await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false), running);
+                    ThrowIfAnyExited();
+                    return agreed;
+                },
+                timeout,
+                TimeSpan.FromMilliseconds(100)
+            )
+            .ConfigureAwait(false);
+        return leader
+            ?? throw new TimeoutException("no leader within " + timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s");
     }
 
     private void ThrowIfAnyExited()
@@ -239,13 +266,21 @@ public sealed partial class ProcessCluster : IReplicaCluster
             if (member.Process is { HasExited: true } exited && !member.ReportedExit)
             {
                 member.ReportedExit = true;
-                throw new InvalidOperationException("replica " + member.Id.ToString(CultureInfo.InvariantCulture) + " exited with code " + exited.ExitCode.ToString(CultureInfo.InvariantCulture) + "; log: " + LogTail(member.Id));
+                throw new InvalidOperationException(
+                    "replica "
+                        + member.Id.ToString(CultureInfo.InvariantCulture)
+                        + " exited with code "
+                        + exited.ExitCode.ToString(CultureInfo.InvariantCulture)
+                        + "; log: "
+                        + LogTail(member.Id)
+                );
             }
         }
     }
 
     /// <inheritdoc/>
-    public Task<List<StatusReport>?> WaitForConvergenceAsync(TimeSpan timeout) => ClusterProbe.WaitForConvergenceAsync(() => RunningClientEndPoints, ClusterId, timeout);
+    public Task<List<StatusReport>?> WaitForConvergenceAsync(TimeSpan timeout) =>
+        ClusterProbe.WaitForConvergenceAsync(() => RunningClientEndPoints, ClusterId, timeout);
 
     /// <summary>The last lines of a replica's log.</summary>
     public string LogTail(uint id, int lines = 20)
@@ -298,10 +333,19 @@ public sealed partial class ProcessCluster : IReplicaCluster
         var id = member.Id.ToString(CultureInfo.InvariantCulture);
         var arguments = new List<string>
         {
-            "serve", "--id", id, "--members", MembersArgument,
-            "--data", Path.Combine(Directory, "replica-" + id),
-            "--cluster-id", ClusterId.ToString(CultureInfo.InvariantCulture), "--backend", Names.Of(Backend),
-            "--durability", Names.Of(Durability),
+            "serve",
+            "--id",
+            id,
+            "--members",
+            MembersArgument,
+            "--data",
+            Path.Combine(Directory, "replica-" + id),
+            "--cluster-id",
+            ClusterId.ToString(CultureInfo.InvariantCulture),
+            "--backend",
+            Names.Of(Backend),
+            "--durability",
+            Names.Of(Durability),
             "--exit-with-parent",
         };
         if (member.AdvertisedClient != member.Client)
@@ -328,9 +372,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
             {
                 log.WriteLine(line);
             }
-            catch (ObjectDisposedException)
-            {
-            }
+            catch (ObjectDisposedException) { }
         }
     }
 
@@ -347,7 +389,9 @@ public sealed partial class ProcessCluster : IReplicaCluster
         }
     }
 
-    private Member Find(uint id) => members.Find(m => m.Id == id) ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString(CultureInfo.InvariantCulture));
+    private Member Find(uint id) =>
+        members.Find(m => m.Id == id)
+        ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString(CultureInfo.InvariantCulture));
 
     private const int SigStop = 19;
     private const int SigCont = 18;

@@ -17,6 +17,11 @@ public static class ReplicaClusterExtensions
         }
 
         var last = await cluster.StatusesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-        throw new TimeoutException(string.Create(CultureInfo.InvariantCulture, $"replicas did not converge within {timeout.TotalSeconds} s: {string.Join("; ", last)}"));
+        throw new TimeoutException(
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"replicas did not converge within {timeout.TotalSeconds} s: {string.Join("; ", last)}"
+            )
+        );
     }
 }

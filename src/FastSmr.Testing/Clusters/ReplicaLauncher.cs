@@ -33,7 +33,12 @@ public sealed record ReplicaLauncher(string Executable, IReadOnlyList<string> Ar
     public ProcessStartInfo StartInfo(IEnumerable<string> arguments)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        var info = new ProcessStartInfo(Executable) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(Executable)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
         foreach (var argument in Arguments.Concat(arguments))
         {
             info.ArgumentList.Add(argument);

@@ -21,7 +21,8 @@ public sealed record CommitFloor(double CommitFloorUsP50, double RttUsP50, doubl
                 root.GetProperty("commit_floor_us_p50").GetDouble(),
                 root.GetProperty("rtt_us").GetProperty("p50").GetDouble(),
                 root.GetProperty("fdatasync_4k_us").GetProperty("p50").GetDouble(),
-                root.TryGetProperty("measured_at", out var at) ? at.GetString() ?? "" : "");
+                root.TryGetProperty("measured_at", out var at) ? at.GetString() ?? "" : ""
+            );
         }
         catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -33,5 +34,6 @@ public sealed record CommitFloor(double CommitFloorUsP50, double RttUsP50, doubl
     public double Ratio(long p50Us) => p50Us / CommitFloorUsP50;
 
     /// <summary>For the table.</summary>
-    public string Describe(long p50Us) => string.Create(CultureInfo.InvariantCulture, $"{Ratio(p50Us):F2}x the commit floor of {CommitFloorUsP50:F0} us");
+    public string Describe(long p50Us) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Ratio(p50Us):F2}x the commit floor of {CommitFloorUsP50:F0} us");
 }

@@ -1,3 +1,4 @@
+using FastSmr.Core.Protocol;
 using FastSmr.Engine;
 using FastSmr.Server;
 using FastSmr.Testing.Clusters;
@@ -47,12 +48,26 @@ public sealed record DemoSettings
 public static class DemoRun
 {
     /// <summary>Runs the demo; returns the process exit code (0 only when load committed and the replicas converged).</summary>
-    public static async Task<int> RunAsync(DemoSettings settings, ReplicaLauncher launcher, TextWriter output, TextWriter error, CancellationToken token)
+    public static async Task<int> RunAsync(
+        DemoSettings settings,
+        ReplicaLauncher launcher,
+        TextWriter output,
+        TextWriter error,
+        CancellationToken token
+    )
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
-        var cluster = new ProcessCluster(settings.Replicas, launcher, settings.Backend, settings.Durability, settings.Load.ClusterId, settings.ServeArguments, settings.KeepDirectory);
+        var cluster = new ProcessCluster(
+            settings.Replicas,
+            launcher,
+            settings.Backend,
+            settings.Durability,
+            settings.Load.ClusterId,
+            settings.ServeArguments,
+            settings.KeepDirectory
+        );
         var ok = false;
         try
         {
@@ -63,7 +78,9 @@ public static class DemoRun
             await error.WriteLineAsync("fastsmr demo: FAILED: " + e.Message).ConfigureAwait(false);
             foreach (var id in cluster.Ids)
             {
-                await error.WriteLineAsync(FormattableString.Invariant($"--- replica {id} log tail ---\n{cluster.LogTail(id)}")).ConfigureAwait(false);
+                await error
+                    .WriteLineAsync(FormattableString.Invariant($"--- replica {id} log tail ---\n{cluster.LogTail(id)}"))
+                    .ConfigureAwait(false);
             }
         }
         finally
@@ -81,30 +98,52 @@ public static class DemoRun
         return ok ? 0 : 1;
     }
 
-    private static async Task<bool> LoadAndCheckAsync(DemoSettings settings, ProcessCluster cluster, TextWriter output, TextWriter error, CancellationToken token)
+    private static async Task<bool> LoadAndCheckAsync(
+        DemoSettings settings,
+        ProcessCluster cluster,
+        TextWriter output,
+        TextWriter error,
+        CancellationToken token
+    )
     {
         var (backend, durability) = (Names.Of(settings.Backend), Names.Of(settings.Durability));
-        await output.WriteLineAsync(FormattableString.Invariant($"fastsmr demo: starting {settings.Replicas} replicas ({backend}, {durability}) in {cluster.Directory}")).ConfigureAwait(false);
+        await output
+            .WriteLineAsync(
+                FormattableString.Invariant(
+                    $"fastsmr demo: starting {settings.Replicas} replicas ({backend}, {durability}) in {cluster.Directory}"
+                )
+            )
+            .ConfigureAwait(false);
         cluster.StartAll();
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
-        await output.WriteLineAsync(FormattableString.Invariant($"fastsmr demo: replica {leader.ReplicaId} leads in term {leader.Term}; running {settings.Load.Seconds} s of load after 1 s of warm-up")).ConfigureAwait(false);
+        await output
+            .WriteLineAsync(
+                FormattableString.Invariant($"fastsmr demo: replica {leader.ReplicaId} leads in term {leader.Term}; ")
+                    + FormattableString.Invariant($"running {settings.Load.Seconds} s of load after 1 s of warm-up")
+            )
+            .ConfigureAwait(false);
 
-        var measured = await MeasuredLoad.RunAsync(settings.Load, cluster.ClientEndPoints, () => cluster.RunningClientEndPoints, output, token).ConfigureAwait(false);
-        await output.WriteLineAsync("fastsmr demo: load done; waiting for every replica to reach the same applied index and digest").ConfigureAwait(false);
+        var measured = await MeasuredLoad
+            .RunAsync(settings.Load, cluster.ClientEndPoints, () => cluster.RunningClientEndPoints, output, token)
+            .ConfigureAwait(false);
+        await output
+            .WriteLineAsync("fastsmr demo: load done; waiting for every replica to reach the same applied index and digest")
+            .ConfigureAwait(false);
         var converged = await cluster.WaitForConvergenceAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-        RunReport.PrintTable(output, measured.Load, settings.Load, settings.Backend, settings.Durability, converged is not null, measured.LeaderAllocationPerCommand);
-        var statuses = converged ?? await cluster.StatusesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-        foreach (var status in statuses)
-        {
-            await output.WriteLineAsync(FormattableString.Invariant($"  replica {status.ReplicaId}: {status.Role,-8} term {status.Term}  commit {status.CommitIndex}  applied {status.AppliedIndex}  digest {status.Digest}")).ConfigureAwait(false);
-        }
-
+        RunReport.PrintTable(
+            output,
+            measured.Load,
+            settings.Load,
+            settings.Backend,
+            settings.Durability,
+            converged is not null,
+            measured.LeaderAllocationPerCommand
+        );
+        await PrintStatusesAsync(converged ?? await cluster.StatusesAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false), output)
+            .ConfigureAwait(false);
         if (settings.JsonPath is { } jsonPath)
         {
-            var report = RunReport.From(measured.Load, settings.Load, settings.Backend, settings.Durability, settings.Replicas, converged is not null, measured.LeaderAllocationPerCommand);
-            report.Settings["serve_arguments"] = string.Join(' ', settings.ServeArguments);
-            report.Settings["runtime_environment"] = RunReport.RuntimeEnvironment();
-            await report.WriteAsync(jsonPath).ConfigureAwait(false);
+            await WriteReportAsync(settings, measured, converged is not null, jsonPath).ConfigureAwait(false);
             await output.WriteLineAsync("fastsmr demo: wrote " + jsonPath).ConfigureAwait(false);
         }
 
@@ -114,9 +153,37 @@ public static class DemoRun
         }
         else if (converged is null)
         {
-            await error.WriteLineAsync("fastsmr demo: FAILED: replicas did not converge to one digest at one applied index").ConfigureAwait(false);
+            await error
+                .WriteLineAsync("fastsmr demo: FAILED: replicas did not converge to one digest at one applied index")
+                .ConfigureAwait(false);
         }
 
         return converged is not null && measured.Load.Ops > 0;
+    }
+
+    private static async Task PrintStatusesAsync(List<StatusReport> statuses, TextWriter output)
+    {
+        foreach (var status in statuses)
+        {
+            var indexes = FormattableString.Invariant($"commit {status.CommitIndex}  applied {status.AppliedIndex}");
+            var line = FormattableString.Invariant($"  replica {status.ReplicaId}: {status.Role, -8} term {status.Term}  {indexes}");
+            await output.WriteLineAsync(line + "  digest " + status.Digest).ConfigureAwait(false);
+        }
+    }
+
+    private static Task WriteReportAsync(DemoSettings settings, MeasuredLoad measured, bool converged, string jsonPath)
+    {
+        var report = RunReport.From(
+            measured.Load,
+            settings.Load,
+            settings.Backend,
+            settings.Durability,
+            settings.Replicas,
+            converged,
+            measured.LeaderAllocationPerCommand
+        );
+        report.Settings["serve_arguments"] = string.Join(' ', settings.ServeArguments);
+        report.Settings["runtime_environment"] = RunReport.RuntimeEnvironment();
+        return report.WriteAsync(jsonPath);
     }
 }

@@ -114,14 +114,16 @@ internal sealed class LoadGenerator
         var histograms = new LongHistogram[settings.Clients];
         for (var i = 0; i < clients.Length; i++)
         {
-            clients[i] = new FastSmrClient(new FastSmrClientOptions
-            {
-                EndPoints = endPoints,
-                ClusterId = settings.ClusterId,
-                DefaultTimeout = settings.Timeout,
-                InFlightMax = settings.Pipeline,
-                ClientId = (ulong)(i + 1),
-            });
+            clients[i] = new FastSmrClient(
+                new FastSmrClientOptions
+                {
+                    EndPoints = endPoints,
+                    ClusterId = settings.ClusterId,
+                    DefaultTimeout = settings.Timeout,
+                    InFlightMax = settings.Pipeline,
+                    ClientId = (ulong)(i + 1),
+                }
+            );
             histograms[i] = new LongHistogram(HighestTrackableMicros, 3);
         }
 
@@ -143,11 +145,14 @@ internal sealed class LoadGenerator
                     {
                         var length = FillPut(command, random);
                         var sent = Stopwatch.GetTimestamp();
-                        var result = await client.SubmitAsync(command.AsMemory(0, length), idempotent: false, settings.Timeout).ConfigureAwait(false);
+                        var result = await client
+                            .SubmitAsync(command.AsMemory(0, length), idempotent: false, settings.Timeout)
+                            .ConfigureAwait(false);
                         Record(histogram, sent, result.Status);
                     }
                 },
-                CancellationToken.None);
+                CancellationToken.None
+            );
         }
 
         await Task.WhenAll(lanes).ConfigureAwait(false);
@@ -203,7 +208,10 @@ internal sealed class LoadGenerator
                 }
             }
         })
-        { IsBackground = true, Name = "loadgen-schedule" };
+        {
+            IsBackground = true,
+            Name = "loadgen-schedule",
+        };
         dispatcher.Start();
         await Task.Run(dispatcher.Join, CancellationToken.None).ConfigureAwait(false);
         await Task.WhenAll(lanes).ConfigureAwait(false);
@@ -278,8 +286,12 @@ internal sealed class LoadGenerator
             var current = Interlocked.Read(ref ops);
             var phase = now < measureFrom ? "warm-up" : "measuring";
             var elapsed = Math.Max(0, (now - measureFrom) / (double)Stopwatch.Frequency);
-            await progress.WriteLineAsync(FormattableString.Invariant(
-                $"  [{phase}] t={elapsed,5:F1}s  ops={current,9}  rate={current - lastOps,8}/s  errors={Interlocked.Read(ref errors)}")).ConfigureAwait(false);
+            await progress
+                .WriteLineAsync(
+                    FormattableString.Invariant($"  [{phase}] t={elapsed, 5:F1}s  ops={current, 9}  ")
+                        + FormattableString.Invariant($"rate={current - lastOps, 8}/s  errors={Interlocked.Read(ref errors)}")
+                )
+                .ConfigureAwait(false);
             lastOps = current;
         }
     }

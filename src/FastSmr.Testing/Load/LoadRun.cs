@@ -11,12 +11,19 @@ namespace FastSmr.Testing.Load;
 internal sealed record MeasuredLoad(LoadReport Load, double? LeaderAllocationPerCommand)
 {
     /// <summary>Runs the load after 1 s of warm-up, reading the leader's allocation counter before and after.</summary>
-    public static async Task<MeasuredLoad> RunAsync(LoadSettings settings, IReadOnlyList<string> endPoints, Func<IReadOnlyList<string>> probeEndPoints, TextWriter output, CancellationToken token)
+    public static async Task<MeasuredLoad> RunAsync(
+        LoadSettings settings,
+        IReadOnlyList<string> endPoints,
+        Func<IReadOnlyList<string>> probeEndPoints,
+        TextWriter output,
+        CancellationToken token
+    )
     {
         var before = await ClusterProbe.LeaderAllocationAsync(probeEndPoints(), settings.ClusterId).ConfigureAwait(false);
         var load = await new LoadGenerator(settings, endPoints, output).RunAsync(TimeSpan.FromSeconds(1), token).ConfigureAwait(false);
         var after = await ClusterProbe.LeaderAllocationAsync(probeEndPoints(), settings.ClusterId).ConfigureAwait(false);
-        double? perCommand = before is { } b && after is { } a && a.Id == b.Id && load.Ops > 0 ? (a.Bytes - b.Bytes) / (double)load.Ops : null;
+        double? perCommand =
+            before is { } b && after is { } a && a.Id == b.Id && load.Ops > 0 ? (a.Bytes - b.Bytes) / (double)load.Ops : null;
         return new MeasuredLoad(load, perCommand);
     }
 }
@@ -35,18 +42,52 @@ public static class LoadRun
     /// <param name="jsonPath">Where to write the JSON report; null writes none.</param>
     /// <param name="output">Progress and the table.</param>
     /// <param name="token">Stops the run.</param>
-    public static async Task<int> RunAsync(LoadSettings settings, IReadOnlyList<string> endPoints, BackendKind backend, DurabilityMode durability, string? jsonPath, TextWriter output, CancellationToken token)
+    public static async Task<int> RunAsync(
+        LoadSettings settings,
+        IReadOnlyList<string> endPoints,
+        BackendKind backend,
+        DurabilityMode durability,
+        string? jsonPath,
+        TextWriter output,
+        CancellationToken token
+    )
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(endPoints);
         ArgumentNullException.ThrowIfNull(output);
-        await output.WriteLineAsync(FormattableString.Invariant($"fastsmr loadgen: {endPoints.Count} endpoint(s), {settings.Clients} client(s) x {settings.Pipeline}, {settings.Seconds} s after 1 s of warm-up")).ConfigureAwait(false);
+        await output
+            .WriteLineAsync(
+                FormattableString.Invariant($"fastsmr loadgen: {endPoints.Count} endpoint(s), {settings.Clients} ")
+                    + FormattableString.Invariant($"client(s) x {settings.Pipeline}, {settings.Seconds} s after 1 s of warm-up")
+            )
+            .ConfigureAwait(false);
         var measured = await MeasuredLoad.RunAsync(settings, endPoints, () => endPoints, output, token).ConfigureAwait(false);
-        var converged = await ClusterProbe.WaitForConvergenceAsync(() => endPoints, settings.ClusterId, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-        RunReport.PrintTable(output, measured.Load, settings, backend, durability, converged is not null, measured.LeaderAllocationPerCommand);
+        var converged = await ClusterProbe
+            .WaitForConvergenceAsync(() => endPoints, settings.ClusterId, TimeSpan.FromSeconds(30))
+            .ConfigureAwait(false);
+        RunReport.PrintTable(
+            output,
+            measured.Load,
+            settings,
+            backend,
+            durability,
+            converged is not null,
+            measured.LeaderAllocationPerCommand
+        );
         if (jsonPath is not null)
         {
-            await RunReport.From(measured.Load, settings, backend, durability, endPoints.Count, converged is not null, measured.LeaderAllocationPerCommand).WriteAsync(jsonPath).ConfigureAwait(false);
+            await RunReport
+                .From(
+                    measured.Load,
+                    settings,
+                    backend,
+                    durability,
+                    endPoints.Count,
+                    converged is not null,
+                    measured.LeaderAllocationPerCommand
+                )
+                .WriteAsync(jsonPath)
+                .ConfigureAwait(false);
             await output.WriteLineAsync("fastsmr loadgen: wrote " + jsonPath).ConfigureAwait(false);
         }
 

@@ -6,15 +6,16 @@ namespace FastSmr.Testing.Load;
 /// <summary>Names the machine and the commit a figure was measured on.</summary>
 internal static class MachineInfo
 {
-    public static Dictionary<string, object> Describe() => new()
-    {
-        ["host"] = Environment.MachineName,
-        ["cores"] = Environment.ProcessorCount,
-        ["cpu"] = CpuModel(),
-        ["memory_gib"] = Math.Round(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30), 1),
-        ["os"] = RuntimeInformation.OSDescription,
-        ["runtime"] = RuntimeInformation.FrameworkDescription,
-    };
+    public static Dictionary<string, object> Describe() =>
+        new()
+        {
+            ["host"] = Environment.MachineName,
+            ["cores"] = Environment.ProcessorCount,
+            ["cpu"] = CpuModel(),
+            ["memory_gib"] = Math.Round(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30), 1),
+            ["os"] = RuntimeInformation.OSDescription,
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+        };
 
     public static string Commit()
     {
@@ -39,13 +40,15 @@ internal static class MachineInfo
     {
         try
         {
-            using var git = Process.Start(new ProcessStartInfo("git", arguments)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                WorkingDirectory = AppContext.BaseDirectory,
-            });
+            using var git = Process.Start(
+                new ProcessStartInfo("git", arguments)
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                    UseShellExecute = false,
+                    WorkingDirectory = AppContext.BaseDirectory,
+                }
+            );
             if (git is null)
             {
                 return null;
@@ -72,9 +75,7 @@ internal static class MachineInfo
                 }
             }
         }
-        catch (IOException)
-        {
-        }
+        catch (IOException) { }
 
         return RuntimeInformation.ProcessArchitecture.ToString();
     }

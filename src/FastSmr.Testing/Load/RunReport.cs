@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using FastSmr.Engine;
@@ -71,7 +72,11 @@ internal sealed record RunReport
     [JsonPropertyName("measured_at")]
     public string MeasuredAt { get; init; } = DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     /// <summary>The replica settings the demo runs with (the defaults of serve).</summary>
     private static Dictionary<string, object> DefaultSettings()
@@ -91,49 +96,69 @@ internal sealed record RunReport
         };
     }
 
-    public static RunReport From(LoadReport load, LoadSettings settings, BackendKind backend, DurabilityMode durability, int replicas, bool converged, double? allocPerCmd) => new()
-    {
-        Backend = Names.Of(backend),
-        Durability = Names.Of(durability),
-        Replicas = replicas,
-        Clients = settings.Clients,
-        Pipeline = settings.Pipeline,
-        PayloadBytes = settings.PayloadBytes,
-        OfferedRate = settings.Rate,
-        Seconds = load.Seconds,
-        Ops = load.Ops,
-        OpsPerSec = Math.Round(load.OpsPerSecond, 1),
-        Errors = load.Errors,
-        ErrorsByStatus = load.ErrorsByStatus,
-        LatencyUs = new Dictionary<string, long>
+    public static RunReport From(
+        LoadReport load,
+        LoadSettings settings,
+        BackendKind backend,
+        DurabilityMode durability,
+        int replicas,
+        bool converged,
+        double? allocPerCmd
+    ) =>
+        new()
         {
-            ["p50"] = load.P50Us,
-            ["p90"] = load.P90Us,
-            ["p99"] = load.P99Us,
-            ["p999"] = load.P999Us,
-            ["max"] = load.MaxUs,
-        },
-        ReplicasConverged = converged,
-        LeaderAllocBytesPerCmd = allocPerCmd is { } a ? Math.Round(a, 1) : null,
-        Machine = MachineInfo.Describe(),
-        Commit = MachineInfo.Commit(),
-        CommitFloor = settings.Floor is { } floor ? new Dictionary<string, object>
-        {
-            ["commit_floor_us_p50"] = floor.CommitFloorUsP50,
-            ["rtt_us_p50"] = floor.RttUsP50,
-            ["fdatasync_4k_us_p50"] = floor.FdatasyncUsP50,
-            ["floor_measured_at"] = floor.MeasuredAt,
-            ["p50_to_floor"] = Math.Round(floor.Ratio(load.P50Us), 2),
-        } : null,
-    };
+            Backend = Names.Of(backend),
+            Durability = Names.Of(durability),
+            Replicas = replicas,
+            Clients = settings.Clients,
+            Pipeline = settings.Pipeline,
+            PayloadBytes = settings.PayloadBytes,
+            OfferedRate = settings.Rate,
+            Seconds = load.Seconds,
+            Ops = load.Ops,
+            OpsPerSec = Math.Round(load.OpsPerSecond, 1),
+            Errors = load.Errors,
+            ErrorsByStatus = load.ErrorsByStatus,
+            LatencyUs = new Dictionary<string, long>
+            {
+                ["p50"] = load.P50Us,
+                ["p90"] = load.P90Us,
+                ["p99"] = load.P99Us,
+                ["p999"] = load.P999Us,
+                ["max"] = load.MaxUs,
+            },
+            ReplicasConverged = converged,
+            LeaderAllocBytesPerCmd = allocPerCmd is { } a ? Math.Round(a, 1) : null,
+            Machine = MachineInfo.Describe(),
+            Commit = MachineInfo.Commit(),
+            CommitFloor = settings.Floor is { } floor
+                ? new Dictionary<string, object>
+                {
+                    ["commit_floor_us_p50"] = floor.CommitFloorUsP50,
+                    ["rtt_us_p50"] = floor.RttUsP50,
+                    ["fdatasync_4k_us_p50"] = floor.FdatasyncUsP50,
+                    ["floor_measured_at"] = floor.MeasuredAt,
+                    ["p50_to_floor"] = Math.Round(floor.Ratio(load.P50Us), 2),
+                }
+                : null,
+        };
 
     private static readonly string[] NotRuntimeKnobs = ["DOTNET_ROOT", "DOTNET_CLI_", "DOTNET_NOLOGO", "DOTNET_GENERATE_", "DOTNET_SKIP_"];
 
     /// <summary>The DOTNET_* variables the replicas inherit (GC mode, tiering, socket completions), "" when none.</summary>
-    public static string RuntimeEnvironment() => string.Join(' ', Environment.GetEnvironmentVariables().Keys.Cast<string>()
-        .Where(k => k.StartsWith("DOTNET_", StringComparison.Ordinal) && !NotRuntimeKnobs.Any(p => k.StartsWith(p, StringComparison.Ordinal)))
-        .Order(StringComparer.Ordinal)
-        .Select(k => k + "=" + Environment.GetEnvironmentVariable(k)));
+    public static string RuntimeEnvironment() =>
+        string.Join(
+            ' ',
+            Environment
+                .GetEnvironmentVariables()
+                .Keys.Cast<string>()
+                .Where(k =>
+                    k.StartsWith("DOTNET_", StringComparison.Ordinal)
+                    && !NotRuntimeKnobs.Any(p => k.StartsWith(p, StringComparison.Ordinal))
+                )
+                .Order(StringComparer.Ordinal)
+                .Select(k => k + "=" + Environment.GetEnvironmentVariable(k))
+        );
 
     public async Task WriteAsync(string path)
     {
@@ -150,28 +175,46 @@ internal sealed record RunReport
         }
     }
 
-    public static void PrintTable(TextWriter output, LoadReport load, LoadSettings settings, BackendKind backend, DurabilityMode durability, bool converged, double? allocPerCmd)
+    public static void PrintTable(
+        TextWriter output,
+        LoadReport load,
+        LoadSettings settings,
+        BackendKind backend,
+        DurabilityMode durability,
+        bool converged,
+        double? allocPerCmd
+    )
     {
         var mode = settings.Rate > 0 ? FormattableString.Invariant($"open loop, {settings.Rate:F0} req/s offered") : "closed loop";
         output.WriteLine();
-        output.WriteLine(FormattableString.Invariant($"FastSmr {Names.Of(backend)} back-end, {Names.Of(durability)}, {settings.Clients} client(s) x {settings.Pipeline} in flight, {settings.PayloadBytes} B values, {mode}, {settings.Seconds} s"));
+        output.WriteLine(
+            FormattableString.Invariant($"FastSmr {Names.Of(backend)} back-end, {Names.Of(durability)}, {settings.Clients} client(s) x ")
+                + FormattableString.Invariant(
+                    $"{settings.Pipeline} in flight, {settings.PayloadBytes} B values, {mode}, {settings.Seconds} s"
+                )
+        );
         output.WriteLine("  ------------------------------------------");
-        output.WriteLine(FormattableString.Invariant($"  committed ops/s      {load.OpsPerSecond,14:N0}"));
-        output.WriteLine(FormattableString.Invariant($"  committed ops        {load.Ops,14:N0}"));
-        output.WriteLine(FormattableString.Invariant($"  latency p50          {load.P50Us / 1000.0,11:F3} ms"));
+        output.WriteLine(FormattableString.Invariant($"  committed ops/s      {load.OpsPerSecond, 14:N0}"));
+        output.WriteLine(FormattableString.Invariant($"  committed ops        {load.Ops, 14:N0}"));
+        output.WriteLine(FormattableString.Invariant($"  latency p50          {load.P50Us / 1000.0, 11:F3} ms"));
         if (settings.Floor is { } floor)
         {
             output.WriteLine("  p50 / floor          " + floor.Describe(load.P50Us));
         }
 
-        output.WriteLine(FormattableString.Invariant($"  latency p90          {load.P90Us / 1000.0,11:F3} ms"));
-        output.WriteLine(FormattableString.Invariant($"  latency p99          {load.P99Us / 1000.0,11:F3} ms"));
-        output.WriteLine(FormattableString.Invariant($"  latency p99.9        {load.P999Us / 1000.0,11:F3} ms"));
-        output.WriteLine(FormattableString.Invariant($"  latency max          {load.MaxUs / 1000.0,11:F3} ms"));
-        output.WriteLine(FormattableString.Invariant($"  errors               {load.Errors,14:N0}  {string.Join(", ", load.ErrorsByStatus.Select(p => p.Key + "=" + p.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)))}"));
-        output.WriteLine(FormattableString.Invariant($"  leader alloc/command {(allocPerCmd is { } a ? a.ToString("F0", System.Globalization.CultureInfo.InvariantCulture) + " B" : "n/a"),14}"));
-        output.WriteLine(FormattableString.Invariant($"  replicas converged   {(converged ? "yes" : "NO"),14}"));
-        output.WriteLine(FormattableString.Invariant($"  load generator       {(load.Ops > 0 ? load.GeneratorAllocatedBytes / (double)load.Ops : 0),10:F0} B/op, {load.GeneratorGen0Collections} gen0 GCs"));
+        output.WriteLine(FormattableString.Invariant($"  latency p90          {load.P90Us / 1000.0, 11:F3} ms"));
+        output.WriteLine(FormattableString.Invariant($"  latency p99          {load.P99Us / 1000.0, 11:F3} ms"));
+        output.WriteLine(FormattableString.Invariant($"  latency p99.9        {load.P999Us / 1000.0, 11:F3} ms"));
+        output.WriteLine(FormattableString.Invariant($"  latency max          {load.MaxUs / 1000.0, 11:F3} ms"));
+        var byStatus = string.Join(", ", load.ErrorsByStatus.Select(p => p.Key + "=" + p.Value.ToString(CultureInfo.InvariantCulture)));
+        output.WriteLine(FormattableString.Invariant($"  errors               {load.Errors, 14:N0}  {byStatus}"));
+        var alloc = allocPerCmd is { } a ? a.ToString("F0", CultureInfo.InvariantCulture) + " B" : "n/a";
+        output.WriteLine(FormattableString.Invariant($"  leader alloc/command {alloc, 14}"));
+        output.WriteLine(FormattableString.Invariant($"  replicas converged   {(converged ? "yes" : "NO"), 14}"));
+        var generatorPerOp = load.Ops > 0 ? load.GeneratorAllocatedBytes / (double)load.Ops : 0;
+        output.WriteLine(
+            FormattableString.Invariant($"  load generator       {generatorPerOp, 10:F0} B/op, {load.GeneratorGen0Collections} gen0 GCs")
+        );
         output.WriteLine("  ------------------------------------------");
     }
 }
