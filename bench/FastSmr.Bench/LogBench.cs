@@ -124,7 +124,7 @@ internal static partial class LogBench
         {
             for (var i = 0; i < batch; i++)
             {
-                log.Append(1, payload);
+                log.Append(new Term(1), payload);
             }
 
             log.Flush();
@@ -194,7 +194,7 @@ internal static partial class LogBench
             {
                 ours.AddRange(Timing.Timed(seconds / Rounds, () =>
                 {
-                    log.Append(1, payload);
+                    log.Append(new Term(1), payload);
                     log.Flush();
                 }));
             }
@@ -238,7 +238,7 @@ internal static partial class LogBench
         {
             for (var i = 0; i < count; i++)
             {
-                log.Append(1, payload);
+                log.Append(new Term(1), payload);
                 if (i % 256 == 255)
                 {
                     log.Flush();
@@ -249,7 +249,7 @@ internal static partial class LogBench
         long Reads()
         {
             long sum = 0;
-            for (var from = 1L; from + 255 <= log.LastIndex; from += 256)
+            for (var from = new LogIndex(1); from + 255 <= log.LastIndex; from += 256)
             {
                 foreach (var entry in log.Read(from, from + 255))
                 {
@@ -266,7 +266,7 @@ internal static partial class LogBench
         var before = GC.GetAllocatedBytesForCurrentThread();
         Appends(Count);
         var perAppend = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Count;
-        var records = log.LastIndex / 256 * 256;
+        var records = log.LastIndex.Value / 256 * 256;
         before = GC.GetAllocatedBytesForCurrentThread();
         Reads();
         var perRead = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)records;
@@ -281,7 +281,7 @@ internal static partial class LogBench
         {
             for (var i = 1; i <= records; i++)
             {
-                log.Append(1, payload);
+                log.Append(new Term(1), payload);
                 if (i % 4096 == 0)
                 {
                     log.Flush();
@@ -309,7 +309,7 @@ internal static partial class LogBench
         using (var log = SegmentedLog.Open(directory))
         {
             long sum = 0;
-            foreach (var entry in log.Read(1, log.LastIndex))
+            foreach (var entry in log.Read(new LogIndex(1), log.LastIndex))
             {
                 sum += entry.Payload.Length;
             }
@@ -327,9 +327,9 @@ internal static partial class LogBench
         var watch = Stopwatch.StartNew();
         using var log = SegmentedLog.Open(directory);
         var elapsed = watch.Elapsed.TotalMilliseconds;
-        if (log.LastIndex != records)
+        if (log.LastIndex.Value != records)
         {
-            throw new InvalidDataException("reopened log ends at " + log.LastIndex.ToString(CultureInfo.InvariantCulture));
+            throw new InvalidDataException("reopened log ends at " + log.LastIndex.ToString());
         }
 
         segments = log.SegmentCount;

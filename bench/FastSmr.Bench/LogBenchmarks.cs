@@ -28,7 +28,7 @@ public class LogBenchmarks
         new Random(PayloadBytes).NextBytes(payload);
         for (var i = 0; i < 10_000; i++)
         {
-            log.Append(1, payload);
+            log.Append(new Term(1), payload);
         }
 
         log.Flush();
@@ -42,14 +42,14 @@ public class LogBenchmarks
     }
 
     [Benchmark(Description = "Append one record (buffered; no sync)")]
-    public long Append() => log.Append(1, payload);
+    public LogIndex Append() => log.Append(new Term(1), payload);
 
     [Benchmark(Description = "Read 256 records (zero-copy)", OperationsPerInvoke = ReadBatch)]
     public long Read()
     {
         readFrom = readFrom + (2 * ReadBatch) - 1 > 10_000 ? 1 : readFrom + ReadBatch;
         long sum = 0;
-        foreach (var entry in log.Read(readFrom, readFrom + ReadBatch - 1))
+        foreach (var entry in log.Read(new LogIndex(readFrom), new LogIndex(readFrom + ReadBatch - 1)))
         {
             sum += entry.Payload.Length;
         }

@@ -82,10 +82,10 @@ internal static class RaftBench
 
         public Cluster()
         {
-            int[] voters = [1, 2, 3];
+            ReplicaId[] voters = [new(1), new(2), new(3)];
             for (var i = 0; i < 3; i++)
             {
-                nodes[i] = new RaftNode(new RaftOptions { Id = i + 1, Voters = voters, Seed = (ulong)(i + 1), InflightMessagesMax = 64, UncommittedEntriesMax = 1 << 20 });
+                nodes[i] = new RaftNode(new RaftOptions { Id = new ReplicaId((uint)(i + 1)), Voters = voters, Seed = (ulong)(i + 1), InflightMessagesMax = 64, UncommittedEntriesMax = 1 << 20 });
                 nodes[i].Tick(now);
             }
 
@@ -163,7 +163,7 @@ internal static class RaftBench
                 while (network.TryDequeue(out var message))
                 {
                     busy = true;
-                    nodes[message.To - 1].Step(message, now);
+                    nodes[message.To.Value - 1].Step(message, now);
                 }
 
                 if (!busy)

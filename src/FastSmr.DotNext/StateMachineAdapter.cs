@@ -14,15 +14,16 @@ namespace FastSmr.DotNext;
 /// <remarks>
 /// DotNext 6.12 calls <see cref="ApplyAsync"/> from one background loop, strictly in index order, on every replica after
 /// commit; snapshot persistence runs between two applies and installation excludes apply, so the engine's rule that
-/// apply and snapshots never overlap holds. A snapshot is requested as the <see cref="SnapshotPolicy"/> says (by
-/// entries and by bytes), which keeps the WAL (and its file descriptors) bounded.
+/// apply and snapshots never overlap holds. A snapshot is requested every
+/// <see cref="SnapshotPolicy.EntriesInterval"/> entries, which keeps the WAL (and its file descriptors) bounded. The
+/// policy's bytes criterion is the native core's (it bounds the entries the core holds in memory); this reference
+/// back-end does not apply it, so that it stays the baseline it was measured as (decision 72).
 /// </remarks>
 internal sealed class StateMachineAdapter : SimpleStateMachine
 {
     private readonly IReplicationHost host;
     private readonly SnapshotPolicy policy;
     private long lastSnapshotIndex;
-    private long bytesSinceSnapshot;
 
     public StateMachineAdapter(DirectoryInfo location, IReplicationHost host, SnapshotPolicy policy)
         : base(location)
@@ -60,11 +61,9 @@ internal sealed class StateMachineAdapter : SimpleStateMachine
             }
         }
 
-        bytesSinceSnapshot += payload.Length;
-        if (policy.IsDue(entry.Index, lastSnapshotIndex, bytesSinceSnapshot))
+        if (entry.Index - lastSnapshotIndex >= policy.EntriesInterval)
         {
             lastSnapshotIndex = entry.Index;
-            bytesSinceSnapshot = 0;
             return true;
         }
 
@@ -89,7 +88,6 @@ internal sealed class StateMachineAdapter : SimpleStateMachine
         }
 
         lastSnapshotIndex = Math.Max(lastSnapshotIndex, host.AppliedIndex.Value);
-        bytesSinceSnapshot = 0;
     }
 
     private static (LogIndex Index, Term Term) ParseName(string name)

@@ -4,7 +4,8 @@ namespace FastSmr.Engine;
 /// When a back-end takes a snapshot and compacts its log behind it: once <see cref="EntriesInterval"/> entries or
 /// <see cref="BytesInterval"/> bytes of entries were applied since the last snapshot, whichever comes first. By entries
 /// bounds the log's length; by bytes bounds its size (and the native core's memory, which holds every entry since the last
-/// compaction): 2,048 entries of 1 MiB would otherwise be 2 GiB. Both back-ends follow this one policy.
+/// compaction): 2,048 entries of 1 MiB would otherwise be 2 GiB. Both back-ends take this one policy; the DotNext
+/// reference back-end applies its entry count only (decision 72).
 /// </summary>
 public sealed record SnapshotPolicy
 {

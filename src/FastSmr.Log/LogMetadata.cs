@@ -7,7 +7,13 @@ namespace FastSmr.Log;
 /// The state that must survive a crash with the log: current term, the vote in it, the commit index, and the index and
 /// term of the last entry removed by compaction (0, 0 while nothing was compacted).
 /// </summary>
-public readonly record struct LogMetadataState(long Term, uint VotedFor, long CommitIndex, long CompactedIndex = 0, long CompactedTerm = 0);
+public readonly record struct LogMetadataState(
+    Term Term,
+    ReplicaId VotedFor,
+    LogIndex CommitIndex,
+    LogIndex CompactedIndex = default,
+    Term CompactedTerm = default
+);
 
 /// <summary>
 /// Durable metadata with atomic update. The file has two 4 KiB slots; each update writes the slot that does *not*
@@ -143,11 +149,11 @@ public sealed class LogMetadata : IDisposable
         var next = sequence + 1;
         var span = buffer.AsSpan();
         BinaryPrimitives.WriteInt64LittleEndian(span, next);
-        BinaryPrimitives.WriteInt64LittleEndian(span[8..], state.Term);
-        BinaryPrimitives.WriteUInt32LittleEndian(span[16..], state.VotedFor);
-        BinaryPrimitives.WriteInt64LittleEndian(span[20..], state.CommitIndex);
-        BinaryPrimitives.WriteInt64LittleEndian(span[28..], state.CompactedIndex);
-        BinaryPrimitives.WriteInt64LittleEndian(span[36..], state.CompactedTerm);
+        BinaryPrimitives.WriteInt64LittleEndian(span[8..], state.Term.Value);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[16..], state.VotedFor.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[20..], state.CommitIndex.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[28..], state.CompactedIndex.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[36..], state.CompactedTerm.Value);
         BinaryPrimitives.WriteUInt32LittleEndian(span[44..], Crc32C.Compute(span[..44]));
 
         // Slot by sequence parity: the newest state lives in the other slot until this write is durable.
@@ -169,11 +175,11 @@ public sealed class LogMetadata : IDisposable
     {
         sequence = BinaryPrimitives.ReadInt64LittleEndian(slot);
         state = new LogMetadataState(
-            BinaryPrimitives.ReadInt64LittleEndian(slot[8..]),
-            BinaryPrimitives.ReadUInt32LittleEndian(slot[16..]),
-            BinaryPrimitives.ReadInt64LittleEndian(slot[20..]),
-            BinaryPrimitives.ReadInt64LittleEndian(slot[28..]),
-            BinaryPrimitives.ReadInt64LittleEndian(slot[36..])
+            new Term(BinaryPrimitives.ReadInt64LittleEndian(slot[8..])),
+            new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(slot[16..])),
+            new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(slot[20..])),
+            new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(slot[28..])),
+            new Term(BinaryPrimitives.ReadInt64LittleEndian(slot[36..]))
         );
         return sequence > 0 && Crc32C.Compute(slot[..44]) == BinaryPrimitives.ReadUInt32LittleEndian(slot[44..]);
     }

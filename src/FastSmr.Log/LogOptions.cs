@@ -25,7 +25,7 @@ public sealed record LogOptions
     public uint NodeId { get; init; }
 
     /// <summary>
-    /// Test-only: <see cref="SegmentedLog.Flush(long)"/> skips its fdatasync and still reports durability. Exists so
+    /// Test-only: <see cref="SegmentedLog.Flush(LogIndex)"/> skips its fdatasync and still reports durability. Exists so
     /// the power-loss test can prove
     /// that it catches a log which does not sync; never set outside tests.
     /// </summary>

@@ -8,17 +8,17 @@ public readonly ref struct LogEntry
 {
     internal LogEntry(long index, long term, LogRecordType type, ReadOnlySpan<byte> payload)
     {
-        Index = index;
-        Term = term;
+        Index = new LogIndex(index);
+        Term = new Term(term);
         Type = type;
         Payload = payload;
     }
 
     /// <summary>The record's index.</summary>
-    public long Index { get; }
+    public LogIndex Index { get; }
 
     /// <summary>The term it was appended in.</summary>
-    public long Term { get; }
+    public Term Term { get; }
 
     /// <summary>What the record holds.</summary>
     public LogRecordType Type { get; }
@@ -40,18 +40,18 @@ public readonly struct LogRange
     internal LogRange(SegmentedLog log, long first, long last)
     {
         this.log = log;
-        First = first;
-        Last = last;
+        First = new LogIndex(first);
+        Last = new LogIndex(last);
     }
 
     /// <summary>First index of the range.</summary>
-    public long First { get; }
+    public LogIndex First { get; }
 
     /// <summary>Last index of the range (First - 1 when empty).</summary>
-    public long Last { get; }
+    public LogIndex Last { get; }
 
     /// <summary>Starts reading; <c>foreach</c> disposes the reader, which releases its segment.</summary>
-    public LogReader GetEnumerator() => new(log, First, Last);
+    public LogReader GetEnumerator() => new(log, First.Value, Last.Value);
 }
 
 /// <summary>Enumerates a <see cref="LogRange"/> without allocating; dispose it (foreach does) to release its segment.</summary>

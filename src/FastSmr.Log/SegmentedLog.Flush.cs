@@ -9,15 +9,16 @@ namespace FastSmr.Log;
 public sealed unsafe partial class SegmentedLog
 {
     /// <summary>Makes every record appended so far durable.</summary>
-    public void Flush() => Flush(long.MaxValue);
+    public void Flush() => Flush(new LogIndex(long.MaxValue));
 
     /// <summary>
     /// Makes records up to <paramref name="upToIndex"/> durable (all appended ones, if beyond the end). Callers that
     /// arrive while a sync runs wait for it and then share the next one.
     /// </summary>
-    public void Flush(long upToIndex)
+    public void Flush(LogIndex upToIndex)
     {
-        if (Volatile.Read(ref durableIndex) >= upToIndex)
+        var upTo = upToIndex.Value;
+        if (Volatile.Read(ref durableIndex) >= upTo)
         {
             return;
         }
@@ -29,7 +30,7 @@ public sealed unsafe partial class SegmentedLog
             lock (state)
             {
                 ThrowIfUnwritable();
-                if (durableIndex >= Math.Min(upToIndex, lastIndex))
+                if (durableIndex >= Math.Min(upTo, lastIndex))
                 {
                     return;
                 }
@@ -66,9 +67,10 @@ public sealed unsafe partial class SegmentedLog
     /// Completes when records up to <paramref name="upToIndex"/> are durable. Requests arriving while a sync runs are
     /// coalesced into the next single sync (group commit); completes synchronously when already durable.
     /// </summary>
-    public ValueTask FlushAsync(long upToIndex, CancellationToken cancellationToken = default)
+    public ValueTask FlushAsync(LogIndex upToIndex, CancellationToken cancellationToken = default)
     {
-        if (Volatile.Read(ref durableIndex) >= upToIndex)
+        var upTo = upToIndex.Value;
+        if (Volatile.Read(ref durableIndex) >= upTo)
         {
             return ValueTask.CompletedTask;
         }
@@ -77,7 +79,7 @@ public sealed unsafe partial class SegmentedLog
         lock (state)
         {
             ThrowIfUnwritable();
-            if (durableIndex >= Math.Min(upToIndex, lastIndex))
+            if (durableIndex >= Math.Min(upTo, lastIndex))
             {
                 return ValueTask.CompletedTask;
             }

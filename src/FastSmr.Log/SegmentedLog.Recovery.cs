@@ -97,7 +97,7 @@ public sealed unsafe partial class SegmentedLog
 
     private void Recover()
     {
-        var compacted = Meta.CompactedIndex;
+        var compacted = MetaCompacted;
         if (DeleteCompactedSegments())
         {
             Syscalls.SyncDirectory(directory);
@@ -122,7 +122,7 @@ public sealed unsafe partial class SegmentedLog
 
         var tail = RecoverTail();
         lastIndex = tail.Count > 0 ? tail.LastIndex : tail.FirstIndex - 1;
-        if (lastIndex < compacted || (compacted >= segments[0].FirstIndex && SegmentFor(compacted).TermOf(compacted) != Meta.CompactedTerm))
+        if (lastIndex < compacted || (compacted >= segments[0].FirstIndex && SegmentFor(compacted).TermOf(compacted) != MetaCompactedTerm))
         {
             // An interrupted Reset: the metadata already names the snapshot, the old segments are still there. They hold
             // nothing the snapshot does not replace (a log that agrees at the compacted index was never reset).
@@ -132,13 +132,13 @@ public sealed unsafe partial class SegmentedLog
             lastIndex = compacted;
         }
 
-        lastTerm = lastIndex == compacted ? Meta.CompactedTerm : SegmentFor(lastIndex).TermOf(lastIndex);
-        if (Meta.CommitIndex > lastIndex)
+        lastTerm = lastIndex == compacted ? MetaCompactedTerm : SegmentFor(lastIndex).TermOf(lastIndex);
+        if (MetaCommit > lastIndex)
         {
             throw new InvalidDataException(
                 directory
                     + ": committed up to index "
-                    + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture)
+                    + MetaCommit.ToString(CultureInfo.InvariantCulture)
                     + " but the log ends at "
                     + lastIndex.ToString(CultureInfo.InvariantCulture)
                     + ": durable records are missing"

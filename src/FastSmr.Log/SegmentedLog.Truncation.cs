@@ -12,24 +12,26 @@ public sealed unsafe partial class SegmentedLog
     /// as compacted and committed, then removes every segment and starts an empty one at <paramref name="index"/> + 1.
     /// A crash half way is finished by the next open (a log that ends below, or disagrees at, the compacted index is dropped).
     /// </summary>
-    public void Reset(long index, long term)
+    public void Reset(LogIndex index, Term term)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(index);
-        ArgumentOutOfRangeException.ThrowIfNegative(term);
+        var at = index.Value;
+        var atTerm = term.Value;
+        ArgumentOutOfRangeException.ThrowIfNegative(at);
+        ArgumentOutOfRangeException.ThrowIfNegative(atTerm);
         lock (syncGate)
         {
             lock (state)
             {
                 ThrowIfUnwritable();
-                if (index < Meta.CommitIndex || index < Meta.CompactedIndex)
+                if (at < MetaCommit || at < MetaCompacted)
                 {
                     throw new InvalidOperationException(
                         "cannot reset the log to index "
-                            + index.ToString(CultureInfo.InvariantCulture)
+                            + at.ToString(CultureInfo.InvariantCulture)
                             + ": committed up to "
-                            + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture)
+                            + MetaCommit.ToString(CultureInfo.InvariantCulture)
                             + ", compacted up to "
-                            + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture)
+                            + MetaCompacted.ToString(CultureInfo.InvariantCulture)
                     );
                 }
 
@@ -38,17 +40,17 @@ public sealed unsafe partial class SegmentedLog
                 try
                 {
                     DropAllSegments();
-                    segments.Add(CreateSegment(index + 1));
+                    segments.Add(CreateSegment(at + 1));
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    throw Fail("resetting the log to index " + index.ToString(CultureInfo.InvariantCulture) + " failed: " + e.Message);
+                    throw Fail("resetting the log to index " + at.ToString(CultureInfo.InvariantCulture) + " failed: " + e.Message);
                 }
 
                 pendingOffset = SegmentHeader.Size;
-                lastIndex = index;
-                lastTerm = term;
-                Volatile.Write(ref durableIndex, index);
+                lastIndex = at;
+                lastTerm = atTerm;
+                Volatile.Write(ref durableIndex, at);
             }
         }
     }
@@ -57,47 +59,43 @@ public sealed unsafe partial class SegmentedLog
     /// Removes records from <paramref name="fromIndex"/> on (a Raft conflict). Durable when it returns, so no later
     /// append can be reported durable while the removed records could come back. Refused at or below the commit index.
     /// </summary>
-    public void TruncateSuffix(long fromIndex)
+    public void TruncateSuffix(LogIndex fromIndex)
     {
+        var from = fromIndex.Value;
         lock (syncGate)
         {
             lock (state)
             {
                 ThrowIfUnwritable();
-                if (fromIndex > lastIndex)
+                if (from > lastIndex)
                 {
                     return;
                 }
 
-                if (fromIndex <= Meta.CommitIndex || fromIndex <= Meta.CompactedIndex)
+                if (from <= MetaCommit || from <= MetaCompacted)
                 {
                     throw new InvalidOperationException(
                         "cannot truncate from index "
-                            + fromIndex.ToString(CultureInfo.InvariantCulture)
+                            + from.ToString(CultureInfo.InvariantCulture)
                             + ": committed up to "
-                            + Meta.CommitIndex.ToString(CultureInfo.InvariantCulture)
+                            + MetaCommit.ToString(CultureInfo.InvariantCulture)
                             + ", compacted up to "
-                            + Meta.CompactedIndex.ToString(CultureInfo.InvariantCulture)
+                            + MetaCompacted.ToString(CultureInfo.InvariantCulture)
                     );
                 }
 
                 WritePending();
-                var keep = SegmentFor(fromIndex);
-                var offset = keep.OffsetOf(fromIndex);
+                var keep = SegmentFor(from);
+                var offset = keep.OffsetOf(from);
                 var oldEnd = keep.End;
-                var removed = new List<Segment>();
-                while (segments[^1] != keep)
-                {
-                    removed.Add(segments[^1]);
-                    segments.RemoveAt(segments.Count - 1);
-                }
+                var removed = DetachSegmentsAfter(keep);
 
                 // The in-memory log is cut first, so whatever happens below, reads never see the removed records.
-                keep.CutAt(fromIndex);
+                keep.CutAt(from);
                 keep.End = offset;
                 pendingOffset = offset;
-                lastIndex = fromIndex - 1;
-                lastTerm = lastIndex >= First ? SegmentFor(lastIndex).TermOf(lastIndex) : Meta.CompactedTerm;
+                lastIndex = from - 1;
+                lastTerm = lastIndex >= First ? SegmentFor(lastIndex).TermOf(lastIndex) : MetaCompactedTerm;
                 Volatile.Write(ref durableIndex, Math.Min(durableIndex, lastIndex));
                 try
                 {
@@ -118,7 +116,7 @@ public sealed unsafe partial class SegmentedLog
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     // Half a truncation on disk: only a restart (recovery) can say what the log holds now.
-                    throw Fail("truncation from index " + fromIndex.ToString(CultureInfo.InvariantCulture) + " failed: " + e.Message);
+                    throw Fail("truncation from index " + from.ToString(CultureInfo.InvariantCulture) + " failed: " + e.Message);
                 }
                 finally
                 {
@@ -128,31 +126,45 @@ public sealed unsafe partial class SegmentedLog
         }
     }
 
+    /// <summary>Takes every segment after <paramref name="keep"/> out of the list, newest first (under <c>state</c>).</summary>
+    private List<Segment> DetachSegmentsAfter(Segment keep)
+    {
+        var removed = new List<Segment>();
+        while (segments[^1] != keep)
+        {
+            removed.Add(segments[^1]);
+            segments.RemoveAt(segments.Count - 1);
+        }
+
+        return removed;
+    }
+
     /// <summary>
     /// Records durably that entries up to <paramref name="upToIndex"/> are compacted (with that entry's term), then
     /// deletes every segment holding only compacted entries. Only durable entries can be compacted.
     /// </summary>
-    public void CompactPrefix(long upToIndex)
+    public void CompactPrefix(LogIndex upToIndex)
     {
+        var upTo = upToIndex.Value;
         lock (state)
         {
             ThrowIfUnwritable();
-            if (upToIndex <= Meta.CompactedIndex)
+            if (upTo <= MetaCompacted)
             {
                 return;
             }
 
-            if (upToIndex > durableIndex)
+            if (upTo > durableIndex)
             {
                 throw new ArgumentOutOfRangeException(
                     nameof(upToIndex),
-                    upToIndex,
+                    upTo,
                     "only durable entries can be compacted (durable up to " + durableIndex.ToString(CultureInfo.InvariantCulture) + ")"
                 );
             }
 
-            var term = SegmentFor(upToIndex).TermOf(upToIndex);
-            metadata.Update(Meta with { CompactedIndex = upToIndex, CompactedTerm = term });
+            var term = SegmentFor(upTo).TermOf(upTo);
+            metadata.Update(Meta with { CompactedIndex = upToIndex, CompactedTerm = new Term(term) });
             try
             {
                 if (DeleteCompactedSegments())
@@ -189,7 +201,7 @@ public sealed unsafe partial class SegmentedLog
 
     private bool DeleteCompactedSegments()
     {
-        var compacted = Meta.CompactedIndex;
+        var compacted = MetaCompacted;
         var deleted = false;
         while (segments.Count > 1 && segments[1].FirstIndex <= compacted + 1)
         {

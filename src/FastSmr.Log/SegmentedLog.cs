@@ -8,7 +8,7 @@ namespace FastSmr.Log;
 /// <summary>
 /// A crash-safe log of records in fixed-size, preallocated segment files named by their first index.
 /// <list type="bullet">
-/// <item>Appends are copied into a write buffer and handed to the kernel with one <c>pwrite</c>; <see cref="Flush(long)"/>
+/// <item>Appends are copied into a write buffer and handed to the kernel with one <c>pwrite</c>; <see cref="Flush(LogIndex)"/>
 /// and <see cref="FlushAsync"/> make them durable with one <c>fdatasync</c>, and concurrent flushes share it (group
 /// commit). A failed sync is fatal: the log refuses every later write and says why.</item>
 /// <item>Reads are zero-copy spans over a read-only mapping of the segment, valid while the <see cref="LogReader"/> that
@@ -52,47 +52,54 @@ public sealed unsafe partial class SegmentedLog : IDisposable
     }
 
     /// <summary>The first index that can be read (one past the last compacted entry).</summary>
-    public long FirstIndex
+    public LogIndex FirstIndex
     {
         get
         {
             lock (state)
             {
-                return Meta.CompactedIndex + 1;
+                return new LogIndex(MetaCompacted + 1);
             }
         }
     }
 
     private LogMetadataState Meta => metadata.State;
 
-    private long First => Meta.CompactedIndex + 1;
+    // The metadata's typed fields as the raw values the log computes with inside.
+    private long MetaCompacted => Meta.CompactedIndex.Value;
+
+    private long MetaCompactedTerm => Meta.CompactedTerm.Value;
+
+    private long MetaCommit => Meta.CommitIndex.Value;
+
+    private long First => MetaCompacted + 1;
 
     /// <summary>The index of the last appended record (<see cref="FirstIndex"/> - 1 when empty).</summary>
-    public long LastIndex
+    public LogIndex LastIndex
     {
         get
         {
             lock (state)
             {
-                return lastIndex;
+                return new LogIndex(lastIndex);
             }
         }
     }
 
     /// <summary>The term of the last record (the compacted term when the log holds none).</summary>
-    public long LastTerm
+    public Term LastTerm
     {
         get
         {
             lock (state)
             {
-                return lastTerm;
+                return new Term(lastTerm);
             }
         }
     }
 
     /// <summary>Every record up to this index survives a crash.</summary>
-    public long DurableIndex => Volatile.Read(ref durableIndex);
+    public LogIndex DurableIndex => new(Volatile.Read(ref durableIndex));
 
     /// <summary>The durable term, vote, commit index and compaction point.</summary>
     public LogMetadataState Metadata
@@ -166,21 +173,22 @@ public sealed unsafe partial class SegmentedLog : IDisposable
     }
 
     /// <summary>Appends an entry record with the next index and returns that index. Not durable until a flush covers it.</summary>
-    public long Append(long term, ReadOnlySpan<byte> payload) => Append(term, payload, LogRecordType.Entry);
+    public LogIndex Append(Term term, ReadOnlySpan<byte> payload) => Append(term, payload, LogRecordType.Entry);
 
     /// <summary>
     /// Appends a record of <paramref name="type"/> with the next index and returns that index. Not durable until a
     /// flush covers it.
     /// </summary>
-    public long Append(long term, ReadOnlySpan<byte> payload, LogRecordType type)
+    public LogIndex Append(Term term, ReadOnlySpan<byte> payload, LogRecordType type)
     {
+        var appendTerm = term.Value;
         var size = CheckedRecordSize(type, payload);
         lock (state)
         {
             ThrowIfUnwritable();
-            if (term < lastTerm)
+            if (appendTerm < lastTerm)
             {
-                ThrowTermGoesDown(term);
+                ThrowTermGoesDown(appendTerm);
             }
 
             var tail = TailWithRoomFor(size, payload);
@@ -193,19 +201,19 @@ public sealed unsafe partial class SegmentedLog : IDisposable
 
             if (size <= bufferSize)
             {
-                LogRecord.Write(new Span<byte>(buffer + pending, size), term, index, type, payload, durableIndex);
+                LogRecord.Write(new Span<byte>(buffer + pending, size), appendTerm, index, type, payload, durableIndex);
                 pending += size;
             }
             else
             {
-                WriteLarge(tail, offset, term, index, type, payload, size);
+                WriteLarge(tail, offset, appendTerm, index, type, payload, size);
             }
 
             tail.Add(offset);
             tail.End = offset + size;
             lastIndex = index;
-            lastTerm = term;
-            return index;
+            lastTerm = appendTerm;
+            return new LogIndex(index);
         }
     }
 
@@ -283,19 +291,21 @@ public sealed unsafe partial class SegmentedLog : IDisposable
     /// Records [<paramref name="fromIndex"/>, <paramref name="toIndex"/>] to read with <c>foreach</c> (zero-copy, no
     /// allocation).
     /// </summary>
-    public LogRange Read(long fromIndex, long toIndex)
+    public LogRange Read(LogIndex fromIndex, LogIndex toIndex)
     {
+        var from = fromIndex.Value;
+        var to = toIndex.Value;
         lock (state)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            if (fromIndex < First || toIndex > lastIndex || fromIndex > toIndex + 1)
+            if (from < First || to > lastIndex || from > to + 1)
             {
                 throw new ArgumentOutOfRangeException(
                     nameof(fromIndex),
                     "cannot read ["
-                        + fromIndex.ToString(CultureInfo.InvariantCulture)
+                        + from.ToString(CultureInfo.InvariantCulture)
                         + ", "
-                        + toIndex.ToString(CultureInfo.InvariantCulture)
+                        + to.ToString(CultureInfo.InvariantCulture)
                         + "]: the log holds ["
                         + First.ToString(CultureInfo.InvariantCulture)
                         + ", "
@@ -305,25 +315,26 @@ public sealed unsafe partial class SegmentedLog : IDisposable
             }
         }
 
-        return new LogRange(this, fromIndex, toIndex);
+        return new LogRange(this, from, to);
     }
 
     /// <summary>The term of record <paramref name="index"/>; the compacted term for the last compacted index.</summary>
-    public long TermAt(long index)
+    public Term TermAt(LogIndex index)
     {
+        var at = index.Value;
         lock (state)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            if (index == Meta.CompactedIndex)
+            if (at == MetaCompacted)
             {
-                return Meta.CompactedTerm;
+                return new Term(MetaCompactedTerm);
             }
 
-            if (index < First || index > lastIndex)
+            if (at < First || at > lastIndex)
             {
                 throw new ArgumentOutOfRangeException(
                     nameof(index),
-                    index,
+                    at,
                     "the log holds ["
                         + First.ToString(CultureInfo.InvariantCulture)
                         + ", "
@@ -332,12 +343,12 @@ public sealed unsafe partial class SegmentedLog : IDisposable
                 );
             }
 
-            return SegmentFor(index).TermOf(index);
+            return new Term(SegmentFor(at).TermOf(at));
         }
     }
 
     /// <summary>Durably records term, vote and commit index (atomic: after a crash, either all old or all new).</summary>
-    public void SaveState(long term, uint votedFor, long commitIndex)
+    public void SaveState(Term term, ReplicaId votedFor, LogIndex commitIndex)
     {
         lock (state)
         {
@@ -348,14 +359,14 @@ public sealed unsafe partial class SegmentedLog : IDisposable
                 throw new ArgumentOutOfRangeException(
                     nameof(term),
                     "term and commit index never go down (now term "
-                        + current.Term.ToString(CultureInfo.InvariantCulture)
+                        + current.Term.ToString()
                         + ", commit "
-                        + current.CommitIndex.ToString(CultureInfo.InvariantCulture)
+                        + current.CommitIndex.ToString()
                         + ")"
                 );
             }
 
-            if (commitIndex > durableIndex)
+            if (commitIndex.Value > durableIndex)
             {
                 throw new ArgumentOutOfRangeException(
                     nameof(commitIndex),

@@ -100,22 +100,19 @@ public sealed partial class NativeBackend
         }
 
         var entry = item.Entry;
-        if (entry.Index <= lastApplied)
+        if (entry.Index.Value <= lastApplied)
         {
             return;
         }
 
         var bytes = entry.Type == EntryKind.Normal ? entry.Data : ReadOnlyMemory<byte>.Empty;
-        var applied = replicationHost.ApplyAsync(
-            new CommittedEntry(new LogIndex(entry.Index), new Term(entry.Term), bytes),
-            CancellationToken.None
-        );
+        var applied = replicationHost.ApplyAsync(new CommittedEntry(entry.Index, entry.Term, bytes), CancellationToken.None);
         if (!applied.IsCompletedSuccessfully)
         {
             applied.AsTask().GetAwaiter().GetResult();
         }
 
-        lastApplied = entry.Index;
+        lastApplied = entry.Index.Value;
         bytesSinceSnapshot += entry.Data.Length;
         if (entry.Type == EntryKind.Config)
         {

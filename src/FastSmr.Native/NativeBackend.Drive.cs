@@ -46,7 +46,7 @@ public sealed partial class NativeBackend
     {
         while (true)
         {
-            (long Index, long Term) toSync;
+            (LogIndex Index, Term Term) toSync;
             try
             {
                 if (!stopRequested)
@@ -71,7 +71,7 @@ public sealed partial class NativeBackend
             // found the core busy is never left behind. One sync covers every Ready this round handled, and whatever
             // arrives during it queues for the next (group commit without a timer).
             Interlocked.Exchange(ref driving, 0); // a full fence: the queue checks below must not move above it
-            if (toSync.Index > 0 && !stopRequested)
+            if (toSync.Index > LogIndex.Zero && !stopRequested)
             {
                 try
                 {
@@ -140,7 +140,7 @@ public sealed partial class NativeBackend
             HandleReady(n, n.GetReady());
         }
 
-        DropStagedSnapshots(n.CommitIndex);
+        DropStagedSnapshots(n.CommitIndex.Value);
         Publish(n);
     }
 
@@ -173,12 +173,12 @@ public sealed partial class NativeBackend
                 return; // a snapshot's state travels on its own connection; metadata alone cannot be installed
             }
 
-            if (stagedSnapshots.Remove(message.Index, out var older))
+            if (stagedSnapshots.Remove(message.Index.Value, out var older))
             {
                 SnapshotFile.TryDelete(older.Path);
             }
 
-            stagedSnapshots[message.Index] = item.StagedSnapshot;
+            stagedSnapshots[message.Index.Value] = item.StagedSnapshot;
         }
 
         if (rejoining)
@@ -190,12 +190,12 @@ public sealed partial class NativeBackend
 
             if (message.Type is MessageType.Append or MessageType.Heartbeat && message.Term >= n.Term)
             {
-                rejoinLeaderCommit = Math.Max(rejoinLeaderCommit, message.Commit);
+                rejoinLeaderCommit = Math.Max(rejoinLeaderCommit, message.Commit.Value);
             }
         }
 
         n.Step(message, item.ReceivedUs);
-        if (rejoining && rejoinLeaderCommit > 0 && n.CommitIndex >= rejoinLeaderCommit && n.StableIndex >= rejoinLeaderCommit)
+        if (rejoining && rejoinLeaderCommit > 0 && n.CommitIndex.Value >= rejoinLeaderCommit && n.StableIndex.Value >= rejoinLeaderCommit)
         {
             StoreBootId(); // caught up: from now on this replica's acknowledgements are its own again
             Volatile.Write(ref rejoining, false);
@@ -205,7 +205,7 @@ public sealed partial class NativeBackend
 
     private void Propose(RaftNode n, ProposalWaiter waiter)
     {
-        if (n.Role != Role.Leader || n.Term != waiter.Term)
+        if (n.Role != Role.Leader || n.Term.Value != waiter.Term)
         {
             waiter.TryComplete(ProposeOutcome.NotLeader);
             return;
@@ -218,7 +218,7 @@ public sealed partial class NativeBackend
             return;
         }
 
-        waiter.Index = result.Index;
+        waiter.Index = result.Index.Value;
         waiting.Enqueue(waiter);
     }
 
@@ -235,8 +235,8 @@ public sealed partial class NativeBackend
             // Term and vote are durable before any message that depends on them leaves. The commit index goes along
             // only as far as the log is durable here (in memory mode that may be less than the core's).
             var hard = ready.HardState;
-            var commit = Math.Max(storage.Metadata.CommitIndex, Math.Min(hard.Commit, storage.DurableIndex));
-            storage.SaveState(hard.Term, (uint)hard.Vote, commit);
+            var commit = LogIndex.Max(storage.Metadata.CommitIndex, LogIndex.Min(hard.Commit, storage.DurableIndex));
+            storage.SaveState(hard.Term, hard.Vote, commit);
         }
 
         if (ready.Entries.Count > 0)
@@ -251,7 +251,7 @@ public sealed partial class NativeBackend
             var message = messages[i];
             if (message.Type == MessageType.Snapshot)
             {
-                if (currentSnapshot is { } current && current.Index == message.Index)
+                if (currentSnapshot is { } current && current.Index == message.Index.Value)
                 {
                     transport!.SendSnapshot(message, current.Path);
                 }
@@ -317,11 +317,11 @@ public sealed partial class NativeBackend
     {
         var first = committed[0].Index;
         var last = committed[^1].Index;
-        while (waiting.TryPeek(out var waiter) && waiter.Index <= last)
+        while (waiting.TryPeek(out var waiter) && waiter.Index <= last.Value)
         {
             waiting.Dequeue();
-            var at = waiter.Index - first;
-            var outcome = at >= 0 && committed[(int)at].Term == waiter.Term ? ProposeOutcome.Committed : ProposeOutcome.Unknown;
+            var at = waiter.Index - first.Value;
+            var outcome = at >= 0 && committed[(int)at].Term.Value == waiter.Term ? ProposeOutcome.Committed : ProposeOutcome.Unknown;
             waiter.TryComplete(outcome);
         }
     }
@@ -340,7 +340,7 @@ public sealed partial class NativeBackend
             Role.Candidate or Role.PreCandidate => ReplicaRole.Candidate,
             _ => ReplicaRole.Follower,
         };
-        var info = new LeadershipInfo(role, new Term(n.Term), (uint)Math.Max(0, n.Leader));
+        var info = new LeadershipInfo(role, n.Term, n.Leader.Value);
         var previous = leadership.Value;
         if (info == previous)
         {

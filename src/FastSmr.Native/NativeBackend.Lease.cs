@@ -21,9 +21,9 @@ public sealed partial class NativeBackend
         {
             // Readers wait while there is no usable lease: wake them when one appears (new, or renewed after it lapsed),
             // and when the term or the own-term commitment changes.
-            wake = (lease > now && leaseUntilUs <= now) || leaseTerm != n.Term || ownTermCommitted != ownTerm;
-            Volatile.Write(ref leaseCommitIndex, n.CommitIndex); // before the flags that let a reader use it
-            leaseTerm = n.Term;
+            wake = (lease > now && leaseUntilUs <= now) || leaseTerm != n.Term.Value || ownTermCommitted != ownTerm;
+            Volatile.Write(ref leaseCommitIndex, n.CommitIndex.Value); // before the flags that let a reader use it
+            leaseTerm = n.Term.Value;
             ownTermCommitted = ownTerm;
             leaseUntilUs = lease;
         }

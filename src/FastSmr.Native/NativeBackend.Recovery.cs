@@ -63,8 +63,8 @@ public sealed partial class NativeBackend
         }
 
         var meta = storage.Metadata;
-        var snapshotIndex = snapshot?.Index ?? 0;
-        var snapshotTerm = snapshot?.Term ?? 0;
+        var snapshotIndex = new LogIndex(snapshot?.Index ?? 0);
+        var snapshotTerm = new Term(snapshot?.Term ?? 0);
         if (meta.CompactedIndex > snapshotIndex)
         {
             throw new InvalidDataException(
@@ -83,7 +83,7 @@ public sealed partial class NativeBackend
         }
 
         var entries = new List<Entry>();
-        var first = Math.Max(storage.FirstIndex, snapshotIndex + 1);
+        var first = LogIndex.Max(storage.FirstIndex, snapshotIndex + 1);
         if (first <= storage.LastIndex)
         {
             foreach (var record in storage.Read(first, storage.LastIndex))
@@ -92,19 +92,19 @@ public sealed partial class NativeBackend
             }
         }
 
-        var voters = options.Members.Select(m => (int)m.Id).ToList();
+        var voters = options.Members.Select(m => new ReplicaId(m.Id)).ToList();
         var raftOptions = new RaftOptions
         {
-            Id = (int)options.ReplicaId,
+            Id = new ReplicaId(options.ReplicaId),
             Voters = voters,
             ElectionTimeoutMinUs = options.Election.LowerMs * 1000L,
             HeartbeatIntervalUs = options.EffectiveHeartbeatIntervalMs * 1000L,
             Seed = (ulong)options.Time.GetTimestamp() ^ ((ulong)options.ReplicaId << 48),
         };
-        var commit = Math.Max(Math.Min(meta.CommitIndex, storage.LastIndex), snapshotIndex);
+        var commit = LogIndex.Max(LogIndex.Min(meta.CommitIndex, storage.LastIndex), snapshotIndex);
         var core = new RaftNode(
             raftOptions,
-            new HardState(meta.Term, (int)meta.VotedFor, commit),
+            new HardState(meta.Term, meta.VotedFor, commit),
             entries,
             snapshotIndex,
             snapshotTerm,
@@ -113,7 +113,7 @@ public sealed partial class NativeBackend
         core.Persisted(storage.LastIndex, storage.LastTerm); // everything on disk after recovery is durable
         lastApplied = replicationHost.AppliedIndex.Value;
         applyConfig = snapshot?.Config ?? new ClusterConfig(voters);
-        lastSnapshotIndex = snapshotIndex;
+        lastSnapshotIndex = snapshotIndex.Value;
         return core;
     }
 

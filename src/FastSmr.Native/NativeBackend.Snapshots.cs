@@ -12,18 +12,19 @@ public sealed partial class NativeBackend
 {
     private void Compact(RaftNode n, SnapshotHeader snapshot)
     {
-        if (snapshot.Index <= n.SnapshotIndex)
+        var index = new LogIndex(snapshot.Index);
+        if (index <= n.SnapshotIndex)
         {
             return; // a leader's snapshot was installed meanwhile
         }
 
-        n.Compact(snapshot.Index);
+        n.Compact(index);
         if (options.Durability == DurabilityMode.Memory)
         {
-            log!.Flush(snapshot.Index); // only durable entries are compacted away
+            log!.Flush(index); // only durable entries are compacted away
         }
 
-        log!.CompactPrefix(snapshot.Index);
+        log!.CompactPrefix(index);
         currentSnapshot = snapshot;
         SnapshotFile.DeleteOlder(snapshotDirectory, snapshot.Index);
         NativeLog.SnapshotTaken(logger, options.ReplicaId, snapshot.Index);
@@ -31,22 +32,22 @@ public sealed partial class NativeBackend
 
     private void InstallSnapshot(SnapshotInfo snapshot)
     {
-        if (!stagedSnapshots.Remove(snapshot.Index, out var staged))
+        if (!stagedSnapshots.Remove(snapshot.Index.Value, out var staged))
         {
             throw new InvalidOperationException("the core installs snapshot " + snapshot.Index + " but no file was received for it");
         }
 
         // Verified on receipt (lengths, CRC); renamed into place durably, then the log is reset to it.
-        var path = SnapshotFile.PathFor(snapshotDirectory, snapshot.Index);
+        var path = SnapshotFile.PathFor(snapshotDirectory, snapshot.Index.Value);
         FastSmr.Log.DurableFile.Commit(staged.Path, path);
         var header = staged with { Path = path };
         log!.Reset(snapshot.Index, snapshot.Term);
         currentSnapshot = header;
-        DropStagedSnapshots(snapshot.Index);
+        DropStagedSnapshots(snapshot.Index.Value);
 
         // Older snapshot files are deleted by the apply loop once it has restored this one (a queued restore still needs its file).
         applyQueue.Enqueue(new ApplyItem(default, header));
-        NativeLog.SnapshotInstalled(logger, options.ReplicaId, snapshot.Index);
+        NativeLog.SnapshotInstalled(logger, options.ReplicaId, snapshot.Index.Value);
     }
 
     /// <summary>Staged snapshots the core can no longer install (at or below what is committed here) leave the disk.</summary>

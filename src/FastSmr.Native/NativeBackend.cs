@@ -71,8 +71,8 @@ public sealed partial class NativeBackend : IReplicationBackend
     private int applying;
     private int active; // threads inside Drive or ApplyAll, syncs after letting go of the core included (Stop waits for 0)
     private long nextTick;
-    private (long Index, long Term) flushTarget; // written and read only by the thread holding `driving`
-    private readonly ConcurrentQueue<(long Index, long Term)> persistedReports = new();
+    private (LogIndex Index, Term Term) flushTarget; // written and read only by the thread holding `driving`
+    private readonly ConcurrentQueue<(LogIndex Index, Term Term)> persistedReports = new();
     private TaskCompletionSource readWaiters = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Creates the back-end; nothing runs until <see cref="StartAsync"/>.</summary>

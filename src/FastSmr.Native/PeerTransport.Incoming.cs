@@ -161,7 +161,7 @@ internal sealed partial class PeerTransport
             var now = Clock.NowUs();
             while (WireFormat.TryRead(ref buffer, out var message))
             {
-                if (message!.From != from)
+                if (message!.From != new ReplicaId((uint)from))
                 {
                     throw new InvalidDataException("a message from replica " + message.From + " on replica " + from + "'s connection");
                 }

@@ -41,11 +41,11 @@ internal sealed partial class PeerTransport
             await file.CopyToAsync(stream, 1 << 16, token).ConfigureAwait(false);
             await stream.FlushAsync(token).ConfigureAwait(false);
             socket.Shutdown(SocketShutdown.Send);
-            NativeLog.SnapshotSent(logger, message.Index, id, file.Length);
+            NativeLog.SnapshotSent(logger, message.Index.Value, id, file.Length);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            NativeLog.SnapshotFailed(logger, message.Index, id, e.Message);
+            NativeLog.SnapshotFailed(logger, message.Index.Value, id, e.Message);
         }
     }
 
@@ -63,7 +63,7 @@ internal sealed partial class PeerTransport
         var (message, length) = preamble;
         if (
             message.Type != MessageType.Snapshot
-            || message.From != from
+            || message.From != new ReplicaId((uint)from)
             || length < SnapshotFile.FixedHeaderSize
             || length > options.SnapshotBytesMax
         )
@@ -86,7 +86,7 @@ internal sealed partial class PeerTransport
         {
             await CopyToFileAsync(reader, staged, length, token).ConfigureAwait(false);
             var header = SnapshotFile.Verify(staged);
-            if (header.Index != message.Index || header.Term != message.LogTerm)
+            if (header.Index != message.Index.Value || header.Term != message.LogTerm.Value)
             {
                 throw new InvalidDataException(
                     "the snapshot file covers ("

@@ -134,7 +134,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     /// </summary>
     public void Send(Message message)
     {
-        if (links.TryGetValue(message.To, out var link))
+        if (links.TryGetValue((int)message.To.Value, out var link))
         {
             link.Send(message);
         }
@@ -155,7 +155,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     /// </summary>
     public void SendSnapshot(Message message, string path)
     {
-        if (links.TryGetValue(message.To, out var link))
+        if (links.TryGetValue((int)message.To.Value, out var link))
         {
             link.SendSnapshot(message, path);
         }

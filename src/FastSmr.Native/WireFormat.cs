@@ -103,13 +103,13 @@ internal static class WireFormat
         BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(size - FrameHeaderSize));
         span[4] = (byte)message.Type;
         span[5] = (byte)((message.Reject ? FlagReject : 0) | (message.Transfer ? FlagTransfer : 0) | (config is null ? 0 : FlagConfig));
-        BinaryPrimitives.WriteInt32LittleEndian(span[6..], message.From);
-        BinaryPrimitives.WriteInt32LittleEndian(span[10..], message.To);
-        BinaryPrimitives.WriteInt64LittleEndian(span[14..], message.Term);
-        BinaryPrimitives.WriteInt64LittleEndian(span[22..], message.LogTerm);
-        BinaryPrimitives.WriteInt64LittleEndian(span[30..], message.Index);
-        BinaryPrimitives.WriteInt64LittleEndian(span[38..], message.Commit);
-        BinaryPrimitives.WriteInt64LittleEndian(span[46..], message.RejectHint);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[6..], message.From.Value);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[10..], message.To.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[14..], message.Term.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[22..], message.LogTerm.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[30..], message.Index.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[38..], message.Commit.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(span[46..], message.RejectHint.Value);
         BinaryPrimitives.WriteInt64LittleEndian(span[54..], message.Round);
         BinaryPrimitives.WriteUInt32LittleEndian(span[62..], (uint)message.Entries.Count);
         if (config is not null)
@@ -124,7 +124,7 @@ internal static class WireFormat
         {
             var entry = entries[i];
             var header = writer.GetSpan(EntryHeaderSize);
-            BinaryPrimitives.WriteInt64LittleEndian(header, entry.Term);
+            BinaryPrimitives.WriteInt64LittleEndian(header, entry.Term.Value);
             header[8] = (byte)entry.Type;
             BinaryPrimitives.WriteInt32LittleEndian(header[9..], entry.Data.Length);
             writer.Advance(EntryHeaderSize);
@@ -222,13 +222,13 @@ internal static class WireFormat
             Type = type,
             Reject = (flags & FlagReject) != 0,
             Transfer = (flags & FlagTransfer) != 0,
-            From = BinaryPrimitives.ReadInt32LittleEndian(body[2..]),
-            To = BinaryPrimitives.ReadInt32LittleEndian(body[6..]),
-            Term = BinaryPrimitives.ReadInt64LittleEndian(body[10..]),
-            LogTerm = BinaryPrimitives.ReadInt64LittleEndian(body[18..]),
-            Index = index,
-            Commit = BinaryPrimitives.ReadInt64LittleEndian(body[34..]),
-            RejectHint = BinaryPrimitives.ReadInt64LittleEndian(body[42..]),
+            From = new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body[2..])),
+            To = new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body[6..])),
+            Term = new Term(BinaryPrimitives.ReadInt64LittleEndian(body[10..])),
+            LogTerm = new Term(BinaryPrimitives.ReadInt64LittleEndian(body[18..])),
+            Index = new LogIndex(index),
+            Commit = new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[34..])),
+            RejectHint = new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[42..])),
             Round = BinaryPrimitives.ReadInt64LittleEndian(body[50..]),
             Entries = entries,
             Config = config,
@@ -300,7 +300,12 @@ internal static class WireFormat
             var entryType = (EntryKind)entries[position + 8];
             var dataLength = BinaryPrimitives.ReadInt32LittleEndian(entries[(position + 9)..]);
             entries.Slice(position + EntryHeaderSize, dataLength).CopyTo(data.AsSpan(offset));
-            list[i] = new Entry(previousIndex + 1 + i, term, entryType, new ReadOnlyMemory<byte>(data, offset, dataLength));
+            list[i] = new Entry(
+                new LogIndex(previousIndex + 1 + i),
+                new Term(term),
+                entryType,
+                new ReadOnlyMemory<byte>(data, offset, dataLength)
+            );
             offset += dataLength;
             position += EntryHeaderSize + dataLength;
         }

@@ -8,13 +8,13 @@ namespace FastSmr.Raft;
 /// </summary>
 public sealed record ClusterConfig
 {
-    /// <summary>Creates a configuration; ids must be positive and appear once.</summary>
-    public ClusterConfig(IReadOnlyList<int> voters, IReadOnlyList<int>? learners = null)
+    /// <summary>Creates a configuration; ids must be in [1, 2^31) and appear once.</summary>
+    public ClusterConfig(IReadOnlyList<ReplicaId> voters, IReadOnlyList<ReplicaId>? learners = null)
     {
         ArgumentNullException.ThrowIfNull(voters);
         learners ??= [];
         var all = voters.Concat(learners).ToList();
-        if (voters.Count == 0 || all.Any(id => id <= 0) || all.Distinct().Count() != all.Count)
+        if (voters.Count == 0 || all.Any(id => !id.IsSome || id.Value > int.MaxValue) || all.Distinct().Count() != all.Count)
         {
             throw new ArgumentException("a configuration needs at least one voter, and positive ids that appear once");
         }
@@ -24,22 +24,22 @@ public sealed record ClusterConfig
     }
 
     /// <summary>Voting members, sorted.</summary>
-    public IReadOnlyList<int> Voters { get; }
+    public IReadOnlyList<ReplicaId> Voters { get; }
 
     /// <summary>Non-voting members, sorted.</summary>
-    public IReadOnlyList<int> Learners { get; }
+    public IReadOnlyList<ReplicaId> Learners { get; }
 
     /// <summary>Votes (or acknowledgements) that make a majority of the voters.</summary>
     public int Quorum => (Voters.Count / 2) + 1;
 
     /// <summary>Whether <paramref name="id"/> votes.</summary>
-    public bool IsVoter(int id) => Voters.Contains(id);
+    public bool IsVoter(ReplicaId id) => Voters.Contains(id);
 
     /// <summary>Whether <paramref name="id"/> is a voter or a learner.</summary>
-    public bool IsMember(int id) => Voters.Contains(id) || Learners.Contains(id);
+    public bool IsMember(ReplicaId id) => Voters.Contains(id) || Learners.Contains(id);
 
     /// <summary>Every member, voters first.</summary>
-    public IEnumerable<int> Members => Voters.Concat(Learners);
+    public IEnumerable<ReplicaId> Members => Voters.Concat(Learners);
 
     /// <summary>Little-endian: voter count (u16), learner count (u16), then the ids (i32 each).</summary>
     public byte[] Encode()
@@ -50,7 +50,7 @@ public sealed record ClusterConfig
         var offset = 4;
         foreach (var id in Members)
         {
-            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), id);
+            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), (int)id.Value);
             offset += 4;
         }
 
@@ -72,10 +72,18 @@ public sealed record ClusterConfig
             throw new InvalidDataException("configuration entry length does not match its member counts");
         }
 
-        var ids = new int[voters + learners];
+        var ids = new ReplicaId[voters + learners];
         for (var i = 0; i < ids.Length; i++)
         {
-            ids[i] = BinaryPrimitives.ReadInt32LittleEndian(bytes[(4 + (4 * i))..]);
+            var id = BinaryPrimitives.ReadInt32LittleEndian(bytes[(4 + (4 * i))..]);
+            if (id <= 0)
+            {
+                throw new InvalidDataException(
+                    "invalid configuration entry: member id " + id.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                );
+            }
+
+            ids[i] = new ReplicaId((uint)id);
         }
 
         try
@@ -96,7 +104,7 @@ public sealed record ClusterConfig
         other is not null && Voters.SequenceEqual(other.Voters) && Learners.SequenceEqual(other.Learners);
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(Voters.Count, Learners.Count, Voters.Count > 0 ? Voters[0] : 0);
+    public override int GetHashCode() => HashCode.Combine(Voters.Count, Learners.Count, Voters.Count > 0 ? Voters[0] : ReplicaId.None);
 }
 
 /// <summary>One membership change: the single-server kind (thesis §4.1), so old and new majorities always overlap.</summary>

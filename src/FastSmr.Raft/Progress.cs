@@ -11,13 +11,13 @@ internal enum ProgressState
 }
 
 /// <summary>The leader's view of one follower: match, next, the in-flight window (bounded in messages and bytes).</summary>
-internal sealed class Progress(long next)
+internal sealed class Progress(LogIndex next)
 {
-    private readonly Queue<(long LastIndex, long Bytes)> inflight = new();
+    private readonly Queue<(LogIndex LastIndex, long Bytes)> inflight = new();
 
-    public long Match { get; set; }
+    public LogIndex Match { get; set; }
 
-    public long Next { get; set; } = next;
+    public LogIndex Next { get; set; } = next;
 
     public ProgressState State { get; private set; } = ProgressState.Probe;
 
@@ -51,7 +51,7 @@ internal sealed class Progress(long next)
     }
 
     /// <summary>A snapshot up to <paramref name="index"/> went out: wait for its answer like a probe's.</summary>
-    public void SnapshotSent(long index)
+    public void SnapshotSent(LogIndex index)
     {
         BecomeProbe();
         Next = index + 1;
@@ -63,7 +63,7 @@ internal sealed class Progress(long next)
             ? ProbeSent
             : inflight.Count >= options.InflightMessagesMax || InflightBytes >= options.InflightBytesMax;
 
-    public void Sent(long lastIndex, long bytes)
+    public void Sent(LogIndex lastIndex, long bytes)
     {
         if (State == ProgressState.Replicate)
         {
@@ -90,7 +90,7 @@ internal sealed class Progress(long next)
     }
 
     /// <summary>An acknowledgement up to <paramref name="index"/>; false if it tells nothing new.</summary>
-    public bool Acknowledged(long index)
+    public bool Acknowledged(LogIndex index)
     {
         while (inflight.Count > 0 && inflight.Peek().LastIndex <= index)
         {
@@ -103,13 +103,13 @@ internal sealed class Progress(long next)
         }
 
         Match = index;
-        Next = Math.Max(Next, index + 1);
+        Next = LogIndex.Max(Next, index + 1);
         ProbeSent = false;
         return true;
     }
 
     /// <summary>A rejection of an append after <paramref name="rejected"/>; false when it is stale (answered an older append).</summary>
-    public bool Rejected(long rejected, long hint)
+    public bool Rejected(LogIndex rejected, LogIndex hint)
     {
         if (State == ProgressState.Replicate)
         {
@@ -127,7 +127,7 @@ internal sealed class Progress(long next)
             return false;
         }
 
-        Next = Math.Max(Match + 1, Math.Min(rejected, hint + 1));
+        Next = LogIndex.Max(Match + 1, LogIndex.Min(rejected, hint + 1));
         ProbeSent = false;
         return true;
     }

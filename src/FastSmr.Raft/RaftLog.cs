@@ -7,9 +7,15 @@ namespace FastSmr.Raft;
 /// </summary>
 internal sealed class RaftLog
 {
+    /// <summary>What <see cref="Term"/> answers for an entry this log does not hold.</summary>
+    public static readonly Term Unknown = new(-1);
+
+    /// <summary>What <see cref="TakeChanges"/> answers when nothing changed.</summary>
+    public static readonly LogIndex NoChange = new(long.MaxValue);
+
     private readonly List<Entry> entries = [];
 
-    public RaftLog(long snapshotIndex, long snapshotTerm, IReadOnlyList<Entry> persisted, long commit)
+    public RaftLog(LogIndex snapshotIndex, Term snapshotTerm, IReadOnlyList<Entry> persisted, LogIndex commit)
     {
         SnapshotIndex = snapshotIndex;
         SnapshotTerm = snapshotTerm;
@@ -33,7 +39,7 @@ internal sealed class RaftLog
         }
 
         Written = Stable = LastIndex;
-        Committed = Math.Clamp(commit, snapshotIndex, LastIndex);
+        Committed = LogIndex.Min(LogIndex.Max(commit, snapshotIndex), LastIndex);
         Applied = snapshotIndex;
     }
 
@@ -41,49 +47,49 @@ internal sealed class RaftLog
     /// The lowest index added, removed or replaced since the last <see cref="TakeChanges"/> (configs are rescanned from
     /// there).
     /// </summary>
-    private long changedFrom = long.MaxValue;
+    private LogIndex changedFrom = NoChange;
 
-    public long SnapshotIndex { get; private set; }
+    public LogIndex SnapshotIndex { get; private set; }
 
-    public long SnapshotTerm { get; private set; }
+    public Term SnapshotTerm { get; private set; }
 
-    public long FirstIndex => SnapshotIndex + 1;
+    public LogIndex FirstIndex => SnapshotIndex + 1;
 
-    public long LastIndex => SnapshotIndex + entries.Count;
+    public LogIndex LastIndex => SnapshotIndex + entries.Count;
 
-    public long LastTerm => entries.Count == 0 ? SnapshotTerm : entries[^1].Term;
+    public Term LastTerm => entries.Count == 0 ? SnapshotTerm : entries[^1].Term;
 
     /// <summary>Entries up to here were handed to the host to persist.</summary>
-    public long Written { get; private set; }
+    public LogIndex Written { get; private set; }
 
     /// <summary>Entries up to here are durable on this replica.</summary>
-    public long Stable { get; private set; }
+    public LogIndex Stable { get; private set; }
 
-    public long Committed { get; private set; }
+    public LogIndex Committed { get; private set; }
 
     /// <summary>Entries up to here were handed to the host to apply.</summary>
-    public long Applied { get; private set; }
+    public LogIndex Applied { get; private set; }
 
-    /// <summary>The term of entry <paramref name="index"/>; -1 when it is compacted away or beyond the end.</summary>
-    public long Term(long index)
+    /// <summary>The term of entry <paramref name="index"/>; <see cref="Unknown"/> when it is compacted away or beyond the end.</summary>
+    public Term Term(LogIndex index)
     {
         if (index == SnapshotIndex)
         {
             return SnapshotTerm;
         }
 
-        return index < FirstIndex || index > LastIndex ? -1 : entries[(int)(index - FirstIndex)].Term;
+        return index < FirstIndex || index > LastIndex ? Unknown : entries[(int)(index - FirstIndex)].Term;
     }
 
-    public bool MatchTerm(long index, long term) => Term(index) == term;
+    public bool MatchTerm(LogIndex index, Term term) => Term(index) == term;
 
-    public Entry At(long index) => entries[(int)(index - FirstIndex)];
+    public Entry At(LogIndex index) => entries[(int)(index - FirstIndex)];
 
     /// <summary>
     /// Whether a log ending at (<paramref name="lastIndex"/>, <paramref name="lastTerm"/>) is at least as up to date as
     /// this one (thesis §3.6.1).
     /// </summary>
-    public bool IsUpToDate(long lastIndex, long lastTerm) => lastTerm > LastTerm || (lastTerm == LastTerm && lastIndex >= LastIndex);
+    public bool IsUpToDate(LogIndex lastIndex, Term lastTerm) => lastTerm > LastTerm || (lastTerm == LastTerm && lastIndex >= LastIndex);
 
     /// <summary>The leader's own append.</summary>
     public void Append(Entry entry)
@@ -96,19 +102,19 @@ internal sealed class RaftLog
         }
 
         entries.Add(entry);
-        changedFrom = Math.Min(changedFrom, entry.Index);
+        changedFrom = LogIndex.Min(changedFrom, entry.Index);
     }
 
-    /// <summary>Where the log changed since the last call (long.MaxValue: nowhere), and forget it.</summary>
-    public long TakeChanges()
+    /// <summary>Where the log changed since the last call (<see cref="NoChange"/>: nowhere), and forget it.</summary>
+    public LogIndex TakeChanges()
     {
         var from = changedFrom;
-        changedFrom = long.MaxValue;
+        changedFrom = NoChange;
         return from;
     }
 
     /// <summary>Drops entries up to <paramref name="index"/> (a snapshot covers them); the term of the last one stays known.</summary>
-    public void CompactTo(long index)
+    public void CompactTo(LogIndex index)
     {
         if (index <= SnapshotIndex)
         {
@@ -129,9 +135,9 @@ internal sealed class RaftLog
     /// Replaces the whole log with a snapshot ending at (<paramref name="index"/>, <paramref name="term"/>) (everything
     /// in it is committed).
     /// </summary>
-    public void ResetTo(long index, long term)
+    public void ResetTo(LogIndex index, Term term)
     {
-        changedFrom = Math.Min(changedFrom, Math.Min(index, FirstIndex));
+        changedFrom = LogIndex.Min(changedFrom, LogIndex.Min(index, FirstIndex));
         entries.Clear();
         SnapshotIndex = index;
         SnapshotTerm = term;
@@ -143,7 +149,7 @@ internal sealed class RaftLog
     /// entries it already has, truncates at the first conflict, appends the rest. Returns the last index now known to
     /// match the leader. A conflict at or below the commit index would break safety and is never applied.
     /// </summary>
-    public long AppendFromLeader(long prevIndex, IReadOnlyList<Entry> incoming)
+    public LogIndex AppendFromLeader(LogIndex prevIndex, IReadOnlyList<Entry> incoming)
     {
         var i = 0;
         for (; i < incoming.Count; i++)
@@ -165,7 +171,7 @@ internal sealed class RaftLog
                 continue;
             }
 
-            if (term != -1)
+            if (term != Unknown)
             {
                 if (entry.Index <= Committed)
                 {
@@ -196,15 +202,15 @@ internal sealed class RaftLog
         return prevIndex + incoming.Count;
     }
 
-    private void TruncateFrom(long index)
+    private void TruncateFrom(LogIndex index)
     {
-        changedFrom = Math.Min(changedFrom, index);
+        changedFrom = LogIndex.Min(changedFrom, index);
         entries.RemoveRange((int)(index - FirstIndex), (int)(LastIndex - index + 1));
-        Written = Math.Min(Written, index - 1);
-        Stable = Math.Min(Stable, index - 1);
+        Written = LogIndex.Min(Written, index - 1);
+        Stable = LogIndex.Min(Stable, index - 1);
     }
 
-    public void CommitTo(long index)
+    public void CommitTo(LogIndex index)
     {
         if (index > Committed)
         {
@@ -228,13 +234,13 @@ internal sealed class RaftLog
         }
     }
 
-    public void MarkWritten(long index) => Written = Math.Max(Written, Math.Min(index, LastIndex));
+    public void MarkWritten(LogIndex index) => Written = LogIndex.Max(Written, LogIndex.Min(index, LastIndex));
 
     /// <summary>
     /// The host reports entries up to (<paramref name="index"/>, <paramref name="term"/>) durable; ignored if the log
     /// changed since.
     /// </summary>
-    public bool MarkStable(long index, long term)
+    public bool MarkStable(LogIndex index, Term term)
     {
         // The report may come before Advance marked the entries written (asynchronous storage): any entry in the log
         // whose term matches counts.
@@ -244,7 +250,7 @@ internal sealed class RaftLog
         }
 
         Stable = index;
-        Written = Math.Max(Written, index);
+        Written = LogIndex.Max(Written, index);
         return true;
     }
 
@@ -255,17 +261,17 @@ internal sealed class RaftLog
     public void Unapplied(List<Entry> into)
     {
         into.Clear();
-        var upTo = Math.Min(Committed, Stable);
-        for (var index = Math.Max(Applied + 1, FirstIndex); index <= upTo; index++)
+        var upTo = LogIndex.Min(Committed, Stable);
+        for (var index = LogIndex.Max(Applied + 1, FirstIndex); index <= upTo; index++)
         {
             into.Add(At(index));
         }
     }
 
-    public void MarkApplied(long index) => Applied = Math.Max(Applied, index);
+    public void MarkApplied(LogIndex index) => Applied = LogIndex.Max(Applied, index);
 
     /// <summary>Entries (<paramref name="after"/>, …] up to <paramref name="bytesMax"/> bytes (at least one entry when any).</summary>
-    public List<Entry> Slice(long after, long bytesMax, out long bytes)
+    public List<Entry> Slice(LogIndex after, long bytesMax, out long bytes)
     {
         var list = new List<Entry>();
         bytes = 0;
@@ -288,7 +294,7 @@ internal sealed class RaftLog
     /// The first index of the term of entry <paramref name="index"/> (for a rejection hint: skip the whole conflicting
     /// term).
     /// </summary>
-    public long FirstIndexOfTermAt(long index)
+    public LogIndex FirstIndexOfTermAt(LogIndex index)
     {
         var term = Term(index);
         while (index - 1 > SnapshotIndex && Term(index - 1) == term)

@@ -31,7 +31,7 @@ public sealed partial class RaftNode
         if (options.PreVote && !transfer)
         {
             Role = Role.PreCandidate;
-            Leader = 0;
+            Leader = ReplicaId.None;
             votesFor.Clear();
             votesAgainst.Clear();
             votesFor.Add(Id);
@@ -51,7 +51,7 @@ public sealed partial class RaftNode
                             Type = MessageType.PreVote,
                             From = Id,
                             To = voter,
-                            Term = Term + 1,
+                            Term = Term.Next,
                             Index = log.LastIndex,
                             LogTerm = log.LastTerm,
                         }
@@ -67,11 +67,11 @@ public sealed partial class RaftNode
 
     private void BecomeCandidate(bool transfer)
     {
-        Term++;
+        Term = Term.Next;
         Vote = Id;
         Role = Role.Candidate;
-        Leader = 0;
-        TransferTarget = 0;
+        Leader = ReplicaId.None;
+        TransferTarget = ReplicaId.None;
         progress.Clear();
         votesFor.Clear();
         votesAgainst.Clear();
@@ -126,7 +126,7 @@ public sealed partial class RaftNode
         // also holds against a request in our own term: the term may have moved for another reason (a rejection that
         // carried it) while the promise still runs. Found by the simulator (seed 41496 at commit aa8700d).
         var grant =
-            (Vote == message.From || (Vote == 0 && (message.Transfer || !InVotePromise())))
+            (Vote == message.From || (!Vote.IsSome && (message.Transfer || !InVotePromise())))
             && log.IsUpToDate(message.Index, message.LogTerm)
             && Role != Role.Leader;
         if (grant)
@@ -177,7 +177,7 @@ public sealed partial class RaftNode
                 }
                 else if (votesAgainst.Count >= config.Quorum)
                 {
-                    BecomeFollower(Term, 0);
+                    BecomeFollower(Term, ReplicaId.None);
                 }
 
                 return;

@@ -4,8 +4,8 @@ namespace FastSmr.Raft;
 public sealed partial class RaftNode
 {
     // The highest index known to match the current leader's log, and the highest acknowledged to it.
-    private long leaderMatch;
-    private long acknowledged;
+    private LogIndex leaderMatch;
+    private LogIndex acknowledged;
 
     private void StepFollower(Message message)
     {
@@ -18,7 +18,7 @@ public sealed partial class RaftNode
             case MessageType.Heartbeat:
                 HeardFromLeader(message.From);
                 // The leader sent min(our match, its commit): we hold those entries.
-                log.CommitTo(Math.Min(message.Commit, log.LastIndex));
+                log.CommitTo(LogIndex.Min(message.Commit, log.LastIndex));
                 if (message.Round != 0)
                 {
                     Send(
@@ -44,7 +44,7 @@ public sealed partial class RaftNode
         }
     }
 
-    private void HeardFromLeader(int leader)
+    private void HeardFromLeader(ReplicaId leader)
     {
         Leader = leader;
         ResetElectionDeadline(now);
@@ -57,15 +57,16 @@ public sealed partial class RaftNode
         if (message.Index < log.Committed)
         {
             // Everything up to our commit index matches any leader's log (Leader Completeness): say so.
-            leaderMatch = Math.Max(leaderMatch, log.Committed);
-            AcknowledgeAppend(message.From, Math.Min(log.Committed, log.Stable));
+            leaderMatch = LogIndex.Max(leaderMatch, log.Committed);
+            AcknowledgeAppend(message.From, LogIndex.Min(log.Committed, log.Stable));
             return;
         }
 
         if (!log.MatchTerm(message.Index, message.LogTerm))
         {
             // Hint: our last index if we are short, else the index before the conflicting term, never below commit.
-            var hint = message.Index > log.LastIndex ? log.LastIndex : Math.Max(log.Committed, log.FirstIndexOfTermAt(message.Index) - 1);
+            var hint =
+                message.Index > log.LastIndex ? log.LastIndex : LogIndex.Max(log.Committed, log.FirstIndexOfTermAt(message.Index) - 1);
             Send(
                 new Message
                 {
@@ -82,8 +83,8 @@ public sealed partial class RaftNode
         }
 
         var lastNew = log.AppendFromLeader(message.Index, message.Entries);
-        leaderMatch = Math.Max(leaderMatch, lastNew);
-        log.CommitTo(Math.Min(message.Commit, lastNew));
+        leaderMatch = LogIndex.Max(leaderMatch, lastNew);
+        log.CommitTo(LogIndex.Min(message.Commit, lastNew));
         if (options.Bug == RaftBug.AcknowledgeBeforePersist)
         {
             AcknowledgeAppend(message.From, lastNew);
@@ -93,7 +94,7 @@ public sealed partial class RaftNode
         if (log.Stable >= lastNew)
         {
             // Nothing new to persist (a duplicate or a probe): answer at once.
-            acknowledged = Math.Max(acknowledged, lastNew);
+            acknowledged = LogIndex.Max(acknowledged, lastNew);
             AcknowledgeAppend(message.From, lastNew);
         }
     }
@@ -102,15 +103,15 @@ public sealed partial class RaftNode
     {
         if (message.Index <= log.Committed)
         {
-            leaderMatch = Math.Max(leaderMatch, log.Committed);
-            AcknowledgeAppend(message.From, Math.Min(log.Committed, log.Stable));
+            leaderMatch = LogIndex.Max(leaderMatch, log.Committed);
+            AcknowledgeAppend(message.From, LogIndex.Min(log.Committed, log.Stable));
             return;
         }
 
         if (log.MatchTerm(message.Index, message.LogTerm))
         {
             // We hold that entry already: it is committed; keep what follows it.
-            leaderMatch = Math.Max(leaderMatch, message.Index);
+            leaderMatch = LogIndex.Max(leaderMatch, message.Index);
             log.CommitTo(message.Index);
             AcknowledgeStable();
             return;
@@ -130,12 +131,12 @@ public sealed partial class RaftNode
     /// <summary>Entries became durable: acknowledge to the leader what is both persisted and known to match its log.</summary>
     private void AcknowledgeStable()
     {
-        if (Role != Role.Follower || Leader == 0)
+        if (Role != Role.Follower || !Leader.IsSome)
         {
             return;
         }
 
-        var index = Math.Min(leaderMatch, log.Stable);
+        var index = LogIndex.Min(leaderMatch, log.Stable);
         if (index > acknowledged)
         {
             acknowledged = index;
@@ -144,7 +145,7 @@ public sealed partial class RaftNode
     }
 
     /// <summary>Tells the leader that this replica holds its log up to <paramref name="index"/>.</summary>
-    private void AcknowledgeAppend(int leader, long index) =>
+    private void AcknowledgeAppend(ReplicaId leader, LogIndex index) =>
         Send(
             new Message
             {

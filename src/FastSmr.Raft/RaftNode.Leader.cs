@@ -11,7 +11,7 @@ public sealed partial class RaftNode
     /// Hands leadership to <paramref name="target"/> (thesis §3.10): stops taking proposals and gives up the lease at
     /// once, brings the target up to date, then tells it to campaign. Abandoned after a minimum election timeout.
     /// </summary>
-    public bool TransferLeadership(int target)
+    public bool TransferLeadership(ReplicaId target)
     {
         ThrowIfReadyOutstanding();
         if (Role != Role.Leader || target == Id || !config.IsVoter(target) || !progress.TryGetValue(target, out var pr))
@@ -33,7 +33,7 @@ public sealed partial class RaftNode
         return true;
     }
 
-    private void SendTimeoutNow(int target)
+    private void SendTimeoutNow(ReplicaId target)
     {
         leaseForfeited = true;
         Send(
@@ -52,7 +52,7 @@ public sealed partial class RaftNode
         Role = Role.Leader;
         leaseForfeited = false;
         Leader = Id;
-        TransferTarget = 0;
+        TransferTarget = ReplicaId.None;
         progress.Clear();
         UpdateProgressMembers();
 
@@ -76,9 +76,9 @@ public sealed partial class RaftNode
             BroadcastHeartbeat();
         }
 
-        if (TransferTarget != 0 && now >= transferDeadline)
+        if (TransferTarget.IsSome && now >= transferDeadline)
         {
-            TransferTarget = 0; // the target did not take over in time: lead on
+            TransferTarget = ReplicaId.None; // the target did not take over in time: lead on
         }
 
         if (options.CheckQuorum && now >= checkQuorumDeadline)
@@ -93,7 +93,7 @@ public sealed partial class RaftNode
 
             if (active < config.Quorum)
             {
-                BecomeFollower(Term, 0); // cannot reach a majority: stop claiming to lead
+                BecomeFollower(Term, ReplicaId.None); // cannot reach a majority: stop claiming to lead
             }
         }
     }
@@ -113,7 +113,7 @@ public sealed partial class RaftNode
                     From = Id,
                     To = id,
                     Term = Term,
-                    Commit = Math.Min(pr.Match, log.Committed),
+                    Commit = LogIndex.Min(pr.Match, log.Committed),
                     Round = round,
                 }
             );
@@ -131,11 +131,11 @@ public sealed partial class RaftNode
         }
     }
 
-    private void SendAppend(int id, Progress pr)
+    private void SendAppend(ReplicaId id, Progress pr)
     {
         var prev = pr.Next - 1;
         var prevTerm = log.Term(prev);
-        if (prevTerm < 0)
+        if (prevTerm == RaftLog.Unknown)
         {
             // The follower needs entries compacted away: it gets the snapshot (its state travels outside the core).
             Send(
@@ -245,10 +245,10 @@ public sealed partial class RaftNode
         {
             var voter = voters[i];
             values[i] =
-                voter == Id ? (acknowledgedRounds ? round : log.Stable)
+                voter == Id ? (acknowledgedRounds ? round : log.Stable.Value)
                 : !progress.TryGetValue(voter, out var pr) ? 0
                 : acknowledgedRounds ? pr.AckedRound
-                : pr.Match;
+                : pr.Match.Value;
         }
 
         values.Sort();
@@ -257,7 +257,7 @@ public sealed partial class RaftNode
 
     private void MaybeCommit()
     {
-        var candidate = MajorityValue(acknowledgedRounds: false);
+        var candidate = new LogIndex(MajorityValue(acknowledgedRounds: false));
         // Only an entry of the current term commits by counting; older ones commit with it (thesis §3.6.2, figure 3.7).
         if (candidate > log.Committed && (log.Term(candidate) == Term || options.Bug == RaftBug.CommitOldTermByCounting))
         {
@@ -272,14 +272,14 @@ public sealed partial class RaftNode
                         From = Id,
                         To = id,
                         Term = Term,
-                        Commit = Math.Min(other.Match, log.Committed),
+                        Commit = LogIndex.Min(other.Match, log.Committed),
                     }
                 );
             }
 
             if (!config.IsVoter(Id) && log.Committed >= configs[^1].Index)
             {
-                BecomeFollower(Term, 0); // removed, and the removal is committed: step down (thesis §4.2.2)
+                BecomeFollower(Term, ReplicaId.None); // removed, and the removal is committed: step down (thesis §4.2.2)
             }
         }
     }

@@ -22,7 +22,7 @@ public sealed partial class RaftNode
     {
         get
         {
-            if (Role != Role.Leader || TransferTarget != 0 || leaseForfeited)
+            if (Role != Role.Leader || TransferTarget.IsSome || leaseForfeited)
             {
                 return 0;
             }

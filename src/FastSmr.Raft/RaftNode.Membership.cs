@@ -9,24 +9,24 @@ public sealed partial class RaftNode
     /// term (the 2015 erratum: otherwise a change from an earlier leader, not yet known committed, could overlap this
     /// one), and only one change at a time: Busy otherwise. The new configuration is in effect as soon as it is appended.
     /// </summary>
-    public Proposal ProposeConfigChange(ConfigChange change, int id)
+    public Proposal ProposeConfigChange(ConfigChange change, ReplicaId id)
     {
         ThrowIfReadyOutstanding();
         if (Role != Role.Leader)
         {
-            return new Proposal(ProposeStatus.NotLeader, 0, 0, Leader);
+            return new Proposal(ProposeStatus.NotLeader, default, default, Leader);
         }
 
-        if (TransferTarget != 0 || log.Term(log.Committed) != Term || configs[^1].Index > log.Committed)
+        if (TransferTarget.IsSome || log.Term(log.Committed) != Term || configs[^1].Index > log.Committed)
         {
-            return new Proposal(ProposeStatus.Busy, 0, 0, Id);
+            return new Proposal(ProposeStatus.Busy, default, default, Id);
         }
 
         var voters = config.Voters.ToList();
         var learners = config.Learners.ToList();
         switch (change)
         {
-            case ConfigChange.AddLearner when !config.IsMember(id) && id > 0:
+            case ConfigChange.AddLearner when !config.IsMember(id) && id.IsSome:
                 learners.Add(id);
                 break;
             case ConfigChange.PromoteLearner when learners.Remove(id):
@@ -48,10 +48,10 @@ public sealed partial class RaftNode
     }
 
     /// <summary>Re-reads the configuration from the log where it changed (appended, truncated, replaced by a snapshot).</summary>
-    private void RefreshConfig(long fromIndex = long.MaxValue)
+    private void RefreshConfig(LogIndex? fromIndex = null)
     {
-        var from = Math.Min(fromIndex, log.TakeChanges());
-        if (from == long.MaxValue)
+        var from = LogIndex.Min(fromIndex ?? RaftLog.NoChange, log.TakeChanges());
+        if (from == RaftLog.NoChange)
         {
             return;
         }
@@ -61,7 +61,7 @@ public sealed partial class RaftNode
             configs.RemoveAt(configs.Count - 1); // truncated away: the previous configuration is back in effect
         }
 
-        for (var index = Math.Max(from, log.FirstIndex); index <= log.LastIndex; index++)
+        for (var index = LogIndex.Max(from, log.FirstIndex); index <= log.LastIndex; index++)
         {
             var entry = log.At(index);
             if (entry.Type == EntryKind.Config && index > configs[^1].Index)
@@ -86,7 +86,7 @@ public sealed partial class RaftNode
     /// </summary>
     private void UpdateProgressMembers()
     {
-        var next = Role == Role.Leader && progress.Count > 0 ? Math.Max(1, log.LastIndex) : log.LastIndex + 1;
+        var next = Role == Role.Leader && progress.Count > 0 ? LogIndex.Max(new LogIndex(1), log.LastIndex) : log.LastIndex + 1;
         foreach (var member in config.Members)
         {
             if (member != Id && !progress.ContainsKey(member))

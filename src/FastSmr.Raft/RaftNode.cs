@@ -9,13 +9,13 @@ public sealed partial class RaftNode
 {
     private readonly RaftOptions options;
     private readonly RaftLog log;
-    private readonly Dictionary<int, Progress> progress = [];
+    private readonly Dictionary<ReplicaId, Progress> progress = [];
     private readonly List<Message> outbox = [];
     private readonly List<Entry> readyEntries = [];
     private readonly List<Message> readyMessages = [];
     private readonly List<Entry> readyCommitted = [];
     private readonly Ready ready;
-    private readonly List<(long Index, ClusterConfig Config)> configs = []; // [0]: the configuration at the snapshot
+    private readonly List<(LogIndex Index, ClusterConfig Config)> configs = []; // [0]: the configuration at the snapshot
     private ClusterConfig config;
     private SnapshotInfo? snapshotToInstall;
     private ulong random;
@@ -27,8 +27,8 @@ public sealed partial class RaftNode
     private long heartbeatDeadline;
     private long checkQuorumDeadline;
     private long noVoteUntil;
-    private readonly HashSet<int> votesFor = [];
-    private readonly HashSet<int> votesAgainst = [];
+    private readonly HashSet<ReplicaId> votesFor = [];
+    private readonly HashSet<ReplicaId> votesAgainst = [];
 
     /// <summary>
     /// Starts a replica from what it persisted: nothing for a new one; else its hard state, its log after the snapshot,
@@ -38,8 +38,8 @@ public sealed partial class RaftNode
         RaftOptions options,
         HardState hardState = default,
         IReadOnlyList<Entry>? persisted = null,
-        long snapshotIndex = 0,
-        long snapshotTerm = 0,
+        LogIndex snapshotIndex = default,
+        Term snapshotTerm = default,
         ClusterConfig? snapshotConfig = null
     )
     {
@@ -62,54 +62,54 @@ public sealed partial class RaftNode
     public ClusterConfig Config => config;
 
     /// <summary>The last index covered by the snapshot (entries up to it are compacted away).</summary>
-    public long SnapshotIndex => log.SnapshotIndex;
+    public LogIndex SnapshotIndex => log.SnapshotIndex;
 
     /// <summary>The configuration at <see cref="SnapshotIndex"/>: store it with the snapshot.</summary>
     public ClusterConfig SnapshotConfig => configs[0].Config;
 
     /// <summary>This replica's id.</summary>
-    public int Id => options.Id;
+    public ReplicaId Id => options.Id;
 
     /// <summary>The current term.</summary>
-    public long Term { get; private set; }
+    public Term Term { get; private set; }
 
     /// <summary>Whom this replica voted for in <see cref="Term"/> (0: nobody).</summary>
-    public int Vote { get; private set; }
+    public ReplicaId Vote { get; private set; }
 
     /// <summary>The current role.</summary>
     public Role Role { get; private set; }
 
     /// <summary>The leader of <see cref="Term"/> as far as this replica knows (0: unknown).</summary>
-    public int Leader { get; private set; }
+    public ReplicaId Leader { get; private set; }
 
     /// <summary>The commit index.</summary>
-    public long CommitIndex => log.Committed;
+    public LogIndex CommitIndex => log.Committed;
 
     /// <summary>The last index in the log.</summary>
-    public long LastIndex => log.LastIndex;
+    public LogIndex LastIndex => log.LastIndex;
 
     /// <summary>The highest index this replica has persisted.</summary>
-    public long StableIndex => log.Stable;
+    public LogIndex StableIndex => log.Stable;
 
     /// <summary>The leadership transfer in progress (0: none).</summary>
-    public int TransferTarget { get; private set; }
+    public ReplicaId TransferTarget { get; private set; }
 
     /// <summary>The term of entry <paramref name="index"/> in this replica's log (-1: not there).</summary>
-    public long TermAt(long index) => log.Term(index);
+    public Term TermAt(LogIndex index) => log.Term(index);
 
     /// <summary>Whether a <see cref="Ready"/> has work in it.</summary>
     public bool HasReady =>
         outbox.Count > 0
         || snapshotToInstall is not null
         || log.LastIndex > log.Written
-        || Math.Min(log.Committed, log.Stable) > log.Applied
+        || LogIndex.Min(log.Committed, log.Stable) > log.Applied
         || Term != lastHardState.Term
         || Vote != lastHardState.Vote
         || DurableCommit != lastHardState.Commit;
 
     // The commit index the host may persist: never beyond this replica's durable log, or a crash could leave a commit
     // index pointing past a truncation that was never written, over entries of an old term.
-    private long DurableCommit => Math.Min(log.Committed, log.Stable);
+    private LogIndex DurableCommit => LogIndex.Min(log.Committed, log.Stable);
 
     /// <summary>
     /// The work the host must do now (see <see cref="Ready"/> for the order). Call <see cref="Advance"/> after it. The
@@ -161,7 +161,7 @@ public sealed partial class RaftNode
     /// The host's storage made entries up to (<paramref name="index"/>, <paramref name="term"/>) durable. Ignored if the
     /// log changed since (a truncation). Only now may this replica acknowledge them, and a leader count itself.
     /// </summary>
-    public void Persisted(long index, long term)
+    public void Persisted(LogIndex index, Term term)
     {
         if (!log.MarkStable(index, term))
         {
@@ -204,7 +204,7 @@ public sealed partial class RaftNode
     /// The host took a snapshot of the state machine at <paramref name="index"/> (applied and durable here): entries up
     /// to it leave the log. A follower that later needs them gets the snapshot instead.
     /// </summary>
-    public void Compact(long index)
+    public void Compact(LogIndex index)
     {
         ThrowIfReadyOutstanding();
         if (index <= log.SnapshotIndex)
@@ -235,12 +235,12 @@ public sealed partial class RaftNode
         ThrowIfReadyOutstanding();
         if (Role != Role.Leader)
         {
-            return new Proposal(ProposeStatus.NotLeader, 0, 0, Leader);
+            return new Proposal(ProposeStatus.NotLeader, default, default, Leader);
         }
 
-        if (TransferTarget != 0 || log.LastIndex - log.Committed >= options.UncommittedEntriesMax)
+        if (TransferTarget.IsSome || log.LastIndex - log.Committed >= options.UncommittedEntriesMax)
         {
-            return new Proposal(ProposeStatus.Busy, 0, 0, Id);
+            return new Proposal(ProposeStatus.Busy, default, default, Id);
         }
 
         var entry = new Entry(log.LastIndex + 1, Term, EntryKind.Normal, data);
@@ -259,7 +259,7 @@ public sealed partial class RaftNode
         ArgumentNullException.ThrowIfNull(message);
         ThrowIfReadyOutstanding();
         AdvanceClock(nowUs);
-        if (message.To != Id || message.From == Id || message.From <= 0)
+        if (message.To != Id || message.From == Id || !message.From.IsSome)
         {
             return; // not for us: ignore
         }
@@ -325,7 +325,9 @@ public sealed partial class RaftNode
         // A pre-vote (or a grant of one) is about a term nobody has entered yet: no term change.
         if (message.Type != MessageType.PreVote && (message.Type != MessageType.PreVoteResponse || message.Reject))
         {
-            var leader = message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot ? message.From : 0;
+            var leader = message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot
+                ? message.From
+                : ReplicaId.None;
             BecomeFollower(message.Term, leader);
         }
 
@@ -401,18 +403,18 @@ public sealed partial class RaftNode
         }
     }
 
-    private void BecomeFollower(long term, int leader)
+    private void BecomeFollower(Term term, ReplicaId leader)
     {
         if (term > Term)
         {
             Term = term;
-            Vote = 0;
+            Vote = ReplicaId.None;
         }
 
         Role = Role.Follower;
         Leader = leader;
-        leaderMatch = acknowledged = 0; // what matched an earlier leader's log says nothing about this one's
-        TransferTarget = 0;
+        leaderMatch = acknowledged = LogIndex.Zero; // what matched an earlier leader's log says nothing about this one's
+        TransferTarget = ReplicaId.None;
         progress.Clear();
         ResetElectionDeadline(now);
     }

@@ -4,13 +4,13 @@ namespace FastSmr.Raft;
 public sealed record RaftOptions
 {
     /// <summary>This replica's id (1..).</summary>
-    public required int Id { get; init; }
+    public required ReplicaId Id { get; init; }
 
     /// <summary>Ids of the voting members at bootstrap (the log's configuration entries and snapshots take over).</summary>
-    public required IReadOnlyList<int> Voters { get; init; }
+    public required IReadOnlyList<ReplicaId> Voters { get; init; }
 
     /// <summary>Ids of the non-voting members at bootstrap.</summary>
-    public IReadOnlyList<int> Learners { get; init; } = [];
+    public IReadOnlyList<ReplicaId> Learners { get; init; } = [];
 
     /// <summary>Minimum election timeout; each timeout is drawn from [min, 2 × min). Default 1 s.</summary>
     public long ElectionTimeoutMinUs { get; init; } = 1_000_000;
@@ -47,9 +47,9 @@ public sealed record RaftOptions
 
     internal void Validate()
     {
-        if (Id <= 0)
+        if (!Id.IsSome || Id.Value > int.MaxValue)
         {
-            throw new ArgumentOutOfRangeException(nameof(Id), Id, "replica ids are positive");
+            throw new ArgumentOutOfRangeException(nameof(Id), Id, "replica ids are in [1, 2^31)");
         }
 
         _ = new ClusterConfig(Voters, Learners); // throws on empty, duplicate or non-positive ids

@@ -14,13 +14,13 @@ public enum EntryKind : byte
 }
 
 /// <summary>A snapshot's place in the log and the configuration in effect at that point.</summary>
-public readonly record struct SnapshotInfo(long Index, long Term, ClusterConfig Config);
+public readonly record struct SnapshotInfo(LogIndex Index, Term Term, ClusterConfig Config);
 
 /// <summary>One log entry. <see cref="Data"/> is the batch exactly as proposed; the core never looks inside.</summary>
-public readonly record struct Entry(long Index, long Term, EntryKind Type, ReadOnlyMemory<byte> Data);
+public readonly record struct Entry(LogIndex Index, Term Term, EntryKind Type, ReadOnlyMemory<byte> Data);
 
 /// <summary>What must be durable before any message that depends on it is sent: term, vote, commit index.</summary>
-public readonly record struct HardState(long Term, int Vote, long Commit);
+public readonly record struct HardState(Term Term, ReplicaId Vote, LogIndex Commit);
 
 /// <summary>A replica's role.</summary>
 public enum Role
@@ -91,31 +91,31 @@ public sealed class Message
     public MessageType Type { get; init; }
 
     /// <summary>Sender's replica id.</summary>
-    public int From { get; init; }
+    public ReplicaId From { get; init; }
 
     /// <summary>Recipient's replica id.</summary>
-    public int To { get; init; }
+    public ReplicaId To { get; init; }
 
     /// <summary>The sender's term (for a granted pre-vote, the term it was granted for).</summary>
-    public long Term { get; init; }
+    public Term Term { get; init; }
 
     /// <summary>prevLogTerm (Append) or last log term (votes).</summary>
-    public long LogTerm { get; init; }
+    public Term LogTerm { get; init; }
 
     /// <summary>prevLogIndex (Append), last log index (votes), acknowledged or rejected index (AppendResponse).</summary>
-    public long Index { get; init; }
+    public LogIndex Index { get; init; }
 
     /// <summary>Entries to append (Append only).</summary>
     public IReadOnlyList<Entry> Entries { get; init; } = [];
 
     /// <summary>The leader's commit index (Append, Heartbeat).</summary>
-    public long Commit { get; init; }
+    public LogIndex Commit { get; init; }
 
     /// <summary>A refusal (votes, AppendResponse).</summary>
     public bool Reject { get; init; }
 
     /// <summary>For a rejected Append: the index the leader should try as prevLogIndex next.</summary>
-    public long RejectHint { get; init; }
+    public LogIndex RejectHint { get; init; }
 
     /// <summary>Heartbeat round (Heartbeat, HeartbeatResponse); 0 for a commit notification that is not a lease round.</summary>
     public long Round { get; init; }
@@ -146,4 +146,4 @@ public enum ProposeStatus
 }
 
 /// <summary>Where a proposal went: committed only if the entry committed at <see cref="Index"/> has <see cref="Term"/>.</summary>
-public readonly record struct Proposal(ProposeStatus Status, long Index, long Term, int LeaderHint);
+public readonly record struct Proposal(ProposeStatus Status, LogIndex Index, Term Term, ReplicaId LeaderHint);

@@ -15,9 +15,9 @@ internal sealed partial class Simulation
 
         replica.Applied = entry.Index;
         var data = DataOf(entry);
-        if (entry.Index < committed.Count)
+        if (entry.Index.Value < committed.Count)
         {
-            var known = committed[(int)entry.Index];
+            var known = committed[(int)entry.Index.Value];
             if (known.Term != entry.Term || known.Data != data)
             {
                 Fail($"SAFETY: replica {replica.Id} applied entry {entry.Index} term {entry.Term} but term {known.Term} was committed there (a committed entry changed, or replicas apply different sequences)");
@@ -28,7 +28,7 @@ internal sealed partial class Simulation
 
         committed.Add((entry.Term, data));
         configChanges += entry.Type == EntryKind.Config ? 1 : 0;
-        Record("commit", replica.Id, entry.Index, entry.Term);
+        Record("commit", replica.Id, entry.Index.Value, entry.Term.Value);
         if (proposalsByData.TryGetValue(data, out var proposal) && entry.Type == EntryKind.Normal)
         {
             if (proposal.Index != entry.Index || proposal.Term != entry.Term)
@@ -66,10 +66,10 @@ internal sealed partial class Simulation
     {
         // Log Matching, checked entry by entry: the same (index, term) anywhere has the same data and the same previous term.
         var position = (int)(entry.Index - 1 - replica.SnapshotIndex); // of the previous entry, 1-based after the snapshot
-        var prevTerm = entry.Index == 1 ? 0
+        var prevTerm = entry.Index.Value == 1 ? Term.Zero
             : position == 0 ? replica.SnapshotTerm
             : position > 0 && position <= replica.Written.Count ? replica.Written[position - 1].Term
-            : replica.Node?.TermAt(entry.Index - 1) ?? -1;
+            : replica.Node?.TermAt(entry.Index - 1) ?? new Term(-1);
         var data = DataOf(entry);
         if (entriesSeen.TryGetValue((entry.Index, entry.Term), out var seen))
         {
@@ -106,7 +106,7 @@ internal sealed partial class Simulation
                 {
                     leaderOfTerm[node.Term] = replica.Id;
                     elections++;
-                    Record("leader", replica.Id, node.Term, 0);
+                    Record("leader", replica.Id, node.Term.Value, 0);
                     if (crashNewLeaderFaults > 0)
                     {
                         // A leader that dies within milliseconds of winning: its first appends reach some replicas only.
@@ -115,11 +115,11 @@ internal sealed partial class Simulation
                     }
 
                     // Leader Completeness: every committed entry is in the new leader's log.
-                    for (var i = (int)Math.Max(1, node.SnapshotIndex); i < committed.Count; i++)
+                    for (var i = (int)Math.Max(1, node.SnapshotIndex.Value); i < committed.Count; i++)
                     {
-                        if (node.TermAt(i) != committed[i].Term)
+                        if (node.TermAt(new LogIndex(i)) != committed[i].Term)
                         {
-                            Fail($"SAFETY: leader {replica.Id} of term {node.Term} lacks committed entry {i} (term {committed[i].Term}; it has {node.TermAt(i)})");
+                            Fail($"SAFETY: leader {replica.Id} of term {node.Term} lacks committed entry {i} (term {committed[i].Term}; it has {node.TermAt(new LogIndex(i))})");
                             return;
                         }
                     }
@@ -161,7 +161,7 @@ internal sealed partial class Simulation
         // An acknowledged proposal is never lost: what its leader told the client is what stayed committed.
         foreach (var p in proposals.Where(p => p.Acknowledged))
         {
-            if (p.Index >= committed.Count || committed[(int)p.Index] != (p.Term, p.Data))
+            if (p.Index.Value >= committed.Count || committed[(int)p.Index.Value] != (p.Term, p.Data))
             {
                 Fail($"SAFETY: proposal at {p.Index} term {p.Term} was acknowledged but is not what is committed there");
                 return;

@@ -170,14 +170,14 @@ internal sealed partial class Simulation
                     var campaigner = replicas[rng.Below(replicas.Length)];
                     if (campaigner.Node?.Campaign() == true)
                     {
-                        Record("campaign", campaigner.Id, campaigner.Node.Term, 0);
+                        Record("campaign", campaigner.Id, campaigner.Node.Term.Value, 0);
                         Drain(campaigner);
                     }
                 }
                 else if (leader?.Node is not null)
                 {
                     var transferTo = replicas[rng.Below(replicas.Length)];
-                    if (leader.Node.TransferLeadership(transferTo.Id))
+                    if (leader.Node.TransferLeadership(transferTo.RaftId))
                     {
                         Drain(leader);
                     }
@@ -191,19 +191,19 @@ internal sealed partial class Simulation
     {
         var node = leader.Node!;
         var config = node.Config;
-        var learner = replicas.FirstOrDefault(r => config.Learners.Contains(r.Id));
-        var outsider = replicas.FirstOrDefault(r => !config.IsMember(r.Id));
+        var learner = replicas.FirstOrDefault(r => config.Learners.Contains(r.RaftId));
+        var outsider = replicas.FirstOrDefault(r => !config.IsMember(r.RaftId));
         var (change, id) = learner is not null ? (ConfigChange.PromoteLearner, learner.Id)
             : outsider is not null ? (ConfigChange.AddLearner, outsider.Id)
-            : config.Voters.Count > 2 ? (ConfigChange.Remove, config.Voters[rng.Below(config.Voters.Count)]) // the leader itself, at times
+            : config.Voters.Count > 2 ? (ConfigChange.Remove, Num(config.Voters[rng.Below(config.Voters.Count)])) // the leader itself, at times
             : (ConfigChange.AddLearner, 0);
         if (id == 0)
         {
             return;
         }
 
-        var result = node.ProposeConfigChange(change, id);
-        Record("config", leader.Id, (long)change * 100 + id, result.Index);
+        var result = node.ProposeConfigChange(change, new ReplicaId((uint)id));
+        Record("config", leader.Id, (long)change * 100 + id, result.Index.Value);
         Drain(leader);
     }
 

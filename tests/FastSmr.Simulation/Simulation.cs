@@ -46,11 +46,11 @@ internal sealed partial class Simulation
     private readonly Replica[] replicas;
     private readonly Dictionary<(int From, int To), int> blocked = []; // link -> how many active faults cut it
     private readonly Dictionary<int, List<(int From, int To)>> cutsByFault = [];
-    private readonly Dictionary<long, int> leaderOfTerm = [];
-    private readonly Dictionary<(long Index, long Term), (ulong Data, long PrevTerm)> entriesSeen = [];
-    private readonly List<(long Term, ulong Data)> committed = [(0, 0)]; // committed[i]: the entry committed at index i
-    private readonly List<Proposal> proposals = [];
-    private readonly Dictionary<ulong, Proposal> proposalsByData = [];
+    private readonly Dictionary<Term, int> leaderOfTerm = [];
+    private readonly Dictionary<(LogIndex Index, Term Term), (ulong Data, Term PrevTerm)> entriesSeen = [];
+    private readonly List<(Term Term, ulong Data)> committed = [(Term.Zero, 0)]; // committed[i]: the entry committed at index i
+    private readonly List<SimProposal> proposals = [];
+    private readonly Dictionary<ulong, SimProposal> proposalsByData = [];
     private long sequence;
     private long step;
     private long now;
@@ -91,6 +91,9 @@ internal sealed partial class Simulation
     {
         public int Id { get; } = id;
 
+        /// <summary>The id the Raft core knows this replica by.</summary>
+        public ReplicaId RaftId { get; } = new((uint)id);
+
         public double ClockRate { get; } = clockRate;
 
         public long ClockOffset { get; } = clockOffset;
@@ -101,9 +104,9 @@ internal sealed partial class Simulation
 
         public bool WasLeader { get; set; }
 
-        public long LeaderTerm { get; set; }
+        public Term LeaderTerm { get; set; }
 
-        public long CommitAtElection { get; set; }
+        public LogIndex CommitAtElection { get; set; }
 
         // The disk: what the page cache holds, and what survives a crash.
         public HardState DurableHard { get; set; }
@@ -113,9 +116,9 @@ internal sealed partial class Simulation
 
         public List<Entry> Synced { get; } = [];
 
-        public long SnapshotIndex { get; set; }
+        public LogIndex SnapshotIndex { get; set; }
 
-        public long SnapshotTerm { get; set; }
+        public Term SnapshotTerm { get; set; }
 
         /// <summary>Bumped by every truncation and snapshot install: a sync issued before it covers none of what follows.</summary>
         public int DiskGeneration { get; set; }
@@ -127,20 +130,20 @@ internal sealed partial class Simulation
         public long LastSyncDoneAt { get; set; }
 
         // What this incarnation applied, in order (a restart re-applies from the start).
-        public long Applied { get; set; }
+        public LogIndex Applied { get; set; }
 
         public long LocalNow(long trueUs) => (long)(trueUs * ClockRate) + ClockOffset;
     }
 
-    private sealed class Proposal(ulong data, int replica, long index, long term)
+    private sealed class SimProposal(ulong data, int replica, LogIndex index, Term term)
     {
         public ulong Data { get; } = data;
 
         public int Replica { get; } = replica;
 
-        public long Index { get; } = index;
+        public LogIndex Index { get; } = index;
 
-        public long Term { get; } = term;
+        public Term Term { get; } = term;
 
         public bool Committed { get; set; }
 
@@ -210,8 +213,8 @@ internal sealed partial class Simulation
         replica.Incarnation++;
         var options = new RaftOptions
         {
-            Id = replica.Id,
-            Voters = [.. replicas.Select(r => r.Id)],
+            Id = replica.RaftId,
+            Voters = [.. replicas.Select(r => r.RaftId)],
             ElectionTimeoutMinUs = ElectionTimeoutMinUs,
             HeartbeatIntervalUs = HeartbeatUs,
             ClockDriftBound = Rho,
@@ -256,14 +259,14 @@ internal sealed partial class Simulation
                 Schedule(now + TickUs, e);
                 break;
             case EventKind.Deliver when replica!.Node is not null:
-                Record("deliver", e.Replica, (long)e.Message!.Type, e.Message.Term);
+                Record("deliver", e.Replica, (long)e.Message!.Type, e.Message.Term.Value);
                 replica.Node.Step(e.Message, replica.LocalNow(now));
                 NoteLeadership(replica);
                 Drain(replica);
                 CrashAtFirstCommit(replica);
                 break;
             case EventKind.SyncDone when replica!.Node is not null && e.Incarnation == replica.Incarnation:
-                CompleteSync(replica, e.Index, e.Term, e.Fault);
+                CompleteSync(replica, new LogIndex(e.Index), new Term(e.Term), e.Fault);
                 break;
             case EventKind.Propose:
                 Propose(e.Index);
@@ -301,13 +304,13 @@ internal sealed partial class Simulation
             // 0. A snapshot from the leader: its state must be committed state; it replaces the log, durably.
             if (ready.Snapshot is { } snapshot)
             {
-                if (snapshot.Index >= committed.Count || committed[(int)snapshot.Index].Term != snapshot.Term)
+                if (snapshot.Index.Value >= committed.Count || committed[(int)snapshot.Index.Value].Term != snapshot.Term)
                 {
                     Fail($"SAFETY: replica {replica.Id} was sent a snapshot at {snapshot.Index} term {snapshot.Term} that is not committed state");
                     return;
                 }
 
-                Record("install", replica.Id, snapshot.Index, snapshot.Term);
+                Record("install", replica.Id, snapshot.Index.Value, snapshot.Term.Value);
                 installs++;
                 replica.Applied = snapshot.Index;
                 replica.SnapshotIndex = snapshot.Index;
@@ -348,7 +351,7 @@ internal sealed partial class Simulation
                 var done = Math.Max(replica.LastSyncDoneAt, now + rng.Between(100, slowDiskFaults > 0 ? 50_000 : 3_000));
                 replica.LastSyncDoneAt = done;
                 replica.SyncsPending++;
-                Schedule(done, new SimEvent(EventKind.SyncDone, replica.Id, Index: last.Index, Term: last.Term, Incarnation: replica.Incarnation, Fault: replica.DiskGeneration));
+                Schedule(done, new SimEvent(EventKind.SyncDone, replica.Id, Index: last.Index.Value, Term: last.Term.Value, Incarnation: replica.Incarnation, Fault: replica.DiskGeneration));
             }
 
             // 3. Messages.
@@ -391,11 +394,11 @@ internal sealed partial class Simulation
         replica.SnapshotConfig = node.SnapshotConfig;
         replica.Written.RemoveRange(0, Math.Min(drop, replica.Written.Count));
         replica.Synced.RemoveRange(0, Math.Min(drop, replica.Synced.Count));
-        Record("compact", replica.Id, index, term);
+        Record("compact", replica.Id, index.Value, term.Value);
         compactions++;
     }
 
-    private void CompleteSync(Replica replica, long index, long term, int generation)
+    private void CompleteSync(Replica replica, LogIndex index, Term term, int generation)
     {
         replica.SyncsPending--;
         if (generation != replica.DiskGeneration)
@@ -417,9 +420,9 @@ internal sealed partial class Simulation
 
     private void Send(Message message)
     {
-        Record("send", message.From, (long)message.Type, message.To);
+        Record("send", Num(message.From), (long)message.Type, Num(message.To));
         var lossy = lossyFaults > 0;
-        if (blocked.GetValueOrDefault((message.From, message.To)) > 0 || rng.Chance(lossy ? 0.2 : 0.01))
+        if (blocked.GetValueOrDefault((Num(message.From), Num(message.To))) > 0 || rng.Chance(lossy ? 0.2 : 0.01))
         {
             return;
         }
@@ -427,7 +430,7 @@ internal sealed partial class Simulation
         var copies = rng.Chance(lossy ? 0.1 : 0.01) ? 2 : 1;
         for (var i = 0; i < copies; i++)
         {
-            Schedule(now + rng.Between(50, lossy ? 40_000 : 2_000), new SimEvent(EventKind.Deliver, message.To, message));
+            Schedule(now + rng.Between(50, lossy ? 40_000 : 2_000), new SimEvent(EventKind.Deliver, Num(message.To), message));
         }
     }
 
@@ -444,7 +447,7 @@ internal sealed partial class Simulation
     private void Propose(long id)
     {
         // The client finds a leader (as a client library would, by asking around); none: retry shortly.
-        var leaders = replicas.Where(r => r.Node?.Role == Role.Leader && r.Node.TransferTarget == 0).ToList();
+        var leaders = replicas.Where(r => r.Node?.Role == Role.Leader && !r.Node.TransferTarget.IsSome).ToList();
         var leader = leaders.Count == 0 ? null : leaders[rng.Below(leaders.Count)]; // a stale leader too, at times
         if (leader is null)
         {
@@ -464,13 +467,13 @@ internal sealed partial class Simulation
             return;
         }
 
-        var proposal = new Proposal(data, leader.Id, result.Index, result.Term);
+        var proposal = new SimProposal(data, leader.Id, result.Index, result.Term);
         proposals.Add(proposal);
         proposalsByData[data] = proposal;
         // A stale leader may take a proposal at an index already decided, or behind a later term's committed entry.
-        if (result.Index < committed.Count)
+        if (result.Index.Value < committed.Count)
         {
-            var known = committed[(int)result.Index];
+            var known = committed[(int)result.Index.Value];
             proposal.Committed = known.Term == result.Term && known.Data == data;
             proposal.Dropped = !proposal.Committed;
         }
@@ -479,7 +482,7 @@ internal sealed partial class Simulation
             proposal.Dropped = true;
         }
 
-        Record("propose", leader.Id, result.Index, result.Term);
+        Record("propose", leader.Id, result.Index.Value, result.Term.Value);
         Drain(leader);
     }
 
@@ -493,6 +496,8 @@ internal sealed partial class Simulation
 
         settings.Trace?.WriteLine($"{now,12} #{step} {what} r{replica} {a} {b}");
     }
+
+    private static int Num(ReplicaId id) => (int)id.Value;
 
     private void Fail(string message)
     {

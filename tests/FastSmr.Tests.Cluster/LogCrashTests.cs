@@ -3,6 +3,8 @@ using FastSmr.Testing.Storage;
 using FastSmr.Log;
 using Xunit.Abstractions;
 
+using static FastSmr.Tests.Units;
+
 namespace FastSmr.Tests;
 
 /// <summary>
@@ -24,22 +26,22 @@ public sealed class LogCrashTests(ITestOutputHelper output) : IDisposable
         {
             var durable = await RunAndKillAsync(round, TimeSpan.FromMilliseconds(rng.Next(50, 700)));
             using var log = SegmentedLog.Open(directory, new LogOptions { SegmentSize = SegmentSize });
-            output.WriteLine($"round {round}: last printed durable {durable}, reopened [{log.FirstIndex}, {log.LastIndex}] in {log.SegmentCount} segments");
+            output.WriteLine($"round {round}: last printed durable {durable}, reopened [{log.FirstIndex.Value}, {log.LastIndex.Value}] in {log.SegmentCount} segments");
             Assert.True(durable > previousDurable, "the writer made no progress in round " + round);
-            Assert.True(log.LastIndex >= durable, $"flushed up to {durable} but the log ends at {log.LastIndex}");
+            Assert.True(log.LastIndex.Value >= durable, $"flushed up to {durable} but the log ends at {log.LastIndex.Value}");
             var expected = new byte[512];
-            var index = log.FirstIndex;
-            foreach (var entry in log.Read(log.FirstIndex, log.LastIndex))
+            var index = log.FirstIndex.Value;
+            foreach (var entry in log.Read(I(log.FirstIndex.Value), I(log.LastIndex.Value)))
             {
-                var length = LogTorture.ExpectedPayload(index, expected);
-                Assert.Equal(index, entry.Index);
-                Assert.Equal(LogTorture.ExpectedTerm(index), entry.Term);
+                var length = LogTorture.ExpectedPayload(I(index), expected);
+                Assert.Equal(index, entry.Index.Value);
+                Assert.Equal(LogTorture.ExpectedTerm(I(index)), entry.Term);
                 Assert.True(entry.Payload.SequenceEqual(expected.AsSpan(0, length)), "record " + index + " is not what was appended");
                 index++;
             }
 
-            Assert.Equal(log.LastIndex + 1, index);
-            previousDurable = log.LastIndex;
+            Assert.Equal(log.LastIndex.Value + 1, index);
+            previousDurable = log.LastIndex.Value;
         }
     }
 

@@ -9,10 +9,11 @@ namespace FastSmr.Tests;
 public class LayeringTests
 {
     [Theory]
-    [InlineData("src", "FastSmr.Core", new string[0])]
+    [InlineData("src", "FastSmr.Primitives", new string[0])]
+    [InlineData("src", "FastSmr.Core", new[] { "FastSmr.Primitives" })]
     [InlineData("src", "FastSmr.Verification", new string[0])]
-    [InlineData("src", "FastSmr.Log", new string[0])]
-    [InlineData("src", "FastSmr.Raft", new string[0])]
+    [InlineData("src", "FastSmr.Log", new[] { "FastSmr.Primitives" })]
+    [InlineData("src", "FastSmr.Raft", new[] { "FastSmr.Primitives" })]
     [InlineData("src", "FastSmr.Engine", new[] { "FastSmr.Core" })]
     [InlineData("src", "FastSmr.DotNext", new[] { "FastSmr.Engine" })]
     [InlineData("src", "FastSmr.Client", new[] { "FastSmr.Core" })]
@@ -35,7 +36,7 @@ public class LayeringTests
     {
         var covered = new[]
         {
-            "FastSmr.Core", "FastSmr.Verification", "FastSmr.Log", "FastSmr.Raft", "FastSmr.Engine", "FastSmr.DotNext", "FastSmr.Client",
+            "FastSmr.Primitives", "FastSmr.Core", "FastSmr.Verification", "FastSmr.Log", "FastSmr.Raft", "FastSmr.Engine", "FastSmr.DotNext", "FastSmr.Client",
             "FastSmr.Native", "FastSmr.Server", "FastSmr.Testing", "FastSmr.Cli", "FastSmr.Simulation", "FastSmr.Simulation.Runner", "FastSmr.Bench",
             "FastSmr.Tests.Fast", "FastSmr.Tests.Cluster",
         };

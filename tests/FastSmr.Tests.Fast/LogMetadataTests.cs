@@ -1,5 +1,7 @@
 using FastSmr.Log;
 
+using static FastSmr.Tests.Units;
+
 namespace FastSmr.Tests;
 
 /// <summary>FastSmr.Log's durable metadata: two checksummed slots, so a torn update keeps the previous state.</summary>
@@ -15,12 +17,12 @@ public sealed class LogMetadataTests : IDisposable
         using (var metadata = LogMetadata.Open(Path_))
         {
             Assert.Equal(default, metadata.State);
-            metadata.Update(new LogMetadataState(1, 2, 0));
-            metadata.Update(new LogMetadataState(5, 3, 17));
+            metadata.Update(new LogMetadataState(T(1), R(2), I(0)));
+            metadata.Update(new LogMetadataState(T(5), R(3), I(17)));
         }
 
         using var reopened = LogMetadata.Open(Path_);
-        Assert.Equal(new LogMetadataState(5, 3, 17), reopened.State);
+        Assert.Equal(new LogMetadataState(T(5), R(3), I(17)), reopened.State);
     }
 
     [Fact]
@@ -28,8 +30,8 @@ public sealed class LogMetadataTests : IDisposable
     {
         using (var metadata = LogMetadata.Open(Path_))
         {
-            metadata.Update(new LogMetadataState(4, 1, 10)); // sequence 2: slot 0
-            metadata.Update(new LogMetadataState(6, 2, 12)); // sequence 3: slot 1
+            metadata.Update(new LogMetadataState(T(4), R(1), I(10))); // sequence 2: slot 0
+            metadata.Update(new LogMetadataState(T(6), R(2), I(12))); // sequence 3: slot 1
         }
 
         // A write of the newest slot torn half-way: its checksum no longer matches.
@@ -38,14 +40,14 @@ public sealed class LogMetadataTests : IDisposable
         File.WriteAllBytes(Path_, bytes);
         using (var reopened = LogMetadata.Open(Path_))
         {
-            Assert.Equal(new LogMetadataState(4, 1, 10), reopened.State);
+            Assert.Equal(new LogMetadataState(T(4), R(1), I(10)), reopened.State);
 
             // The next update goes to the damaged slot's turn without disturbing the good one.
-            reopened.Update(new LogMetadataState(7, 3, 12));
+            reopened.Update(new LogMetadataState(T(7), R(3), I(12)));
         }
 
         using var again = LogMetadata.Open(Path_);
-        Assert.Equal(new LogMetadataState(7, 3, 12), again.State);
+        Assert.Equal(new LogMetadataState(T(7), R(3), I(12)), again.State);
     }
 
     [Fact]
@@ -53,7 +55,7 @@ public sealed class LogMetadataTests : IDisposable
     {
         using (var metadata = LogMetadata.Open(Path_))
         {
-            metadata.Update(new LogMetadataState(9, 1, 3));
+            metadata.Update(new LogMetadataState(T(9), R(1), I(3)));
         }
 
         var bytes = File.ReadAllBytes(Path_);

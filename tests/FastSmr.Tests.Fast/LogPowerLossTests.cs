@@ -1,6 +1,8 @@
 using FastSmr.Log;
 using Xunit.Abstractions;
 
+using static FastSmr.Tests.Units;
+
 namespace FastSmr.Tests;
 
 /// <summary>
@@ -65,25 +67,25 @@ public sealed class LogPowerLossTests(ITestOutputHelper output) : IDisposable
             {
                 term += rng.Next(30) == 0 ? 1 : 0;
                 var payload = TestData.Bytes(rng.Next(), rng.Next(1, 700));
-                payloads[log.Append(term, payload)] = (term, payload);
+                payloads[log.Append(T(term), payload).Value] = (term, payload);
             }
             else if (op < 92)
             {
                 log.Flush();
-                flushed = log.LastIndex;
+                flushed = log.LastIndex.Value;
             }
-            else if (op < 96 && log.LastIndex > flushed)
+            else if (op < 96 && log.LastIndex.Value > flushed)
             {
                 // Reading unflushed records hands them to the kernel: page-cache state a crash may or may not keep.
-                foreach (var unused in log.Read(log.LastIndex, log.LastIndex))
+                foreach (var unused in log.Read(I(log.LastIndex.Value), I(log.LastIndex.Value)))
                 {
                 }
             }
-            else if (log.LastIndex > flushed + 1)
+            else if (log.LastIndex.Value > flushed + 1)
             {
-                var from = rng.NextInt64(flushed + 1, log.LastIndex + 1);
-                log.TruncateSuffix(from);
-                term = Math.Max(term, log.LastTerm);
+                var from = rng.NextInt64(flushed + 1, log.LastIndex.Value + 1);
+                log.TruncateSuffix(I(from));
+                term = Math.Max(term, log.LastTerm.Value);
             }
         }
 
@@ -93,15 +95,15 @@ public sealed class LogPowerLossTests(ITestOutputHelper output) : IDisposable
         try
         {
             using var reopened = SegmentedLog.Open(path, options with { IoObserver = null, SkipSyncForTesting = false });
-            if (reopened.LastIndex < flushed)
+            if (reopened.LastIndex.Value < flushed)
             {
-                problems.Add("flushed up to " + flushed + " but the log ends at " + reopened.LastIndex);
+                problems.Add("flushed up to " + flushed + " but the log ends at " + reopened.LastIndex.Value);
             }
 
             var index = 1L;
-            foreach (var entry in reopened.Read(1, reopened.LastIndex))
+            foreach (var entry in reopened.Read(I(1), I(reopened.LastIndex.Value)))
             {
-                if (index <= flushed && (entry.Term != payloads[index].Term || !entry.Payload.SequenceEqual(payloads[index].Payload)))
+                if (index <= flushed && (entry.Term.Value != payloads[index].Term || !entry.Payload.SequenceEqual(payloads[index].Payload)))
                 {
                     problems.Add("record " + index + " differs from what was flushed");
                 }

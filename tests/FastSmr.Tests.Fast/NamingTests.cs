@@ -11,7 +11,8 @@ public class NamingTests
 {
     private static readonly Assembly[] Assemblies =
     [
-        typeof(FastSmr.Core.Term).Assembly,
+        typeof(FastSmr.Term).Assembly,
+        typeof(FastSmr.Core.Kv.KvStateMachine).Assembly,
         typeof(FastSmr.Verification.LinearizabilityChecker).Assembly,
         typeof(FastSmr.Log.SegmentedLog).Assembly,
         typeof(FastSmr.Raft.RaftNode).Assembly,

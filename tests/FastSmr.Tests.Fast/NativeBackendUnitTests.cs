@@ -10,6 +10,8 @@ using FastSmr.Native;
 using FastSmr.Raft;
 using Xunit.Abstractions;
 
+using static FastSmr.Tests.Units;
+
 namespace FastSmr.Tests;
 
 /// <summary>The native back-end's pure pieces: the peer wire format, options validation, snapshot files.</summary>
@@ -21,19 +23,19 @@ public class NativeBackendUnitTests
         var message = new Message
         {
             Type = MessageType.Append,
-            From = 2,
-            To = 3,
-            Term = 7,
-            LogTerm = 6,
-            Index = 41,
-            Commit = 40,
+            From = R(2),
+            To = R(3),
+            Term = T(7),
+            LogTerm = T(6),
+            Index = I(41),
+            Commit = I(40),
             Reject = true,
-            RejectHint = 12,
+            RejectHint = I(12),
             Round = 99,
             Transfer = true,
-            Entries = [new Entry(42, 7, EntryKind.Normal, new byte[] { 1, 2, 3 }), new Entry(43, 7, EntryKind.NoOp, ReadOnlyMemory<byte>.Empty), new Entry(44, 7, EntryKind.Config, new ClusterConfig([1, 2, 3]).Encode())],
+            Entries = [new Entry(I(42), T(7), EntryKind.Normal, new byte[] { 1, 2, 3 }), new Entry(I(43), T(7), EntryKind.NoOp, ReadOnlyMemory<byte>.Empty), new Entry(I(44), T(7), EntryKind.Config, new ClusterConfig([R(1), R(2), R(3)]).Encode())],
         };
-        var snapshot = new Message { Type = MessageType.Snapshot, From = 1, To = 2, Term = 3, Index = 500, LogTerm = 2, Config = new ClusterConfig([1, 2], [3]) };
+        var snapshot = new Message { Type = MessageType.Snapshot, From = R(1), To = R(2), Term = T(3), Index = I(500), LogTerm = T(2), Config = new ClusterConfig([R(1), R(2)], [R(3)]) };
         var writer = new ArrayBufferWriter<byte>();
         WireFormat.Write(writer, message);
         WireFormat.Write(writer, snapshot);
@@ -49,10 +51,10 @@ public class NativeBackendUnitTests
         Array.Clear(bytes);
 
         Assert.Equal(message.ToString(), first!.ToString());
-        Assert.Equal([42L, 43L, 44L], first.Entries.Select(e => e.Index));
+        Assert.Equal([42L, 43L, 44L], first.Entries.Select(e => e.Index.Value));
         Assert.Equal([EntryKind.Normal, EntryKind.NoOp, EntryKind.Config], first.Entries.Select(e => e.Type));
         Assert.Equal(new byte[] { 1, 2, 3 }, first.Entries[0].Data.ToArray());
-        Assert.Equal(new ClusterConfig([1, 2, 3]), ClusterConfig.Decode(first.Entries[2].Data.Span));
+        Assert.Equal(new ClusterConfig([R(1), R(2), R(3)]), ClusterConfig.Decode(first.Entries[2].Data.Span));
         Assert.Equal(snapshot.ToString(), second!.ToString());
         Assert.Equal(snapshot.Config, second.Config);
     }
@@ -67,7 +69,7 @@ public class NativeBackendUnitTests
     public void WireFormat_RefusesMalformedFrames(string damage)
     {
         var writer = new ArrayBufferWriter<byte>();
-        WireFormat.Write(writer, new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = [new Entry(1, 1, EntryKind.Normal, new byte[] { 5, 6 })] });
+        WireFormat.Write(writer, new Message { Type = MessageType.Append, From = R(1), To = R(2), Term = T(1), Entries = [new Entry(I(1), T(1), EntryKind.Normal, new byte[] { 5, 6 })] });
         var bytes = writer.WrittenSpan.ToArray();
         switch (damage)
         {
@@ -142,14 +144,14 @@ public class NativeBackendUnitTests
         try
         {
             var state = TestData.Bytes(3, 200_000);
-            var written = SnapshotFile.Write(directory, new ClusterConfig([1, 2, 3]), s =>
+            var written = SnapshotFile.Write(directory, new ClusterConfig([R(1), R(2), R(3)]), s =>
             {
                 s.Write(state);
                 return (1234, 5);
             });
             var read = SnapshotFile.Verify(written.Path);
             Assert.Equal((1234L, 5L, 200_000L), (read.Index, read.Term, read.StateLength));
-            Assert.Equal(new ClusterConfig([1, 2, 3]), read.Config);
+            Assert.Equal(new ClusterConfig([R(1), R(2), R(3)]), read.Config);
             using (var file = File.OpenRead(read.Path))
             {
                 file.Position = read.StateOffset;

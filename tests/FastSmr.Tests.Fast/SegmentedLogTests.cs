@@ -1,6 +1,8 @@
 using FastSmr.Log;
 using Xunit.Abstractions;
 
+using static FastSmr.Tests.Units;
+
 namespace FastSmr.Tests;
 
 /// <summary>FastSmr.Log's segmented log: operations against an in-memory model, recovery from torn and corrupt files, readers.</summary>
@@ -21,21 +23,21 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
             {
                 var payload = TestData.Bytes(i, 20 + (i % 90));
                 payloads.Add(payload);
-                Assert.Equal(i + 1, log.Append(1 + (i / 100), payload));
+                Assert.Equal(i + 1, log.Append(T(1 + (i / 100)), payload).Value);
             }
 
             log.Flush();
-            Assert.Equal(300, log.DurableIndex);
+            Assert.Equal(300, log.DurableIndex.Value);
             Assert.True(log.SegmentCount > 3, "300 records of ~100 B must roll over 8 KiB segments, got " + log.SegmentCount);
             AssertRecords(log, payloads, 1);
         }
 
         using var reopened = SegmentedLog.Open(directory, Small);
-        Assert.Equal(300, reopened.LastIndex);
-        Assert.Equal(3, reopened.LastTerm);
-        Assert.Equal(300, reopened.DurableIndex);
+        Assert.Equal(300, reopened.LastIndex.Value);
+        Assert.Equal(3, reopened.LastTerm.Value);
+        Assert.Equal(300, reopened.DurableIndex.Value);
         AssertRecords(reopened, payloads, 1);
-        Assert.Equal(2, reopened.TermAt(150));
+        Assert.Equal(2, reopened.TermAt(I(150)).Value);
     }
 
     [Theory]
@@ -61,7 +63,7 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
                 {
                     term += rng.Next(12) == 0 ? 1 : 0;
                     var payload = TestData.Bytes(rng.Next(), rng.Next(10) == 0 ? rng.Next(4000, 7000) : rng.Next(0, 200));
-                    Assert.Equal(last + 1, log.Append(term, payload));
+                    Assert.Equal(last + 1, log.Append(T(term), payload).Value);
                     model.Add((term, payload));
                 }
                 else if (op < 60)
@@ -72,21 +74,21 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
                 else if (op < 66 && last > Math.Max(commit, first - 1))
                 {
                     var from = rng.NextInt64(Math.Max(commit, first - 1) + 1, last + 1);
-                    log.TruncateSuffix(from);
+                    log.TruncateSuffix(I(from));
                     model.RemoveRange((int)(from - first), (int)(last - from + 1));
                     durable = Math.Min(durable, from - 1);
                 }
                 else if (op < 70 && durable >= first)
                 {
                     var upTo = rng.NextInt64(first, durable + 1);
-                    log.CompactPrefix(upTo);
+                    log.CompactPrefix(I(upTo));
                     model.RemoveRange(0, (int)(upTo - first + 1));
                     first = upTo + 1;
                 }
                 else if (op < 74)
                 {
                     commit = rng.NextInt64(commit, durable + 1);
-                    log.SaveState(term, (uint)rng.Next(5), commit);
+                    log.SaveState(T(term), R((uint)rng.Next(5)), I(commit));
                 }
                 else if (op < 86 && model.Count > 0)
                 {
@@ -99,21 +101,21 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
                     log.Dispose();
                     log = SegmentedLog.Open(directory, Small);
                     durable = last;
-                    Assert.Equal(last, log.LastIndex);
+                    Assert.Equal(last, log.LastIndex.Value);
                 }
                 else
                 {
                     // A process crash: the write buffer is lost, records already handed to the kernel survive.
                     log.CrashForTesting();
                     log = SegmentedLog.Open(directory, Small);
-                    Assert.InRange(log.LastIndex, durable, last);
-                    model.RemoveRange((int)(log.LastIndex - first + 1), (int)(last - log.LastIndex));
-                    durable = log.LastIndex;
+                    Assert.InRange(log.LastIndex.Value, durable, last);
+                    model.RemoveRange((int)(log.LastIndex.Value - first + 1), (int)(last - log.LastIndex.Value));
+                    durable = log.LastIndex.Value;
                 }
 
-                Assert.Equal(first, log.FirstIndex);
-                Assert.Equal(first + model.Count - 1, log.LastIndex);
-                Assert.Equal(commit, log.Metadata.CommitIndex);
+                Assert.Equal(first, log.FirstIndex.Value);
+                Assert.Equal(first + model.Count - 1, log.LastIndex.Value);
+                Assert.Equal(commit, log.Metadata.CommitIndex.Value);
             }
 
             AssertRange(log, model, first, first, first + model.Count - 1);
@@ -132,19 +134,19 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 100; i++)
             {
-                log.Append(1, TestData.Bytes(i, 60));
+                log.Append(T(1), TestData.Bytes(i, 60));
             }
 
             log.Flush();
-            log.TruncateSuffix(41);
-            log.Append(2, TestData.Bytes(1000, 8)); // index 41, far shorter than the old 41..100
+            log.TruncateSuffix(I(41));
+            log.Append(T(2), TestData.Bytes(1000, 8)); // index 41, far shorter than the old 41..100
             log.Flush();
         }
 
         using var reopened = SegmentedLog.Open(directory, Small);
-        Assert.Equal(41, reopened.LastIndex);
-        Assert.Equal(2, reopened.LastTerm);
-        foreach (var entry in reopened.Read(41, 41))
+        Assert.Equal(41, reopened.LastIndex.Value);
+        Assert.Equal(2, reopened.LastTerm.Value);
+        foreach (var entry in reopened.Read(I(41), I(41)))
         {
             Assert.Equal(TestData.Bytes(1000, 8), entry.Payload.ToArray());
         }
@@ -156,15 +158,15 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         using var log = SegmentedLog.Open(directory, Small);
         for (var i = 0; i < 10; i++)
         {
-            log.Append(1, TestData.Bytes(i, 10));
+            log.Append(T(1), TestData.Bytes(i, 10));
         }
 
         log.Flush();
-        log.SaveState(1, 1, 6);
-        Assert.Throws<InvalidOperationException>(() => log.TruncateSuffix(6));
-        log.TruncateSuffix(7);
-        Assert.Equal(6, log.LastIndex);
-        Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(0, TestData.Bytes(0, 1))); // terms never go down
+        log.SaveState(T(1), R(1), I(6));
+        Assert.Throws<InvalidOperationException>(() => log.TruncateSuffix(I(6)));
+        log.TruncateSuffix(I(7));
+        Assert.Equal(6, log.LastIndex.Value);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(T(0), TestData.Bytes(0, 1))); // terms never go down
     }
 
     [Fact]
@@ -175,16 +177,16 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 20; i++)
             {
-                log.Append(1, TestData.Bytes(i, 50));
+                log.Append(T(1), TestData.Bytes(i, 50));
             }
 
             log.Flush();
             for (var i = 20; i < 25; i++)
             {
-                log.Append(1, TestData.Bytes(i, 50));
+                log.Append(T(1), TestData.Bytes(i, 50));
             }
 
-            foreach (var unused in log.Read(25, 25))
+            foreach (var unused in log.Read(I(25), I(25)))
             {
                 // reading hands the buffered records to the kernel, as a later pwrite would
             }
@@ -201,11 +203,11 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         }
 
         using var reopened = SegmentedLog.Open(directory, Small);
-        Assert.Equal(22, reopened.LastIndex);
+        Assert.Equal(22, reopened.LastIndex.Value);
         AssertRecords(reopened, Enumerable.Range(0, 22).Select(i => TestData.Bytes(i, 50)).ToList(), 1);
-        reopened.Append(2, TestData.Bytes(99, 7));
+        reopened.Append(T(2), TestData.Bytes(99, 7));
         reopened.Flush();
-        Assert.Equal(23, reopened.LastIndex);
+        Assert.Equal(23, reopened.LastIndex.Value);
     }
 
     [Fact]
@@ -216,11 +218,11 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 10; i++)
             {
-                log.Append(1, TestData.Bytes(i, 40));
+                log.Append(T(1), TestData.Bytes(i, 40));
             }
 
             log.Flush();
-            log.Append(1, TestData.Bytes(10, 40)); // written knowing 1..10 are durable
+            log.Append(T(1), TestData.Bytes(10, 40)); // written knowing 1..10 are durable
             log.Flush();
             tail = Directory.GetFiles(directory, "*.seg").Single();
         }
@@ -241,17 +243,17 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 200; i++)
             {
-                log.Append(1, TestData.Bytes(i, 100));
+                log.Append(T(1), TestData.Bytes(i, 100));
             }
         }
 
         var first = Directory.GetFiles(directory, "*.seg").Order(StringComparer.Ordinal).First();
         FlipBit(first, RecordOffset(first, 30) + LogRecord.HeaderSize + 1);
         using var reopened = SegmentedLog.Open(directory, Small); // only the tail is checked on open
-        Assert.Equal(200, reopened.LastIndex);
+        Assert.Equal(200, reopened.LastIndex.Value);
         var error = Assert.Throws<InvalidDataException>(() =>
         {
-            foreach (var unused in reopened.Read(1, 2))
+            foreach (var unused in reopened.Read(I(1), I(2)))
             {
             }
         });
@@ -266,30 +268,30 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         using var log = SegmentedLog.Open(directory, Small);
         for (var i = 0; i < 50; i++)
         {
-            log.Append(1, TestData.Bytes(i, 100));
+            log.Append(T(1), TestData.Bytes(i, 100));
         }
 
         log.Flush();
         var firstSegment = Directory.GetFiles(directory, "*.seg").Order(StringComparer.Ordinal).First();
         var seen = 0;
-        foreach (var entry in log.Read(1, 3))
+        foreach (var entry in log.Read(I(1), I(3)))
         {
             for (var i = 50; i < 300; i++)
             {
-                log.Append(1, TestData.Bytes(i, 100)); // rolls over many times
+                log.Append(T(1), TestData.Bytes(i, 100)); // rolls over many times
             }
 
             log.Flush();
-            log.CompactPrefix(250); // deletes the segment this entry lives in
+            log.CompactPrefix(I(250)); // deletes the segment this entry lives in
             Assert.False(File.Exists(firstSegment));
-            Assert.Equal(TestData.Bytes((int)entry.Index - 1, 100), entry.Payload.ToArray()); // the mapping is still there
+            Assert.Equal(TestData.Bytes((int)entry.Index.Value - 1, 100), entry.Payload.ToArray()); // the mapping is still there
             seen++;
         }
 
         Assert.Equal(3, seen);
-        Assert.Equal(251, log.FirstIndex);
-        Assert.Equal(250, log.Metadata.CompactedIndex);
-        Assert.Throws<ArgumentOutOfRangeException>(() => log.Read(250, 251));
+        Assert.Equal(251, log.FirstIndex.Value);
+        Assert.Equal(250, log.Metadata.CompactedIndex.Value);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Read(I(250), I(251)));
         AssertRecords(log, Enumerable.Range(250, 50).Select(i => TestData.Bytes(i, 100)).ToList(), 251);
     }
 
@@ -300,12 +302,12 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         var tasks = new List<Task>();
         for (var i = 0; i < 64; i++)
         {
-            var index = log.Append(1, TestData.Bytes(i, 64));
-            tasks.Add(log.FlushAsync(index).AsTask());
+            var index = log.Append(T(1), TestData.Bytes(i, 64));
+            tasks.Add(log.FlushAsync(I(index)).AsTask());
         }
 
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(64, log.DurableIndex);
+        Assert.Equal(64, log.DurableIndex.Value);
     }
 
     [Fact]
@@ -313,7 +315,7 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
     {
         using (var log = SegmentedLog.Open(directory, Small))
         {
-            log.Append(1, TestData.Bytes(1, 1));
+            log.Append(T(1), TestData.Bytes(1, 1));
         }
 
         var error = Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, new LogOptions { SegmentSize = 8192, ClusterId = 8, NodeId = 2 }));
@@ -326,22 +328,22 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         var disk = new FailingDisk();
         using (var log = SegmentedLog.Open(directory, Small with { IoObserver = disk }))
         {
-            log.Append(1, TestData.Bytes(1, 10));
+            log.Append(T(1), TestData.Bytes(1, 10));
             log.Flush();
-            log.Append(1, TestData.Bytes(2, 10));
+            log.Append(T(1), TestData.Bytes(2, 10));
             disk.Fail = true;
             var error = Assert.Throws<IOException>(() => log.Flush());
             Assert.Contains("fdatasync", error.Message, StringComparison.Ordinal);
             disk.Fail = false; // a retry would now succeed at the syscall level, and would lie: the log must not try
-            var refused = Assert.Throws<IOException>(() => log.Append(1, TestData.Bytes(3, 10)));
+            var refused = Assert.Throws<IOException>(() => log.Append(T(1), TestData.Bytes(3, 10)));
             Assert.Contains("refuses writes", refused.Message, StringComparison.Ordinal);
             Assert.Throws<IOException>(() => log.Flush());
             Assert.NotNull(log.Failure);
-            Assert.Equal(1, log.DurableIndex);
+            Assert.Equal(1, log.DurableIndex.Value);
         }
 
         using var reopened = SegmentedLog.Open(directory, Small); // a restart starts from what the disk holds
-        Assert.InRange(reopened.LastIndex, 1, 2);
+        Assert.InRange(reopened.LastIndex.Value, 1, 2);
     }
 
     [Fact]
@@ -351,19 +353,19 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         var payloads = Enumerable.Range(0, 200).Select(i => TestData.Bytes(i, 100)).ToList();
         using (var log = SegmentedLog.Open(directory, Small with { IoObserver = disk }))
         {
-            payloads.ForEach(p => log.Append(1, p));
+            payloads.ForEach(p => log.Append(T(1), p));
             log.Flush();
             Assert.True(log.SegmentCount > 2);
             disk.Fail = true; // the later segments are deleted and the hole punched, then the fsync fails
-            Assert.Throws<IOException>(() => log.TruncateSuffix(20));
-            Assert.Equal(19, log.LastIndex); // reads never see the removed records, even now
+            Assert.Throws<IOException>(() => log.TruncateSuffix(I(20)));
+            Assert.Equal(19, log.LastIndex.Value); // reads never see the removed records, even now
             AssertRecords(log, payloads.Take(19).ToList(), 1);
-            Assert.Throws<IOException>(() => log.Append(1, TestData.Bytes(0, 1)));
+            Assert.Throws<IOException>(() => log.Append(T(1), TestData.Bytes(0, 1)));
             log.CrashForTesting();
         }
 
         using var reopened = SegmentedLog.Open(directory, Small);
-        Assert.Equal(19, reopened.LastIndex);
+        Assert.Equal(19, reopened.LastIndex.Value);
         AssertRecords(reopened, payloads.Take(19).ToList(), 1);
     }
 
@@ -372,9 +374,9 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
     {
         using (var log = SegmentedLog.Open(directory, Small))
         {
-            log.Append(3, TestData.Bytes(0, 10));
+            log.Append(T(3), TestData.Bytes(0, 10));
             log.Flush();
-            log.SaveState(3, 2, 1);
+            log.SaveState(T(3), R(2), I(1));
         }
 
         var metadata = Path.Combine(directory, "metadata");
@@ -399,11 +401,11 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 200; i++)
             {
-                log.Append(1, TestData.Bytes(i, 100));
+                log.Append(T(1), TestData.Bytes(i, 100));
             }
 
             log.Flush();
-            log.CompactPrefix(log.LastIndex - 150);
+            log.CompactPrefix(I(log.LastIndex.Value - 150));
         }
 
         var descriptors = Directory.GetFiles("/proc/self/fd").Count(fd => new FileInfo(fd).LinkTarget?.StartsWith(directory, StringComparison.Ordinal) == true);
@@ -419,16 +421,16 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
     {
         using (var log = SegmentedLog.Open(directory, Small))
         {
-            log.Append(1, [], LogRecordType.NoOp);
-            log.Append(1, [1, 2, 3], LogRecordType.Entry);
-            log.Append(2, [9], LogRecordType.Config);
-            Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(2, [1], (LogRecordType)9));
+            log.Append(T(1), [], LogRecordType.NoOp);
+            log.Append(T(1), [1, 2, 3], LogRecordType.Entry);
+            log.Append(T(2), [9], LogRecordType.Config);
+            Assert.Throws<ArgumentOutOfRangeException>(() => log.Append(T(2), [1], (LogRecordType)9));
             log.Flush();
         }
 
         using var reopened = SegmentedLog.Open(directory, Small);
         var types = new List<LogRecordType>();
-        foreach (var record in reopened.Read(1, 3))
+        foreach (var record in reopened.Read(I(1), I(3)))
         {
             types.Add(record.Type);
         }
@@ -442,12 +444,12 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         var observer = new CountingObserver();
         using var log = SegmentedLog.Open(directory, Small with { IoObserver = observer });
         var syncsBefore = observer.Syncs;
-        log.Append(1, TestData.Bytes(1, 40));
+        log.Append(T(1), TestData.Bytes(1, 40));
         var writesBefore = observer.Writes;
         log.Submit();
         Assert.Equal(writesBefore + 1, observer.Writes);
         Assert.Equal(syncsBefore, observer.Syncs);
-        Assert.Equal(0, log.DurableIndex);
+        Assert.Equal(0, log.DurableIndex.Value);
     }
 
     [Fact]
@@ -457,27 +459,27 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 200; i++)
             {
-                log.Append(1, TestData.Bytes(i, 60));
+                log.Append(T(1), TestData.Bytes(i, 60));
             }
 
             log.Flush();
-            log.SaveState(1, 2, 50);
-            Assert.Throws<InvalidOperationException>(() => log.Reset(40, 1)); // below the commit index
-            log.Reset(500, 3);
-            Assert.Equal(501, log.FirstIndex);
-            Assert.Equal(500, log.LastIndex);
-            Assert.Equal(3, log.LastTerm);
-            Assert.Equal(500, log.DurableIndex);
-            Assert.Equal(3, log.TermAt(500));
+            log.SaveState(T(1), R(2), I(50));
+            Assert.Throws<InvalidOperationException>(() => log.Reset(I(40), T(1))); // below the commit index
+            log.Reset(I(500), T(3));
+            Assert.Equal(501, log.FirstIndex.Value);
+            Assert.Equal(500, log.LastIndex.Value);
+            Assert.Equal(3, log.LastTerm.Value);
+            Assert.Equal(500, log.DurableIndex.Value);
+            Assert.Equal(3, log.TermAt(I(500)).Value);
             Assert.Equal(1, log.SegmentCount);
-            Assert.Equal(501, log.Append(3, TestData.Bytes(501, 10)));
+            Assert.Equal(501, log.Append(T(3), TestData.Bytes(501, 10)).Value);
             log.Flush();
         }
 
         using var reopened = SegmentedLog.Open(directory, Small);
-        Assert.Equal(501, reopened.FirstIndex);
-        Assert.Equal(501, reopened.LastIndex);
-        Assert.Equal(new LogMetadataState(1, 2, 500, 500, 3), reopened.Metadata);
+        Assert.Equal(501, reopened.FirstIndex.Value);
+        Assert.Equal(501, reopened.LastIndex.Value);
+        Assert.Equal(new LogMetadataState(T(1), R(2), I(500), I(500), T(3)), reopened.Metadata);
     }
 
     [Fact]
@@ -487,7 +489,7 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 100; i++)
             {
-                log.Append(1, TestData.Bytes(i, 60));
+                log.Append(T(1), TestData.Bytes(i, 60));
             }
 
             log.Flush();
@@ -496,14 +498,14 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
         // The crash left the metadata naming a snapshot at (300, 4) and every old segment in place.
         using (var metadata = LogMetadata.Open(Path.Combine(directory, "metadata")))
         {
-            metadata.Update(metadata.State with { CompactedIndex = 300, CompactedTerm = 4, CommitIndex = 300 });
+            metadata.Update(metadata.State with { CompactedIndex = I(300), CompactedTerm = T(4), CommitIndex = I(300) });
         }
 
         using var reopened = SegmentedLog.Open(directory, Small);
-        Assert.Equal(301, reopened.FirstIndex);
-        Assert.Equal(300, reopened.LastIndex);
-        Assert.Equal(4, reopened.LastTerm);
-        Assert.Equal(301, reopened.Append(4, TestData.Bytes(1, 10)));
+        Assert.Equal(301, reopened.FirstIndex.Value);
+        Assert.Equal(300, reopened.LastIndex.Value);
+        Assert.Equal(4, reopened.LastTerm.Value);
+        Assert.Equal(301, reopened.Append(T(4), TestData.Bytes(1, 10)).Value);
     }
 
     private sealed class CountingObserver : ILogIoObserver
@@ -536,9 +538,9 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
     private static void AssertRecords(SegmentedLog log, List<byte[]> payloads, long first)
     {
         var index = first;
-        foreach (var entry in log.Read(first, first + payloads.Count - 1))
+        foreach (var entry in log.Read(I(first), I(first + payloads.Count - 1)))
         {
-            Assert.Equal(index, entry.Index);
+            Assert.Equal(index, entry.Index.Value);
             Assert.True(payloads[(int)(index - first)].AsSpan().SequenceEqual(entry.Payload), "payload of record " + index);
             index++;
         }
@@ -549,11 +551,11 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
     private static void AssertRange(SegmentedLog log, List<(long Term, byte[] Payload)> model, long first, long from, long to)
     {
         var index = from;
-        foreach (var entry in log.Read(from, to))
+        foreach (var entry in log.Read(I(from), I(to)))
         {
             var (term, payload) = model[(int)(index - first)];
-            Assert.Equal(index, entry.Index);
-            Assert.Equal(term, entry.Term);
+            Assert.Equal(index, entry.Index.Value);
+            Assert.Equal(term, entry.Term.Value);
             Assert.True(payload.AsSpan().SequenceEqual(entry.Payload), "payload of record " + index);
             index++;
         }

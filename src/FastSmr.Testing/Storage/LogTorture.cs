@@ -9,9 +9,10 @@ namespace FastSmr.Testing.Storage;
 /// </summary>
 public static class LogTorture
 {
-    /// <summary>The torture writer's record <paramref name="index"/>: deterministic, so a verifier can recompute it.</summary>
-    public static int ExpectedPayload(long index, Span<byte> destination)
+    /// <summary>The torture writer's record <paramref name="at"/>: deterministic, so a verifier can recompute it.</summary>
+    public static int ExpectedPayload(LogIndex at, Span<byte> destination)
     {
+        var index = at.Value;
         var length = 1 + (int)((index * 2654435761L) % 300);
         var state = (ulong)index * 0x9E3779B97F4A7C15UL;
         for (var i = 0; i < length; i++)
@@ -26,7 +27,7 @@ public static class LogTorture
     }
 
     /// <summary>The torture writer's term for record <paramref name="index"/> (rises every 1,000 records).</summary>
-    public static long ExpectedTerm(long index) => 1 + (index / 1000);
+    public static Term ExpectedTerm(LogIndex index) => new(1 + (index.Value / 1000));
 
     /// <summary>
     /// Appends deterministic records and flushes in random-sized groups until cancelled, printing "durable N" after
@@ -43,11 +44,11 @@ public static class LogTorture
         var rng = new Random(seed);
         using var log = SegmentedLog.Open(directory, new LogOptions { SegmentSize = segmentSize, WriteBufferSize = 16 * 1024 });
         var payload = new byte[512];
-        await output.WriteLineAsync("open " + log.LastIndex.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+        await output.WriteLineAsync("open " + log.LastIndex).ConfigureAwait(false);
         while (!token.IsCancellationRequested)
         {
             var group = rng.Next(1, 64);
-            long last = 0;
+            var last = LogIndex.Zero;
             for (var i = 0; i < group; i++)
             {
                 var index = log.LastIndex + 1;
@@ -60,9 +61,9 @@ public static class LogTorture
             var b = log.FlushAsync(last, CancellationToken.None);
             await a.ConfigureAwait(false);
             await b.ConfigureAwait(false);
-            await output.WriteLineAsync("durable " + last.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            await output.WriteLineAsync("durable " + last).ConfigureAwait(false);
             await output.FlushAsync(token).ConfigureAwait(false);
-            if (last > 20_000 && rng.Next(50) == 0)
+            if (last.Value > 20_000 && rng.Next(50) == 0)
             {
                 log.CompactPrefix(last - 10_000);
             }

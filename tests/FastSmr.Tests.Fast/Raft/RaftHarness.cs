@@ -1,5 +1,7 @@
 using FastSmr.Raft;
 
+using static FastSmr.Tests.Units;
+
 namespace FastSmr.Tests.Raft;
 
 /// <summary>
@@ -19,7 +21,7 @@ internal sealed class RaftHarness
         var voting = ids[..(voters ?? replicas)];
         foreach (var id in ids)
         {
-            var options = new RaftOptions { Id = id, Voters = voting, ElectionTimeoutMinUs = ElectionUs, HeartbeatIntervalUs = 10_000, Seed = (ulong)id };
+            var options = new RaftOptions { Id = R(id), Voters = [.. voting.Select(R)], ElectionTimeoutMinUs = ElectionUs, HeartbeatIntervalUs = 10_000, Seed = (ulong)id };
             options = configure?.Invoke(options) ?? options;
             optionsOf[id] = () => options;
             Disks[id] = new Disk();
@@ -46,7 +48,7 @@ internal sealed class RaftHarness
     public void Start(int id)
     {
         var disk = Disks[id];
-        Nodes[id] = new RaftNode(optionsOf[id](), disk.Hard, [.. disk.Durable], disk.Snapshot?.Index ?? 0, disk.Snapshot?.Term ?? 0, disk.Snapshot?.Config);
+        Nodes[id] = new RaftNode(optionsOf[id](), disk.Hard, [.. disk.Durable], disk.Snapshot?.Index ?? default, disk.Snapshot?.Term ?? default, disk.Snapshot?.Config);
         Applied[id] = [];
         Nodes[id].Tick(Now);
     }
@@ -56,7 +58,7 @@ internal sealed class RaftHarness
         var disk = Disks[id];
         disk.Written.RemoveRange(disk.Durable.Count, disk.Written.Count - disk.Durable.Count); // unsynced writes are lost
         Nodes.Remove(id);
-        InFlight.RemoveAll(m => m.To == id || m.From == id);
+        InFlight.RemoveAll(m => m.To == R(id) || m.From == R(id));
     }
 
     public void Isolate(int id)
@@ -107,7 +109,7 @@ internal sealed class RaftHarness
             foreach (var message in batch)
             {
                 InFlight.Remove(message);
-                if (Nodes.TryGetValue(message.To, out var node))
+                if (Nodes.TryGetValue((int)message.To.Value, out var node))
                 {
                     node.Step(message, Now);
                 }
@@ -153,7 +155,7 @@ internal sealed class RaftHarness
 
     public Proposal ProposeConfigChange(int id, ConfigChange change, int member)
     {
-        var result = Nodes[id].ProposeConfigChange(change, member);
+        var result = Nodes[id].ProposeConfigChange(change, R(member));
         ProcessAll();
         return result;
     }
@@ -194,12 +196,12 @@ internal sealed class RaftHarness
                 disk.Snapshot = snapshot; // the state itself would be fetched from the leader here
                 disk.Written.Clear();
                 disk.Durable.Clear();
-                Installed[id] = snapshot.Index;
+                Installed[id] = snapshot.Index.Value;
             }
 
             if (ready.Entries.Count > 0)
             {
-                var first = (int)(ready.Entries[0].Index - (disk.Snapshot?.Index ?? 0));
+                var first = (int)(ready.Entries[0].Index - (disk.Snapshot?.Index ?? default));
                 if (first <= disk.Written.Count)
                 {
                     disk.Written.RemoveRange(first - 1, disk.Written.Count - first + 1);
@@ -214,7 +216,7 @@ internal sealed class RaftHarness
 
             foreach (var message in ready.Messages)
             {
-                if (!cut.Contains((message.From, message.To)))
+                if (!cut.Contains(((int)message.From.Value, (int)message.To.Value)))
                 {
                     InFlight.Add(message);
                 }
@@ -239,10 +241,10 @@ internal sealed class RaftHarness
     {
         var node = Nodes[id];
         var disk = Disks[id];
-        var term = node.TermAt(index);
-        var drop = (int)(index - (disk.Snapshot?.Index ?? 0));
-        node.Compact(index);
-        disk.Snapshot = new SnapshotInfo(index, term, node.SnapshotConfig);
+        var term = node.TermAt(I(index));
+        var drop = (int)(I(index) - (disk.Snapshot?.Index ?? default));
+        node.Compact(I(index));
+        disk.Snapshot = new SnapshotInfo(I(index), term, node.SnapshotConfig);
         disk.Written.RemoveRange(0, drop);
         disk.Durable.RemoveRange(0, Math.Min(drop, disk.Durable.Count));
     }

@@ -1,6 +1,8 @@
 using FastSmr.Raft;
 using Xunit.Abstractions;
 
+using static FastSmr.Tests.Units;
+
 namespace FastSmr.Tests.Raft;
 
 /// <summary>The Raft paper's (and thesis') rules, one scenario each, read against FastSmr.Raft.</summary>
@@ -33,7 +35,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Propose(1, "x");
         h.Propose(1, "y");
         h.DeliverAll();
-        Assert.True(h[2].LastIndex == 3, $"S2 last index {h[2].LastIndex}, S1 {h[1].Role} term {h[1].Term} last {h[1].LastIndex}");
+        Assert.True(h[2].LastIndex == I(3), $"S2 last index {h[2].LastIndex}, S1 {h[1].Role} term {h[1].Term} last {h[1].LastIndex}");
 
         // (b) S1 crashes; S5 wins with S3 and S4 and appends an entry of its term, which reaches nobody; S5 crashes.
         h.Crash(1);
@@ -41,7 +43,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Quiet();
         h.Elect(5, votesOnly: true);
         var t2 = h[5].Term;
-        h.DropAll(m => m.From == 5);
+        h.DropAll(m => m.From == R(5));
         h.Crash(5);
 
         // (c) S1 restarts and wins (S2, S3 vote; S4 cannot hear it). Catching S3 up, only x (index 2) gets through:
@@ -51,18 +53,18 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Cut(4, 1);
         h.Quiet();
         h.Elect(1, votesOnly: true);
-        h.DeliverAll(m => !(m.From == 1 && m.To == 3 && m.Entries.Any(e => e.Index == 3))); // y never reaches S3, so neither can anything after it
-        Assert.Equal(t1, h[3].TermAt(2));
+        h.DeliverAll(m => !(m.From == R(1) && m.To == R(3) && m.Entries.Any(e => e.Index == I(3)))); // y never reaches S3, so neither can anything after it
+        Assert.Equal(t1, h[3].TermAt(I(2)));
         output.WriteLine($"(c) S1 leads term {h[1].Term}; x on S1, S2, S3; S1's commit index {h[1].CommitIndex}");
         var appliedX = h.Applied[1].Any(e => RaftHarness.Text(e) == "x");
         if (injectBug)
         {
-            Assert.Equal(2, h[1].CommitIndex); // the bug: committed by counting, and applied
+            Assert.Equal(I(2), h[1].CommitIndex); // the bug: committed by counting, and applied
             Assert.True(appliedX);
         }
         else
         {
-            Assert.Equal(1, h[1].CommitIndex); // §3.6.2: never commit an older term's entry by counting replicas
+            Assert.Equal(I(1), h[1].CommitIndex); // §3.6.2: never commit an older term's entry by counting replicas
             Assert.False(appliedX);
         }
 
@@ -72,7 +74,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Heal();
         h.Quiet();
         h.Elect(5, votesOnly: true);
-        Assert.Equal(t2, h[5].TermAt(2));
+        Assert.Equal(t2, h[5].TermAt(I(2)));
         if (injectBug)
         {
             // The buggy cluster told a client "x committed" (S1 applied it) and elected a leader without x: lost.
@@ -85,7 +87,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Advance(50_000);
         foreach (var id in new[] { 2, 3, 4, 5 })
         {
-            Assert.Equal(t2, h[id].TermAt(2));
+            Assert.Equal(t2, h[id].TermAt(I(2)));
             Assert.DoesNotContain(h.Applied[id], e => RaftHarness.Text(e) == "x");
         }
     }
@@ -137,9 +139,9 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Start(1);
         h.Advance(50_000);
         Assert.Equal(h[2].LastIndex, h[1].LastIndex);
-        for (var i = 1; i <= h[2].LastIndex; i++)
+        for (var i = 1; i <= h[2].LastIndex.Value; i++)
         {
-            Assert.Equal(h[2].TermAt(i), h[1].TermAt(i));
+            Assert.Equal(h[2].TermAt(I(i)), h[1].TermAt(I(i)));
         }
 
         Assert.DoesNotContain(h.Applied[1], e => RaftHarness.Text(e).StartsWith("old", StringComparison.Ordinal));
@@ -193,7 +195,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Heal();
         var last = h[1].LastIndex;
         Assert.True(h[3].LastIndex < last);
-        Assert.True(h[1].TransferLeadership(3));
+        Assert.True(h[1].TransferLeadership(R(3)));
         Assert.Equal(0, h[1].LeaseUntil); // the lease is given up at once
         Assert.Equal(ProposeStatus.Busy, h[1].Propose(new byte[1]).Status);
         h.DeliverAll();
@@ -217,13 +219,13 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.DeliverAll();
         h.Advance(50_000);
         Assert.True(h[1].LeaseUntil > h.Now);
-        Assert.True(h[1].TransferLeadership(2));
+        Assert.True(h[1].TransferLeadership(R(2)));
         h.ProcessAll();
         Assert.Contains(h.InFlight, m => m.Type == MessageType.TimeoutNow);
         h.DropAll(m => m.Type == MessageType.TimeoutNow); // delayed, say
         h.Advance(2 * RaftHarness.ElectionUs); // the transfer times out; S1 leads on
         Assert.Equal(Role.Leader, h[1].Role);
-        Assert.Equal(0, h[1].TransferTarget);
+        Assert.Equal(R(0), h[1].TransferTarget);
         Assert.Equal(0, h[1].LeaseUntil);
     }
 
@@ -244,12 +246,12 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         Assert.True(h[2].LeaseUntil > h.Now);
 
         // S3 hears of term+1 from a rejected pre-vote (S1's, from the past, say), then S1 asks for its vote in term+1.
-        h[3].Step(new Message { Type = MessageType.PreVoteResponse, From = 1, To = 3, Term = term + 1, Reject = true }, h.Now);
-        Assert.Equal(term + 1, h[3].Term);
-        h[3].Step(new Message { Type = MessageType.Vote, From = 1, To = 3, Term = term + 1, Index = h[1].LastIndex, LogTerm = h[1].TermAt(h[1].LastIndex) }, h.Now);
+        h[3].Step(new Message { Type = MessageType.PreVoteResponse, From = R(1), To = R(3), Term = term.Next, Reject = true }, h.Now);
+        Assert.Equal(term.Next, h[3].Term);
+        h[3].Step(new Message { Type = MessageType.Vote, From = R(1), To = R(3), Term = term.Next, Index = I(h[1].LastIndex), LogTerm = T(h[1].TermAt(h[1].LastIndex)) }, h.Now);
         h.ProcessAll();
-        Assert.Contains(h.InFlight, m => m.Type == MessageType.VoteResponse && m.From == 3 && m.Reject);
-        Assert.Equal(0, h[3].Vote); // S2's lease still holds: S3 promised not to vote
+        Assert.Contains(h.InFlight, m => m.Type == MessageType.VoteResponse && m.From == R(3) && m.Reject);
+        Assert.Equal(R(0), h[3].Vote); // S2's lease still holds: S3 promised not to vote
     }
 
     /// <summary>
@@ -268,7 +270,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         for (var i = 0; i < 6; i++)
         {
             h.Propose(1, "lost" + i);
-            h.DropAll(m => m.Type == MessageType.Append && m.To == 3); // the network eats every append to S3
+            h.DropAll(m => m.Type == MessageType.Append && m.To == R(3)); // the network eats every append to S3
         }
 
         h.Advance(100_000); // heartbeats keep flowing both ways
@@ -302,7 +304,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.DeliverAll();
         var term = h[1].Term;
         Assert.False(h[2].Campaign()); // S2 heard from S1 moments ago: it does not even vote for itself
-        h[3].Step(new Message { Type = MessageType.Vote, From = 2, To = 3, Term = term + 1, Index = h[2].LastIndex, LogTerm = h[2].TermAt(h[2].LastIndex) }, h.Now);
+        h[3].Step(new Message { Type = MessageType.Vote, From = R(2), To = R(3), Term = term.Next, Index = I(h[2].LastIndex), LogTerm = T(h[2].TermAt(h[2].LastIndex)) }, h.Now);
         Assert.Equal(term, h[3].Term); // a vote request inside the promise: neither a vote nor a term change (thesis §4.2.3)
         Assert.Equal(Role.Leader, h[1].Role);
 
@@ -315,7 +317,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         Assert.True(h[2].Role == Role.Candidate || h[2].Campaign());
         h.DeliverAll(m => m.Type is MessageType.Vote or MessageType.VoteResponse);
         Assert.NotEqual(Role.Leader, h[2].Role);
-        Assert.NotEqual(2, h[3].Vote); // the restarted replica kept its promise
+        Assert.NotEqual(R(2), h[3].Vote); // the restarted replica kept its promise
     }
 
     [Fact]
@@ -324,11 +326,11 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         var h = new RaftHarness(4, voters: 3);
         h.Quiet();
         h.Elect(1, votesOnly: true); // elected; its no-op is not committed yet
-        Assert.Equal(ProposeStatus.Busy, h[1].ProposeConfigChange(ConfigChange.AddLearner, 4).Status); // the 2015 erratum
+        Assert.Equal(ProposeStatus.Busy, h[1].ProposeConfigChange(ConfigChange.AddLearner, R(4)).Status); // the 2015 erratum
         h.DeliverAll();
-        Assert.Equal(ProposeStatus.Ok, h[1].ProposeConfigChange(ConfigChange.AddLearner, 4).Status);
-        Assert.Equal(ProposeStatus.Busy, h[1].ProposeConfigChange(ConfigChange.PromoteLearner, 4).Status); // one at a time
-        Assert.Equal([4], h[1].Config.Learners); // in effect as soon as it is in the log
+        Assert.Equal(ProposeStatus.Ok, h[1].ProposeConfigChange(ConfigChange.AddLearner, R(4)).Status);
+        Assert.Equal(ProposeStatus.Busy, h[1].ProposeConfigChange(ConfigChange.PromoteLearner, R(4)).Status); // one at a time
+        Assert.Equal([R(4)], h[1].Config.Learners); // in effect as soon as it is in the log
     }
 
     [Fact]
@@ -341,7 +343,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.ProposeConfigChange(1, ConfigChange.AddLearner, 4);
         h.DeliverAll();
         Assert.Equal(h[1].LastIndex, h[4].LastIndex);
-        Assert.Equal([4], h[4].Config.Learners);
+        Assert.Equal([R(4)], h[4].Config.Learners);
 
         // With S2 and S3 cut off, the leader and the learner are two replicas but not a majority of the voters.
         h.Isolate(2);
@@ -355,7 +357,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
 
         h.ProposeConfigChange(1, ConfigChange.PromoteLearner, 4);
         h.DeliverAll();
-        Assert.Equal([1, 2, 3, 4], h[1].Config.Voters);
+        Assert.Equal([R(1), R(2), R(3), R(4)], h[1].Config.Voters);
         Assert.Equal(3, h[1].Config.Quorum);
         h.Advance(10 * RaftHarness.ElectionUs);
         Assert.Equal(Role.Leader, h[1].Role); // a learner never campaigned; the promotion disturbed nothing
@@ -376,7 +378,7 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
         h.Advance(20 * RaftHarness.ElectionUs);
         Assert.NotEqual(Role.Leader, h[1].Role);
         Assert.True(h[2].Role == Role.Leader || h[3].Role == Role.Leader);
-        Assert.Equal([2, 3], (h[2].Role == Role.Leader ? h[2] : h[3]).Config.Voters);
+        Assert.Equal([R(2), R(3)], (h[2].Role == Role.Leader ? h[2] : h[3]).Config.Voters);
     }
 
     [Fact]
@@ -395,12 +397,12 @@ public sealed class RaftScenarioTests(ITestOutputHelper output)
 
         h.DeliverAll();
         var compactAt = h[1].CommitIndex - 2;
-        h.Compact(1, compactAt);
+        h.Compact(1, compactAt.Value);
         h.Propose(1, "after");
         h.DeliverAll();
         h.Heal();
         h.Advance(50_000);
-        Assert.Equal(compactAt, h.Installed[3]);
+        Assert.Equal(compactAt.Value, h.Installed[3]);
         Assert.Equal(h[1].LastIndex, h[3].LastIndex);
         Assert.Equal(h[1].TermAt(h[1].LastIndex), h[3].TermAt(h[3].LastIndex));
         Assert.Contains(h.Applied[3], e => RaftHarness.Text(e) == "after");
