@@ -71,16 +71,14 @@ public sealed class FastSmrClient : IAsyncDisposable
     {
         var flags = idempotent ? CommandOptions.Idempotent : CommandOptions.None;
         var seq = (ulong)Interlocked.Increment(ref sequence);
-        return await ExecuteAsync(
-                FrameType.Submit,
-                0,
-                BatchFormat.RecordHeaderSize + command.Length,
-                WriteRecord,
-                (command, flags, options.ClientId, seq),
-                retryUnknown: idempotent,
-                timeout
-            )
-            .ConfigureAwait(false);
+        var body = new RequestBody<(ReadOnlyMemory<byte>, CommandOptions, ulong, ulong)>(
+            FrameType.Submit,
+            0,
+            BatchFormat.RecordHeaderSize + command.Length,
+            WriteRecord,
+            (command, flags, options.ClientId, seq)
+        );
+        return await ExecuteAsync(body, retryUnknown: idempotent, timeout).ConfigureAwait(false);
     }
 
     /// <summary>Runs a read-only query.</summary>
@@ -93,7 +91,11 @@ public sealed class FastSmrClient : IAsyncDisposable
         TimeSpan timeout = default
     ) =>
         // A read changes nothing, so it is always safe to retry.
-        await ExecuteAsync(FrameType.Read, (byte)consistency, query.Length, WriteBytes, query, retryUnknown: true, timeout)
+        await ExecuteAsync(
+                new RequestBody<ReadOnlyMemory<byte>>(FrameType.Read, (byte)consistency, query.Length, WriteBytes, query),
+                retryUnknown: true,
+                timeout
+            )
             .ConfigureAwait(false);
 
     /// <summary>Asks one replica for its status frame.</summary>
@@ -129,16 +131,12 @@ public sealed class FastSmrClient : IAsyncDisposable
         connectLock.Dispose();
     }
 
+    /// <summary>
+    /// Sends the request, to the leader as far as the client knows, and again after every answer that says it was not
+    /// appended (or, when <paramref name="retryUnknown"/>, after any answer that is not final), until the budget is spent.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ClientResult> ExecuteAsync<TState>(
-        FrameType type,
-        byte flags,
-        int bodyLength,
-        SpanAction<byte, TState> writeBody,
-        TState state,
-        bool retryUnknown,
-        TimeSpan timeout
-    )
+    private async ValueTask<ClientResult> ExecuteAsync<TState>(RequestBody<TState> body, bool retryUnknown, TimeSpan timeout)
     {
         ObjectDisposedException.ThrowIf(disposed != 0, this);
         var budget = timeout <= TimeSpan.Zero ? options.DefaultTimeout : timeout;
@@ -148,79 +146,59 @@ public sealed class FastSmrClient : IAsyncDisposable
             return new ClientResult(SubmitStatus.Busy, [], 0);
         }
 
+        var retry = new RetryState { LastStatus = SubmitStatus.Unavailable, Backoff = TimeSpan.FromMilliseconds(2) };
         try
         {
-            return await AttemptUntilDoneAsync(type, flags, bodyLength, writeBody, state, retryUnknown, started, budget)
-                .ConfigureAwait(false);
+            while (true)
+            {
+                var remaining = budget - options.Time.GetElapsedTime(started);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    return new ClientResult(retry.MayHaveApplied ? SubmitStatus.Unknown : retry.LastStatus, [], retry.Attempts);
+                }
+
+                if (await TryGetConnectionAsync(remaining).ConfigureAwait(false) is not { } current)
+                {
+                    // Nothing was sent: safe to try again (another replica, after a pause).
+                    retry.LastStatus = SubmitStatus.Unavailable;
+                    retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
+                    continue;
+                }
+
+                retry.Attempts++;
+                var sentAt = options.Time.GetTimestamp();
+                var budgetUs = (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue);
+                var request = current.Send(body.Type, body.Flags, budgetUs, body.Length, body.Write, body.State);
+                AttemptStep step;
+                try
+                {
+                    var reply = await request.Reply.Task.WaitAsync(remaining, options.Time).ConfigureAwait(false);
+                    step = OnReply(reply, current, retryUnknown, ref retry);
+                }
+                catch (TimeoutException)
+                {
+                    OnTimeout(current, request, sentAt);
+                    return new ClientResult(SubmitStatus.Unknown, [], retry.Attempts);
+                }
+                catch (ConnectionLostException)
+                {
+                    step = OnConnectionLost(current, request, retryUnknown, ref retry);
+                }
+
+                if (step == AttemptStep.Done)
+                {
+                    return retry.Result;
+                }
+
+                if (step == AttemptStep.PauseThenRetry)
+                {
+                    retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
+                }
+            }
         }
         finally
         {
             inFlight.Release();
-        }
-    }
-
-    /// <summary>
-    /// Sends the request, to the leader as far as the client knows, and again after every answer that says it was not
-    /// appended (or, when <paramref name="retryUnknown"/>, after any answer that is not final), until the budget is spent.
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ClientResult> AttemptUntilDoneAsync<TState>(
-        FrameType type,
-        byte flags,
-        int bodyLength,
-        SpanAction<byte, TState> writeBody,
-        TState state,
-        bool retryUnknown,
-        long started,
-        TimeSpan budget
-    )
-    {
-        var retry = new RetryState { LastStatus = SubmitStatus.Unavailable, Backoff = TimeSpan.FromMilliseconds(2) };
-        while (true)
-        {
-            var remaining = budget - options.Time.GetElapsedTime(started);
-            if (remaining <= TimeSpan.Zero)
-            {
-                return new ClientResult(retry.MayHaveApplied ? SubmitStatus.Unknown : retry.LastStatus, [], retry.Attempts);
-            }
-
-            if (await TryGetConnectionAsync(remaining).ConfigureAwait(false) is not { } current)
-            {
-                // Nothing was sent: safe to try again (another replica, after a pause).
-                retry.LastStatus = SubmitStatus.Unavailable;
-                retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
-                continue;
-            }
-
-            retry.Attempts++;
-            var sentAt = options.Time.GetTimestamp();
-            var budgetUs = (uint)Math.Min(remaining.TotalMicroseconds, uint.MaxValue);
-            var request = current.Send(type, flags, budgetUs, bodyLength, writeBody, state);
-            AttemptStep step;
-            try
-            {
-                var reply = await request.Reply.Task.WaitAsync(remaining, options.Time).ConfigureAwait(false);
-                step = OnReply(reply, current, retryUnknown, ref retry);
-            }
-            catch (TimeoutException)
-            {
-                OnTimeout(current, request, sentAt);
-                return new ClientResult(SubmitStatus.Unknown, [], retry.Attempts);
-            }
-            catch (ConnectionLostException)
-            {
-                step = OnConnectionLost(current, request, retryUnknown, ref retry);
-            }
-
-            if (step == AttemptStep.Done)
-            {
-                return retry.Result;
-            }
-
-            if (step == AttemptStep.PauseThenRetry)
-            {
-                retry.Backoff = await PauseAsync(retry.Backoff, remaining).ConfigureAwait(false);
-            }
         }
     }
 
@@ -409,4 +387,13 @@ public sealed class FastSmrClient : IAsyncDisposable
         public TimeSpan Backoff;
         public ClientResult Result;
     }
+
+    /// <summary>What a request sends: its frame type and flags, and how to write its body of <see cref="Length"/> bytes.</summary>
+    private readonly record struct RequestBody<TState>(
+        FrameType Type,
+        byte Flags,
+        int Length,
+        SpanAction<byte, TState> Write,
+        TState State
+    );
 }
