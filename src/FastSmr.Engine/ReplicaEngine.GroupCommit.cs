@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FastSmr.Core.Batching;
 using FastSmr.Core.Protocol;
 
@@ -76,6 +77,7 @@ public sealed partial class ReplicaEngine
     /// Waits for a proposal slot. While every slot is busy (a slow or stuck commit), commands whose deadline passes are
     /// answered Timeout: they were never proposed, so the client may retry them safely.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // the batcher waits here once per batch under load
     private async ValueTask WaitForSlotAsync(SemaphoreSlim slots, Queue<PendingCommand> waiting, CancellationToken token)
     {
         var reader = queue.Reader;

@@ -16,9 +16,6 @@ public readonly record struct LogIndex(long Value) : IComparable<LogIndex>
     /// <summary>The index after this one.</summary>
     public LogIndex Next => new(Value + 1);
 
-    /// <summary>The index before this one.</summary>
-    public LogIndex Previous => new(Value - 1);
-
     /// <inheritdoc />
     public int CompareTo(LogIndex other) => Value.CompareTo(other.Value);
 

@@ -16,9 +16,6 @@ public readonly record struct Term(long Value) : IComparable<Term>
     /// <inheritdoc />
     public int CompareTo(Term other) => Value.CompareTo(other.Value);
 
-    /// <summary>The later of two terms.</summary>
-    public static Term Max(Term left, Term right) => left.Value >= right.Value ? left : right;
-
     /// <summary>Compares two terms.</summary>
     public static bool operator <(Term left, Term right) => left.Value < right.Value;
 

@@ -79,20 +79,11 @@ public static class Wait
     public static async Task HoldsForAsync(Func<bool> invariant, TimeSpan duration, string what, TimeSpan? poll = null)
     {
         ArgumentNullException.ThrowIfNull(invariant);
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < duration)
+        if (await TryUntilAsync(() => Task.FromResult(!invariant()), duration, poll).ConfigureAwait(false) is { } brokenAfter)
         {
-            if (!invariant())
-            {
-                throw new InvalidOperationException(
-                    string.Create(
-                        CultureInfo.InvariantCulture,
-                        $"after {watch.Elapsed.TotalMilliseconds:F0} ms it no longer held that {what}"
-                    )
-                );
-            }
-
-            await Task.Delay(poll ?? DefaultPoll).ConfigureAwait(false);
+            throw new InvalidOperationException(
+                string.Create(CultureInfo.InvariantCulture, $"after {brokenAfter.TotalMilliseconds:F0} ms it no longer held that {what}")
+            );
         }
     }
 }

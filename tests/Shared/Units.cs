@@ -14,6 +14,4 @@ internal static class Units
     public static ReplicaId R(uint value) => new(value);
 
     public static ReplicaId R(int value) => new((uint)value);
-
-    public static ReplicaId R(ReplicaId value) => value;
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using FastSmr.Core.Protocol;
@@ -232,8 +230,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
     }
 
     /// <summary>The client endpoints of the replicas whose process is running.</summary>
-    public IReadOnlyList<string> RunningClientEndPoints =>
-        members.Where(m => m.Process is { HasExited: false } && !m.Paused).Select(m => m.Client).ToArray();
+    public IReadOnlyList<string> RunningClientEndPoints => Running().Select(m => m.Client).ToArray();
 
     /// <inheritdoc/>
     public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) =>
@@ -246,7 +243,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
         var leader = await Wait.ForAsync(
                 async () =>
                 {
-                    var running = members.Count(m => m.Process is { HasExited: false } && !m.Paused);
+                    var running = Running().Count();
                     var agreed = Convergence.AgreedLeader(await StatusesAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false), running);
                     ThrowIfAnyExited();
                     return agreed;
@@ -258,6 +255,9 @@ public sealed partial class ProcessCluster : IReplicaCluster
         return leader
             ?? throw new TimeoutException("no leader within " + timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture) + " s");
     }
+
+    /// <summary>The replicas whose process runs and is not paused: the ones that answer status requests.</summary>
+    private IEnumerable<Member> Running() => members.Where(m => m.Process is { HasExited: false } && !m.Paused);
 
     private void ThrowIfAnyExited()
     {
