@@ -53,7 +53,7 @@ public class BatchBenchmarks
             writer.TryAppendRecord(record);
         }
 
-        return writer.Complete(1, 1, 1);
+        return writer.Complete(1, 1, new ReplicaId(1));
     }
 
     [Benchmark]

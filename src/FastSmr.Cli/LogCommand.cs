@@ -40,7 +40,7 @@ internal static class LogCommand
             Verify(
                 result.GetValue(directory)!.FullName,
                 result.GetValue(clusterId),
-                result.GetValue(nodeId),
+                new ReplicaId(result.GetValue(nodeId)),
                 result.GetValue(segmentSize),
                 Console.Out
             )
@@ -70,7 +70,7 @@ internal static class LogCommand
     }
 
     /// <summary>Opens, reads every record, prints a summary; 0 when intact, 1 when corrupt, 2 on a usage error.</summary>
-    public static int Verify(string directory, ulong clusterId, uint nodeId, long segmentSize, TextWriter output)
+    public static int Verify(string directory, ulong clusterId, ReplicaId nodeId, long segmentSize, TextWriter output)
     {
         if (!Directory.Exists(directory))
         {

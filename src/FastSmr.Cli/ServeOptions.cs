@@ -102,7 +102,7 @@ internal sealed class ServeOptions
     public ServerOptions Read(ParseResult result)
     {
         var o = result.GetValue(config) is { } file ? ServerOptions.FromJsonFile(file.FullName) : new ServerOptions();
-        Override(result, id, v => o.Id = v);
+        Override(result, id, v => o.Id = new ReplicaId(v));
         OverrideText(result, members, v => o.Members = ServerOptions.ParseMembers(v));
         OverrideText(result, data, v => o.DataDirectory = v);
         Override(result, clusterId, v => o.ClusterId = v);

@@ -44,7 +44,7 @@ internal sealed class ClientConnection : IAsyncDisposable
     public string EndPoint { get; }
 
     /// <summary>The replica id the server announced in its handshake.</summary>
-    public uint ReplicaId { get; private set; }
+    public ReplicaId ReplicaId { get; private set; }
 
     public bool IsOpen => failure is null && !closed.IsCancellationRequested;
 

@@ -20,12 +20,12 @@ namespace FastSmr.DotNext;
 public sealed class DotNextBackend : IReplicationBackend
 {
     private readonly DotNextBackendOptions options;
-    private readonly Dictionary<EndPoint, uint> idsByEndPoint = [];
+    private readonly Dictionary<EndPoint, ReplicaId> idsByEndPoint = [];
     private StateMachineAdapter? stateMachine;
     private WriteAheadLog? log;
     private RaftCluster? cluster;
     private IReplicationHost? host;
-    private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, 0));
+    private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, ReplicaId.None));
 
     /// <summary>Creates the back-end; nothing runs until <see cref="StartAsync"/>.</summary>
     public DotNextBackend(DotNextBackendOptions options)
@@ -130,7 +130,7 @@ public sealed class DotNextBackend : IReplicationBackend
             await s.DisposeAsync().ConfigureAwait(false);
         }
 
-        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
+        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, ReplicaId.None));
     }
 
     /// <inheritdoc />
@@ -228,7 +228,7 @@ public sealed class DotNextBackend : IReplicationBackend
 
     private void OnLeaderChanged(RaftCluster<RaftClusterMember> sender, RaftClusterMember? leader)
     {
-        uint leaderId = 0;
+        var leaderId = ReplicaId.None;
         var role = ReplicaRole.Follower;
         if (leader is not null)
         {

@@ -11,7 +11,7 @@ internal static partial class EngineLog
         Level = LogLevel.Information,
         Message = "replica {ReplicaId}: role {Role}, term {Term}, leader {LeaderId}"
     )]
-    public static partial void LeadershipChanged(ILogger logger, uint replicaId, ReplicaRole role, long term, uint leaderId);
+    public static partial void LeadershipChanged(ILogger logger, ReplicaId replicaId, ReplicaRole role, long term, ReplicaId leaderId);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "proposal failed")]
     public static partial void ProposeFailed(ILogger logger, Exception exception);
@@ -20,7 +20,7 @@ internal static partial class EngineLog
     public static partial void MalformedEntry(ILogger logger, long index, string error);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Debug, Message = "replica {ReplicaId}: no-op for term {Term}: {Outcome}")]
-    public static partial void NoOpProposed(ILogger logger, uint replicaId, long term, ProposeOutcome outcome);
+    public static partial void NoOpProposed(ILogger logger, ReplicaId replicaId, long term, ProposeOutcome outcome);
 
     [LoggerMessage(
         EventId = 1006,
@@ -30,5 +30,5 @@ internal static partial class EngineLog
     public static partial void StateMachineFailed(ILogger logger, Exception exception, long index, int ordinal);
 
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "replica {ReplicaId}: restored snapshot at index {Index}")]
-    public static partial void SnapshotRestored(ILogger logger, uint replicaId, long index);
+    public static partial void SnapshotRestored(ILogger logger, ReplicaId replicaId, long index);
 }

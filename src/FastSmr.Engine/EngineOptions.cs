@@ -7,7 +7,7 @@ namespace FastSmr.Engine;
 public sealed class EngineOptions
 {
     /// <summary>This replica's id (non-zero; the proposer id written into batch headers).</summary>
-    public uint ReplicaId { get; set; }
+    public ReplicaId ReplicaId { get; set; }
 
     /// <summary>The cluster id; snapshots of another cluster are refused.</summary>
     public ulong ClusterId { get; set; }
@@ -46,7 +46,7 @@ public sealed class EngineOptions
     /// <summary>Checks the options and throws on values that cannot work.</summary>
     public void Validate()
     {
-        if (ReplicaId == 0)
+        if (!ReplicaId.IsSome)
         {
             throw new ArgumentException("ReplicaId must be non-zero", nameof(ReplicaId));
         }

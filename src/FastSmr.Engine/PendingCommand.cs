@@ -74,7 +74,7 @@ internal sealed class PendingCommand : IValueTaskSource<SubmitResult>
         return true;
     }
 
-    public bool TryComplete(SubmitStatus status, uint leaderId = 0) =>
+    public bool TryComplete(SubmitStatus status, ReplicaId leaderId = default) =>
         !IsCompleted && TryComplete(SubmitResult.FromStatus(status, leaderId));
 
     /// <summary>Drops one owner's reference; the last one returns the object to its pool.</summary>

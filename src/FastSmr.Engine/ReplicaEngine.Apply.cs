@@ -205,7 +205,7 @@ public sealed partial class ReplicaEngine
             BinaryPrimitives.WriteUInt32LittleEndian(header, SnapshotMagic);
             BinaryPrimitives.WriteUInt16LittleEndian(header[4..], SnapshotVersion);
             BinaryPrimitives.WriteUInt64LittleEndian(header[8..], options.ClusterId);
-            BinaryPrimitives.WriteUInt32LittleEndian(header[16..], options.ReplicaId);
+            BinaryPrimitives.WriteUInt32LittleEndian(header[16..], options.ReplicaId.Value);
             BinaryPrimitives.WriteInt64LittleEndian(header[24..], appliedIndex.Value);
             BinaryPrimitives.WriteInt64LittleEndian(header[32..], appliedTerm.Value);
             BinaryPrimitives.WriteInt64LittleEndian(header[40..], appliedTimestampMicros);
@@ -304,7 +304,10 @@ public sealed partial class ReplicaEngine
         var view = Leadership;
         if (view.Role != ReplicaRole.Leader)
         {
-            return SubmitResult.FromStatus(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
+            return SubmitResult.FromStatus(
+                view.LeaderId == ReplicaId.None ? SubmitStatus.Unavailable : SubmitStatus.NotLeader,
+                view.LeaderId
+            );
         }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
@@ -317,7 +320,10 @@ public sealed partial class ReplicaEngine
             if (barrier is not { } index)
             {
                 var now = Leadership;
-                return SubmitResult.FromStatus(now.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, now.LeaderId);
+                return SubmitResult.FromStatus(
+                    now.LeaderId == ReplicaId.None ? SubmitStatus.Unavailable : SubmitStatus.NotLeader,
+                    now.LeaderId
+                );
             }
 
             await WaitForAppliedAsync(index, deadline.Token).ConfigureAwait(false);
@@ -336,7 +342,7 @@ public sealed partial class ReplicaEngine
             var now = Leadership;
             return SubmitResult.FromStatus(
                 now.Role == ReplicaRole.Leader ? SubmitStatus.Unavailable
-                    : now.LeaderId == 0 ? SubmitStatus.Unavailable
+                    : now.LeaderId == ReplicaId.None ? SubmitStatus.Unavailable
                     : SubmitStatus.NotLeader,
                 now.LeaderId
             );

@@ -127,7 +127,7 @@ public sealed partial class ReplicaEngine
     {
         foreach (var command in batch.Commands)
         {
-            command.TryComplete(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
+            command.TryComplete(view.LeaderId == ReplicaId.None ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
             command.Release();
         }
     }

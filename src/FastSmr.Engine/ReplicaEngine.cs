@@ -68,11 +68,11 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         this.time = time ?? TimeProvider.System;
         commandPool = new PendingCommandPool(Math.Min(options.QueuedCommandsMax, 16_384));
         queue = Channel.CreateUnbounded<PendingCommand>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
-        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Follower, default, 0));
+        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Follower, default, ReplicaId.None));
     }
 
     /// <summary>This replica's id.</summary>
-    public uint ReplicaId => options.ReplicaId;
+    public ReplicaId ReplicaId => options.ReplicaId;
 
     /// <summary>The options the engine runs with.</summary>
     public EngineOptions Options => options;
@@ -289,7 +289,10 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         var view = Leadership;
         if (view.Role != ReplicaRole.Leader)
         {
-            refused = SubmitResult.FromStatus(view.LeaderId == 0 ? SubmitStatus.Unavailable : SubmitStatus.NotLeader, view.LeaderId);
+            refused = SubmitResult.FromStatus(
+                view.LeaderId == ReplicaId.None ? SubmitStatus.Unavailable : SubmitStatus.NotLeader,
+                view.LeaderId
+            );
             return false;
         }
 

@@ -7,10 +7,10 @@ namespace FastSmr.Engine;
 public abstract class ReplicationBackendOptions
 {
     /// <summary>This replica's id; must be one of <see cref="Members"/>.</summary>
-    public uint ReplicaId { get; set; }
+    public ReplicaId ReplicaId { get; set; }
 
     /// <summary>The static membership: every replica's id and peer (Raft) endpoint.</summary>
-    public IReadOnlyList<(uint Id, IPEndPoint RaftEndPoint)> Members { get; set; } = [];
+    public IReadOnlyList<(ReplicaId Id, IPEndPoint RaftEndPoint)> Members { get; set; } = [];
 
     /// <summary>Where the back-end keeps its log and snapshots.</summary>
     public string DataDirectory { get; set; } = "";
@@ -25,7 +25,7 @@ public abstract class ReplicationBackendOptions
     /// Optional dial addresses per peer id: this replica connects to peer <c>id</c> there instead of at its member endpoint,
     /// which stays its identity (the chaos harness puts a proxy port per ordered pair of replicas here).
     /// </summary>
-    public IReadOnlyDictionary<uint, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<uint, IPEndPoint>();
+    public IReadOnlyDictionary<ReplicaId, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<ReplicaId, IPEndPoint>();
 
     /// <summary>The election timeouts (and, derived from them, heartbeats and the lease).</summary>
     public ElectionTiming Election { get; set; } = new();
@@ -50,10 +50,7 @@ public abstract class ReplicationBackendOptions
         {
             if (peer == ReplicaId || !Members.Any(m => m.Id == peer))
             {
-                throw new ArgumentException(
-                    "a peer route to " + peer.ToString(System.Globalization.CultureInfo.InvariantCulture) + ", which is not another member",
-                    nameof(PeerRoutes)
-                );
+                throw new ArgumentException("a peer route to " + peer.ToString() + ", which is not another member", nameof(PeerRoutes));
             }
         }
 
@@ -76,10 +73,10 @@ public abstract class ReplicationBackendOptions
             throw new ArgumentException("Members is empty", nameof(Members));
         }
 
-        var ids = new HashSet<uint>();
+        var ids = new HashSet<ReplicaId>();
         foreach (var (id, _) in Members)
         {
-            if (id == 0 || id > int.MaxValue || !ids.Add(id))
+            if (!id.IsSome || id.Value > int.MaxValue || !ids.Add(id))
             {
                 throw new ArgumentException("member ids must be unique and in [1, 2^31)", nameof(Members));
             }

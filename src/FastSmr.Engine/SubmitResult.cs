@@ -12,7 +12,7 @@ public readonly struct SubmitResult : IDisposable
     private readonly byte[]? rented;
     private readonly int length;
 
-    internal SubmitResult(SubmitStatus status, uint leaderId, byte[]? rented, int length)
+    internal SubmitResult(SubmitStatus status, ReplicaId leaderId, byte[]? rented, int length)
     {
         Status = status;
         LeaderId = leaderId;
@@ -24,25 +24,25 @@ public readonly struct SubmitResult : IDisposable
     public SubmitStatus Status { get; }
 
     /// <summary>For <see cref="SubmitStatus.NotLeader"/>: the leader's replica id, 0 if unknown.</summary>
-    public uint LeaderId { get; }
+    public ReplicaId LeaderId { get; }
 
     /// <summary>The state machine's output (empty unless <see cref="Status"/> is Ok). Valid until <see cref="Dispose"/>.</summary>
     public ReadOnlyMemory<byte> Output => rented is null ? ReadOnlyMemory<byte>.Empty : rented.AsMemory(0, length);
 
     /// <summary>A result with no output.</summary>
-    public static SubmitResult FromStatus(SubmitStatus status, uint leaderId = 0) => new(status, leaderId, null, 0);
+    public static SubmitResult FromStatus(SubmitStatus status, ReplicaId leaderId = default) => new(status, leaderId, null, 0);
 
     /// <summary>An Ok result that copies <paramref name="output"/> into a pooled buffer.</summary>
     public static SubmitResult FromOutput(ReadOnlySpan<byte> output)
     {
         if (output.IsEmpty)
         {
-            return new SubmitResult(SubmitStatus.Ok, 0, null, 0);
+            return new SubmitResult(SubmitStatus.Ok, ReplicaId.None, null, 0);
         }
 
         var buffer = ArrayPool<byte>.Shared.Rent(output.Length);
         output.CopyTo(buffer);
-        return new SubmitResult(SubmitStatus.Ok, 0, buffer, output.Length);
+        return new SubmitResult(SubmitStatus.Ok, ReplicaId.None, buffer, output.Length);
     }
 
     /// <summary>Returns the output buffer to the pool.</summary>

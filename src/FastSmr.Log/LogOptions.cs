@@ -22,7 +22,7 @@ public sealed record LogOptions
     public ulong ClusterId { get; init; }
 
     /// <summary>Written into every segment header; a segment of another node is refused on open.</summary>
-    public uint NodeId { get; init; }
+    public ReplicaId NodeId { get; init; }
 
     /// <summary>
     /// Test-only: <see cref="SegmentedLog.Flush(LogIndex)"/> skips its fdatasync and still reports durability. Exists so

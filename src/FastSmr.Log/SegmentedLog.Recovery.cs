@@ -71,7 +71,7 @@ public sealed unsafe partial class SegmentedLog
                 );
             }
 
-            if (read.ClusterId != options.ClusterId || read.NodeId != options.NodeId)
+            if (read.ClusterId != options.ClusterId || read.NodeId != options.NodeId.Value)
             {
                 throw new InvalidDataException(
                     path
@@ -82,7 +82,7 @@ public sealed unsafe partial class SegmentedLog
                         + ", this log is cluster "
                         + options.ClusterId.ToString(CultureInfo.InvariantCulture)
                         + " node "
-                        + options.NodeId.ToString(CultureInfo.InvariantCulture)
+                        + options.NodeId.ToString()
                 );
             }
 

@@ -118,7 +118,7 @@ public sealed unsafe partial class SegmentedLog
             }
 
             Span<byte> header = stackalloc byte[SegmentHeader.Size];
-            new SegmentHeader(options.ClusterId, options.NodeId, firstIndex).Write(header);
+            new SegmentHeader(options.ClusterId, options.NodeId.Value, firstIndex).Write(header);
             RandomAccess.Write(file, header, 0);
             if (!Syscalls.Fsync(file))
             {

@@ -340,7 +340,7 @@ public sealed partial class NativeBackend
             Role.Candidate or Role.PreCandidate => ReplicaRole.Candidate,
             _ => ReplicaRole.Follower,
         };
-        var info = new LeadershipInfo(role, n.Term, n.Leader.Value);
+        var info = new LeadershipInfo(role, n.Term, n.Leader);
         var previous = leadership.Value;
         if (info == previous)
         {

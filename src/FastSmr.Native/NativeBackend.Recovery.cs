@@ -92,14 +92,14 @@ public sealed partial class NativeBackend
             }
         }
 
-        var voters = options.Members.Select(m => new ReplicaId(m.Id)).ToList();
+        var voters = options.Members.Select(m => m.Id).ToList();
         var raftOptions = new RaftOptions
         {
-            Id = new ReplicaId(options.ReplicaId),
+            Id = options.ReplicaId,
             Voters = voters,
             ElectionTimeoutMinUs = options.Election.LowerMs * 1000L,
             HeartbeatIntervalUs = options.EffectiveHeartbeatIntervalMs * 1000L,
-            Seed = (ulong)options.Time.GetTimestamp() ^ ((ulong)options.ReplicaId << 48),
+            Seed = (ulong)options.Time.GetTimestamp() ^ ((ulong)options.ReplicaId.Value << 48),
         };
         var commit = LogIndex.Max(LogIndex.Min(meta.CommitIndex, storage.LastIndex), snapshotIndex);
         var core = new RaftNode(

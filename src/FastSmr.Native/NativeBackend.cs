@@ -50,7 +50,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     private Thread? applyThread;
     private volatile bool stopRequested;
     private int stopCalled;
-    private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, 0));
+    private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, ReplicaId.None));
     private long leaseUntilUs;
     private long leaseTerm;
     private long leaseCommitIndex; // written under readGate, with the lease; also what CommitIndex reports
@@ -135,7 +135,7 @@ public sealed partial class NativeBackend : IReplicationBackend
             }
         );
         node = Recover(log, host);
-        var self = (int)options.ReplicaId;
+        var self = (int)options.ReplicaId.Value;
         transport = new PeerTransport(options, snapshotDirectory, OnReceived, Kick, OnSnapshotReceived, clock, logger);
         transport.Start();
         raftThread = new Thread(RaftLoop) { IsBackground = true, Name = "fastsmr-raft-" + self };
@@ -189,7 +189,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         }
 
         log?.Dispose();
-        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
+        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, ReplicaId.None));
         readWaiters.TrySetResult();
     }
 
@@ -223,7 +223,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         NativeLog.Fatal(logger, options.ReplicaId, e);
         stopRequested = true;
         applySignal.Set();
-        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, 0));
+        leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, ReplicaId.None));
         host?.OnLeadershipChanged(Leadership);
         WakeReaders();
     }

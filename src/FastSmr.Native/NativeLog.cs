@@ -15,30 +15,30 @@ internal static partial class NativeLog
         Message = "replica {ReplicaId}: the machine restarted uncleanly since this replica last ran in memory mode; "
             + "it rejoins as a non-voter until it has caught up"
     )]
-    public static partial void Rejoining(ILogger logger, uint replicaId);
+    public static partial void Rejoining(ILogger logger, ReplicaId replicaId);
 
     [LoggerMessage(
         EventId = 3001,
         Level = LogLevel.Information,
         Message = "replica {ReplicaId}: caught up after the unclean restart; voting again"
     )]
-    public static partial void Rejoined(ILogger logger, uint replicaId);
+    public static partial void Rejoined(ILogger logger, ReplicaId replicaId);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "snapshot {Path} skipped: {Reason}")]
     public static partial void SnapshotSkipped(ILogger logger, string path, string reason);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Critical, Message = "replica {ReplicaId} stops: storage failed")]
-    public static partial void Fatal(ILogger logger, uint replicaId, Exception exception);
+    public static partial void Fatal(ILogger logger, ReplicaId replicaId, Exception exception);
 
     [LoggerMessage(
         EventId = 3004,
         Level = LogLevel.Information,
         Message = "replica {ReplicaId}: snapshot at {Index} installed from the leader"
     )]
-    public static partial void SnapshotInstalled(ILogger logger, uint replicaId, long index);
+    public static partial void SnapshotInstalled(ILogger logger, ReplicaId replicaId, long index);
 
     [LoggerMessage(EventId = 3005, Level = LogLevel.Debug, Message = "replica {ReplicaId}: snapshot at {Index} taken, log compacted")]
-    public static partial void SnapshotTaken(ILogger logger, uint replicaId, long index);
+    public static partial void SnapshotTaken(ILogger logger, ReplicaId replicaId, long index);
 
     [LoggerMessage(EventId = 3050, Level = LogLevel.Warning, Message = "peer connection from {Remote} refused: {Reason}")]
     public static partial void PeerRefused(ILogger logger, string remote, string reason);

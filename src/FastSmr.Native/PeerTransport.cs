@@ -69,7 +69,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     {
         this.receivedBatch = receivedBatch;
         this.options = options;
-        self = (int)options.ReplicaId;
+        self = (int)options.ReplicaId.Value;
         this.received = received;
         this.snapshotReceived = snapshotReceived;
         this.stagingDirectory = stagingDirectory;
@@ -85,7 +85,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
             else
             {
                 var dial = options.PeerRoutes.TryGetValue(id, out var route) ? route : endPoint;
-                links[(int)id] = new PeerLink(this, (int)id, dial);
+                links[(int)id.Value] = new PeerLink(this, (int)id.Value, dial);
             }
         }
 

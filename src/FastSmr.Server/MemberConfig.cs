@@ -4,7 +4,7 @@ namespace FastSmr.Server;
 public sealed class MemberConfig
 {
     /// <summary>The replica id (non-zero, unique).</summary>
-    public uint Id { get; set; }
+    public ReplicaId Id { get; set; }
 
     /// <summary>The peer (Raft) endpoint, "host:port". Every replica must spell it the same way.</summary>
     public string Raft { get; set; } = "";

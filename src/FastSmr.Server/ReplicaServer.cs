@@ -18,7 +18,7 @@ public sealed class ReplicaServer : IAsyncDisposable
 {
     private readonly ILoggerFactory loggerFactory;
     private readonly ILogger logger;
-    private readonly Dictionary<uint, string> clientEndPoints = [];
+    private readonly Dictionary<ReplicaId, string> clientEndPoints = [];
     private readonly CancellationTokenSource stopping = new();
     private readonly HashSet<Task> sessions = [];
     private Socket? listener;
@@ -86,13 +86,13 @@ public sealed class ReplicaServer : IAsyncDisposable
     public static IReplicationBackend CreateBackend(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var members = new List<(uint, IPEndPoint)>();
+        var members = new List<(ReplicaId, IPEndPoint)>();
         foreach (var member in options.Members)
         {
             members.Add((member.Id, ServerOptions.ParseEndPoint(member.Raft)));
         }
 
-        var routes = new Dictionary<uint, IPEndPoint>();
+        var routes = new Dictionary<ReplicaId, IPEndPoint>();
         foreach (var (peer, route) in options.PeerRoutes)
         {
             routes[peer] = ServerOptions.ParseEndPoint(route);
@@ -188,7 +188,7 @@ public sealed class ReplicaServer : IAsyncDisposable
         stopping.Dispose();
     }
 
-    internal string? ClientEndPointOf(uint replicaId) => clientEndPoints.GetValueOrDefault(replicaId);
+    internal string? ClientEndPointOf(ReplicaId replicaId) => clientEndPoints.GetValueOrDefault(replicaId);
 
     private async Task AcceptLoopAsync()
     {

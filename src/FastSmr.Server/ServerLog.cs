@@ -21,7 +21,7 @@ internal static partial class ServerLog
     )]
     public static partial void Started(
         ILogger logger,
-        uint id,
+        ReplicaId id,
         string clientEndPoint,
         string raftEndPoint,
         BackendKind backend,

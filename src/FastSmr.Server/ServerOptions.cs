@@ -10,7 +10,7 @@ namespace FastSmr.Server;
 public sealed class ServerOptions
 {
     /// <summary>This replica's id.</summary>
-    public uint Id { get; set; }
+    public ReplicaId Id { get; set; }
 
     /// <summary>The cluster id; clients and snapshots of another cluster are refused.</summary>
     public ulong ClusterId { get; set; } = 1;
@@ -70,7 +70,7 @@ public sealed class ServerOptions
     /// peer's canonical Raft endpoint, which stays its identity. The chaos harness routes each ordered pair of replicas
     /// through its own proxy port this way.
     /// </summary>
-    public Dictionary<uint, string> PeerRoutes { get; set; } = [];
+    public Dictionary<ReplicaId, string> PeerRoutes { get; set; } = [];
 
     /// <summary>
     /// Test-only fault injection used by <c>fastsmr chaos --inject-bug</c> to prove the harness catches a broken replica;
@@ -86,8 +86,7 @@ public sealed class ServerOptions
 
     /// <summary>This replica's member entry.</summary>
     public MemberConfig Self =>
-        Members.Find(m => m.Id == Id)
-        ?? throw new InvalidOperationException("replica " + Id.ToString(CultureInfo.InvariantCulture) + " is not among the members");
+        Members.Find(m => m.Id == Id) ?? throw new InvalidOperationException("replica " + Id.ToString() + " is not among the members");
 
     /// <summary>The JSON settings used for configuration files.</summary>
     public static JsonSerializerOptions JsonOptions { get; } =
@@ -125,7 +124,7 @@ public sealed class ServerOptions
             members.Add(
                 new MemberConfig
                 {
-                    Id = id,
+                    Id = new ReplicaId(id),
                     Raft = part[(eq + 1)..slash],
                     Client = part[(slash + 1)..],
                 }
@@ -136,17 +135,17 @@ public sealed class ServerOptions
     }
 
     /// <summary>Parses peer routes "id=host:port,..." as given on the command line.</summary>
-    public static Dictionary<uint, string> ParsePeerRoutes(string text)
+    public static Dictionary<ReplicaId, string> ParsePeerRoutes(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var routes = new Dictionary<uint, string>();
+        var routes = new Dictionary<ReplicaId, string>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var eq = part.IndexOf('=', StringComparison.Ordinal);
             if (
                 eq <= 0
                 || !uint.TryParse(part.AsSpan(0, eq), NumberStyles.None, CultureInfo.InvariantCulture, out var id)
-                || !routes.TryAdd(id, part[(eq + 1)..])
+                || !routes.TryAdd(new ReplicaId(id), part[(eq + 1)..])
             )
             {
                 throw new FormatException("bad peer route '" + part + "': expected a unique id=host:port");
@@ -183,7 +182,7 @@ public sealed class ServerOptions
         {
             if (peer == Id || !Members.Exists(m => m.Id == peer))
             {
-                throw new ArgumentException("peer route for " + peer.ToString(CultureInfo.InvariantCulture) + ": not another member");
+                throw new ArgumentException("peer route for " + peer.ToString() + ": not another member");
             }
 
             _ = ParseEndPoint(route);

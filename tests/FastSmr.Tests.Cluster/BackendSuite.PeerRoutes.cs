@@ -1,3 +1,4 @@
+using static FastSmr.Tests.Units;
 using System.Diagnostics;
 using FastSmr.Core;
 using FastSmr.Core.Kv;
@@ -18,7 +19,7 @@ public abstract partial class BackendSuite
     [Fact]
     public async Task RaftTraffic_GoesThroughThePairsProxy_AndCuttingTheLeadersPairsElectsAnother()
     {
-        var links = new Dictionary<(uint From, uint To), ChaosLink>();
+        var links = new Dictionary<(ReplicaId From, ReplicaId To), ChaosLink>();
         try
         {
             await using var cluster = new InProcessCluster(3, configure: options => RouteThroughLinks(options, links), backend: Backend);
@@ -31,7 +32,7 @@ public abstract partial class BackendSuite
             }
 
             // The leader's replication connections run through its own pair links, not the canonical endpoints.
-            foreach (var other in new uint[] { 1, 2, 3 }.Where(i => i != leaderId))
+            foreach (var other in new[] { R(1), R(2), R(3) }.Where(i => i != leaderId))
             {
                 Assert.True(links[(leaderId, other)].OpenConnections > 0, "no connection through link " + leaderId + "->" + other);
             }
@@ -86,7 +87,7 @@ public abstract partial class BackendSuite
     [Fact]
     public async Task LeaderThatCannotSend_IsReplaced_AndCommitsNothing()
     {
-        var links = new Dictionary<(uint From, uint To), ChaosLink>();
+        var links = new Dictionary<(ReplicaId From, ReplicaId To), ChaosLink>();
         try
         {
             await using var cluster = new InProcessCluster(3, configure: options =>
@@ -99,7 +100,7 @@ public abstract partial class BackendSuite
             var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
             var leaderId = leader.Options.Id;
             var oldTerm = leader.Engine.Leadership.Term.Value;
-            foreach (var other in new uint[] { 1, 2, 3 }.Where(i => i != leaderId))
+            foreach (var other in new[] { R(1), R(2), R(3) }.Where(i => i != leaderId))
             {
                 links[(leaderId, other)].DropForward = true; // the leader's own requests
                 links[(other, leaderId)].DropBackward = true; // its replies to the others' requests
@@ -151,7 +152,7 @@ public abstract partial class BackendSuite
     }
 
     /// <summary>Routes this replica's connection to every peer through a new link of its own (A→B and B→A differ).</summary>
-    private static void RouteThroughLinks(ServerOptions options, Dictionary<(uint From, uint To), ChaosLink> links)
+    private static void RouteThroughLinks(ServerOptions options, Dictionary<(ReplicaId From, ReplicaId To), ChaosLink> links)
     {
         foreach (var peer in options.Members.Where(m => m.Id != options.Id))
         {

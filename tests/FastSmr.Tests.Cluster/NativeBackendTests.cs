@@ -1,3 +1,4 @@
+using static FastSmr.Tests.Units;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
@@ -33,11 +34,11 @@ public class NativeBackendTests(ITestOutputHelper output)
         Assert.True(await SendAndSeeClosedAsync(target, random), "random bytes on the peer port did not close the connection");
         var hello = new byte[WireFormat.HelloSize + 4];
         var peer = leader.Options.Members.First(m => m.Id != leader.Options.Id).Id;
-        WireFormat.WriteHello(hello, WireFormat.KindMessages, leader.Options.ClusterId, (int)peer);
+        WireFormat.WriteHello(hello, WireFormat.KindMessages, leader.Options.ClusterId, (int)peer.Value);
         BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(WireFormat.HelloSize), uint.MaxValue);
         Assert.True(await SendAndSeeClosedAsync(target, hello), "a 4 GiB frame length did not close the connection");
         var otherCluster = new byte[WireFormat.HelloSize];
-        WireFormat.WriteHello(otherCluster, WireFormat.KindMessages, leader.Options.ClusterId + 1, (int)peer);
+        WireFormat.WriteHello(otherCluster, WireFormat.KindMessages, leader.Options.ClusterId + 1, (int)peer.Value);
         Assert.True(await SendAndSeeClosedAsync(target, otherCluster), "a hello of another cluster did not close the connection");
 
         await using var client = cluster.NewClient();
@@ -75,21 +76,21 @@ public class NativeBackendTests(ITestOutputHelper output)
             }
         }
 
-        foreach (var id in new uint[] { 1, 2, 3 })
+        foreach (var id in new[] { R(1), R(2), R(3) })
         {
             await cluster.StopAsync(id);
         }
 
         // Replicas 2 and 3 "find" another boot id: as if the machine had crashed under them.
-        foreach (var id in new uint[] { 2, 3 })
+        foreach (var id in new[] { R(2), R(3) })
         {
             await File.WriteAllTextAsync(Path.Combine(cluster.Directory, "replica-" + id, "boot-id"), "00000000-dead-beef-0000-000000000000");
         }
 
-        await cluster.StartAsync(2);
-        await cluster.StartAsync(3);
-        Assert.True(((NativeBackend)cluster[2].Backend).Rejoining);
-        Assert.True(((NativeBackend)cluster[3].Backend).Rejoining);
+        await cluster.StartAsync(R(2));
+        await cluster.StartAsync(R(3));
+        Assert.True(((NativeBackend)cluster[R(2)].Backend).Rejoining);
+        Assert.True(((NativeBackend)cluster[R(3)].Backend).Rejoining);
 
         // Two replicas that may have lost what they acknowledged must not elect one of themselves: without the rule
         // they would within about two election timeouts (300-600 ms here).
@@ -99,19 +100,19 @@ public class NativeBackendTests(ITestOutputHelper output)
             "no rejoining replica is leader or candidate");
 
         // Only replica 3 crashed, in fact: replicas 1 and 2 elect a leader, replica 3 catches up and only then votes again.
-        await cluster.StopAsync(2);
-        await cluster.StopAsync(3);
+        await cluster.StopAsync(R(2));
+        await cluster.StopAsync(R(3));
         var bootId = (await File.ReadAllTextAsync("/proc/sys/kernel/random/boot_id")).Trim();
         await File.WriteAllTextAsync(Path.Combine(cluster.Directory, "replica-2", "boot-id"), bootId);
-        await cluster.StartAsync(3);
-        Assert.True(((NativeBackend)cluster[3].Backend).Rejoining, "the rejoining state must survive a restart until caught up");
-        await cluster.StartAsync(1);
-        await cluster.StartAsync(2);
-        var rejoining = (NativeBackend)cluster[3].Backend;
+        await cluster.StartAsync(R(3));
+        Assert.True(((NativeBackend)cluster[R(3)].Backend).Rejoining, "the rejoining state must survive a restart until caught up");
+        await cluster.StartAsync(R(1));
+        await cluster.StartAsync(R(2));
+        var rejoining = (NativeBackend)cluster[R(3)].Backend;
         var rejoined = await Wait.UntilAsync(
             () =>
             {
-                Assert.False(rejoining.Rejoining && cluster[3].Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate, "a rejoining replica campaigned");
+                Assert.False(rejoining.Rejoining && cluster[R(3)].Engine.Leadership.Role is ReplicaRole.Leader or ReplicaRole.Candidate, "a rejoining replica campaigned");
                 return !rejoining.Rejoining;
             },
             TimeSpan.FromSeconds(30),
@@ -119,7 +120,7 @@ public class NativeBackendTests(ITestOutputHelper output)
         output.WriteLine($"replica 3 rejoined {rejoined.TotalMilliseconds:F0} ms after the others started");
         Assert.Equal(bootId, (await File.ReadAllTextAsync(Path.Combine(cluster.Directory, "replica-3", "boot-id"))).Trim());
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
-        Assert.NotEqual(3u, leader.Options.Id);
+        Assert.NotEqual(R(3), leader.Options.Id);
         await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
     }
 

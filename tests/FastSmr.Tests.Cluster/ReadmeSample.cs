@@ -1,5 +1,6 @@
 // The embedding sample shown in README.md. ReadmeSampleTests checks that the README shows exactly this code and runs it.
 // README-SAMPLE-BEGIN
+using FastSmr;
 using FastSmr.Client;
 using FastSmr.Core.Kv;
 using FastSmr.Server;
@@ -14,7 +15,7 @@ public static class EmbeddingSample
     {
         var options = new ServerOptions
         {
-            Id = id,
+            Id = new ReplicaId(id),
             Members = ServerOptions.ParseMembers(members),
             DataDirectory = dataDirectory,   // durable by default: acknowledged once flushed on a majority
         };

@@ -27,14 +27,14 @@ public class BatchFormatTests
             Assert.True(writer.TryAppendRecord(Record(commands[i], i == 1 ? CommandOptions.Idempotent : CommandOptions.None, 7, (ulong)(100 + i))));
         }
 
-        var batch = writer.Complete(batchId: 42, leaderTimestampMicros: 1_700_000_000_000_000, proposerId: 3).ToArray();
+        var batch = writer.Complete(batchId: 42, leaderTimestampMicros: 1_700_000_000_000_000, proposerId: new ReplicaId(3)).ToArray();
 
         Assert.True(BatchFormat.TryParse(batch, out var header, out var error), error);
         Assert.Equal(EntryType.Commands, header.EntryType);
         Assert.Equal(3, header.CommandCount);
         Assert.Equal(42UL, header.BatchId);
         Assert.Equal(1_700_000_000_000_000, header.LeaderTimestampMicros);
-        Assert.Equal(3U, header.ProposerId);
+        Assert.Equal(new ReplicaId(3), header.ProposerId);
         var i2 = 0;
         foreach (var record in BatchFormat.EnumerateRecords(batch))
         {
@@ -54,7 +54,7 @@ public class BatchFormatTests
         var writer = new BatchWriter(BatchFormat.HeaderSize + BatchFormat.RecordHeaderSize + 10);
         Assert.True(writer.TryAppendRecord(Record(new byte[10], CommandOptions.None, 0, 0)));
         Assert.False(writer.TryAppendRecord(Record(new byte[1], CommandOptions.None, 0, 0)));
-        var batch = writer.Complete(1, 0, 1).ToArray();
+        var batch = writer.Complete(1, 0, new ReplicaId(1)).ToArray();
         Assert.True(BatchFormat.TryParse(batch, out var header, out _));
         Assert.Equal(1, header.CommandCount);
     }
@@ -63,7 +63,7 @@ public class BatchFormatTests
     public void NoOp_RoundTrips()
     {
         var bytes = new byte[BatchFormat.HeaderSize];
-        BatchFormat.WriteNoOp(bytes, 9, 5, 2);
+        BatchFormat.WriteNoOp(bytes, 9, 5, new ReplicaId(2));
         Assert.True(BatchFormat.TryParse(bytes, out var header, out _));
         Assert.Equal(EntryType.NoOp, header.EntryType);
         Assert.Equal(0, header.CommandCount);
@@ -77,7 +77,7 @@ public class BatchFormatTests
     {
         var writer = new BatchWriter(1024);
         writer.TryAppendRecord(Record([1, 2, 3, 4], CommandOptions.None, 1, 1));
-        var batch = writer.Complete(1, 1, 1).ToArray();
+        var batch = writer.Complete(1, 1, new ReplicaId(1)).ToArray();
         switch (corruption)
         {
             case "short": batch = batch[..10]; break;
@@ -169,14 +169,14 @@ public class BatchFormatTests
         hello[0] ^= 1;
         Assert.Throws<ProtocolException>(() => FrameCodec.ReadHello(hello));
 
-        var status = new StatusReport(3, ReplicaRole.Leader, new Term(7), new LogIndex(100), new LogIndex(99), new StateDigest(1, 2), 3, 12345);
+        var status = new StatusReport(new ReplicaId(3), ReplicaRole.Leader, new Term(7), new LogIndex(100), new LogIndex(99), new StateDigest(1, 2), new ReplicaId(3), 12345);
         var bytes = new byte[FrameCodec.StatusReplySize];
         FrameCodec.WriteStatus(bytes, status);
         Assert.Equal(status, FrameCodec.ReadStatus(bytes));
 
         var notLeader = new byte[FrameCodec.NotLeaderSizeMax];
-        var length = FrameCodec.WriteNotLeader(notLeader, 2, "127.0.0.1:9000");
-        Assert.Equal((2U, "127.0.0.1:9000"), FrameCodec.ReadNotLeader(notLeader.AsSpan(0, length)));
+        var length = FrameCodec.WriteNotLeader(notLeader, new ReplicaId(2), "127.0.0.1:9000");
+        Assert.Equal((new ReplicaId(2), "127.0.0.1:9000"), FrameCodec.ReadNotLeader(notLeader.AsSpan(0, length)));
     }
 
     private static ReadOnlySequence<byte> Segments(byte[] bytes, int size)

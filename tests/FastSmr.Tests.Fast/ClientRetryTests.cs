@@ -73,7 +73,7 @@ public class ClientRetryTests
                     if (header.Type == FrameType.Hello)
                     {
                         var body = new byte[FrameCodec.HelloReplySize];
-                        FrameCodec.WriteHelloReply(body, 1, 1);
+                        FrameCodec.WriteHelloReply(body, new ReplicaId(1), 1);
                         FrameCodec.WriteFrame(writer, FrameType.HelloReply, 0, SubmitStatus.Ok, header.RequestId, 0, body);
                     }
                     else

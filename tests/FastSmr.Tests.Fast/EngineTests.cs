@@ -48,7 +48,7 @@ public class EngineTests
             }
         }
 
-        public LeadershipInfo Leadership { get; } = new(ReplicaRole.Leader, new Term(1), 1);
+        public LeadershipInfo Leadership { get; } = new(ReplicaRole.Leader, new Term(1), new ReplicaId(1));
 
         public LogIndex CommitIndex => new(Volatile.Read(ref lastIndex));
 
@@ -98,7 +98,7 @@ public class EngineTests
     private static async Task<(ReplicaEngine Engine, ScriptedBackend Backend)> StartAsync(Action<EngineOptions>? configure = null)
     {
         var backend = new ScriptedBackend();
-        var options = new EngineOptions { ReplicaId = 1, ClusterId = 1 };
+        var options = new EngineOptions { ReplicaId = new ReplicaId(1), ClusterId = 1 };
         configure?.Invoke(options);
         var engine = new ReplicaEngine(options, new KvStateMachine(), backend);
         await engine.StartAsync();

@@ -103,17 +103,17 @@ public class NativeBackendUnitTests
     {
         NativeBackendOptions Valid() => new()
         {
-            ReplicaId = 1,
-            Members = [(1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (2u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))],
+            ReplicaId = R(1),
+            Members = [(R(1), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (R(2), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))],
             DataDirectory = "/tmp/unused",
         };
 
         Valid().Validate();
         var missing = Valid();
-        missing.ReplicaId = 3;
+        missing.ReplicaId = R(3);
         Assert.Contains("not among Members", Assert.Throws<ArgumentException>(missing.Validate).Message, StringComparison.Ordinal);
         var duplicate = Valid();
-        duplicate.Members = [(1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (1u, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))];
+        duplicate.Members = [(R(1), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001)), (R(1), new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7002))];
         Assert.Throws<ArgumentException>(duplicate.Validate);
         var noDirectory = Valid();
         noDirectory.DataDirectory = " ";
@@ -127,7 +127,7 @@ public class NativeBackendUnitTests
 
         // What every back-end shares is checked once, in ReplicationBackendOptions.
         var route = Valid();
-        route.PeerRoutes = new Dictionary<uint, System.Net.IPEndPoint> { [3] = new(System.Net.IPAddress.Loopback, 7003) };
+        route.PeerRoutes = new Dictionary<ReplicaId, System.Net.IPEndPoint> { [R(3)] = new(System.Net.IPAddress.Loopback, 7003) };
         Assert.Contains("not another member", Assert.Throws<ArgumentException>(route.Validate).Message, StringComparison.Ordinal);
         var election = Valid();
         election.Election = new ElectionTiming(300, 300);

@@ -9,7 +9,7 @@ namespace FastSmr.Tests;
 public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
 {
     // Small segments and buffer so a few hundred records roll over, and some records bypass the buffer.
-    private static readonly LogOptions Small = new() { SegmentSize = 8192, WriteBufferSize = 4096, ClusterId = 7, NodeId = 2 };
+    private static readonly LogOptions Small = new() { SegmentSize = 8192, WriteBufferSize = 4096, ClusterId = 7, NodeId = new ReplicaId(2) };
 
     private readonly string directory = Directory.CreateTempSubdirectory("fastsmr-log-").FullName;
 
@@ -318,7 +318,7 @@ public sealed class SegmentedLogTests(ITestOutputHelper output) : IDisposable
             log.Append(T(1), TestData.Bytes(1, 1));
         }
 
-        var error = Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, new LogOptions { SegmentSize = 8192, ClusterId = 8, NodeId = 2 }));
+        var error = Assert.Throws<InvalidDataException>(() => SegmentedLog.Open(directory, new LogOptions { SegmentSize = 8192, ClusterId = 8, NodeId = new ReplicaId(2) }));
         Assert.Contains("cluster 7", error.Message, StringComparison.Ordinal);
     }
 

@@ -52,7 +52,7 @@ public static class BatchFormat
         BinaryPrimitives.WriteInt32LittleEndian(destination[4..], header.CommandCount);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[8..], header.BatchId);
         BinaryPrimitives.WriteInt64LittleEndian(destination[16..], header.LeaderTimestampMicros);
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[24..], header.ProposerId);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[24..], header.ProposerId.Value);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[28..], 0);
     }
 
@@ -102,7 +102,7 @@ public static class BatchFormat
             count,
             BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]),
             BinaryPrimitives.ReadInt64LittleEndian(entry[16..]),
-            BinaryPrimitives.ReadUInt32LittleEndian(entry[24..]),
+            new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(entry[24..])),
             version
         );
 
@@ -189,7 +189,7 @@ public static class BatchFormat
     }
 
     /// <summary>Writes a whole entry with no commands (a no-op).</summary>
-    public static int WriteNoOp(Span<byte> destination, ulong batchId, long leaderTimestampMicros, uint proposerId)
+    public static int WriteNoOp(Span<byte> destination, ulong batchId, long leaderTimestampMicros, ReplicaId proposerId)
     {
         WriteHeader(destination, new BatchHeader(EntryType.NoOp, 0, batchId, leaderTimestampMicros, proposerId));
         return HeaderSize;

@@ -12,6 +12,6 @@ public readonly record struct BatchHeader(
     int CommandCount,
     ulong BatchId,
     long LeaderTimestampMicros,
-    uint ProposerId,
+    ReplicaId ProposerId,
     byte Version = BatchFormat.Version
 );

@@ -50,7 +50,7 @@ public sealed class BatchWriter
     }
 
     /// <summary>Writes the header and returns the finished batch. The memory stays valid until the next <see cref="Reset"/>.</summary>
-    public ReadOnlyMemory<byte> Complete(ulong batchId, long leaderTimestampMicros, uint proposerId)
+    public ReadOnlyMemory<byte> Complete(ulong batchId, long leaderTimestampMicros, ReplicaId proposerId)
     {
         BatchFormat.WriteHeader(buffer, new BatchHeader(EntryType.Commands, count, batchId, leaderTimestampMicros, proposerId));
         return buffer.AsMemory(0, position);

@@ -162,16 +162,16 @@ public static class FrameCodec
     }
 
     /// <summary>Writes a HelloReply body.</summary>
-    public static void WriteHelloReply(Span<byte> destination, uint replicaId, ulong clusterId)
+    public static void WriteHelloReply(Span<byte> destination, ReplicaId replicaId, ulong clusterId)
     {
         BinaryPrimitives.WriteUInt16LittleEndian(destination, ProtocolVersion);
         BinaryPrimitives.WriteUInt16LittleEndian(destination[2..], 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], replicaId);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], replicaId.Value);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[8..], clusterId);
     }
 
     /// <summary>Reads a HelloReply body.</summary>
-    public static (ushort ProtocolVersion, uint ReplicaId, ulong ClusterId) ReadHelloReply(ReadOnlySpan<byte> body)
+    public static (ushort ProtocolVersion, ReplicaId ReplicaId, ulong ClusterId) ReadHelloReply(ReadOnlySpan<byte> body)
     {
         if (body.Length != HelloReplySize)
         {
@@ -180,15 +180,15 @@ public static class FrameCodec
 
         return (
             BinaryPrimitives.ReadUInt16LittleEndian(body),
-            BinaryPrimitives.ReadUInt32LittleEndian(body[4..]),
+            new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body[4..])),
             BinaryPrimitives.ReadUInt64LittleEndian(body[8..])
         );
     }
 
     /// <summary>Writes a NotLeader body: the leader's id (0 if unknown) and its client endpoint in UTF-8 (may be empty).</summary>
-    public static int WriteNotLeader(Span<byte> destination, uint leaderId, string? leaderEndpoint)
+    public static int WriteNotLeader(Span<byte> destination, ReplicaId leaderId, string? leaderEndpoint)
     {
-        BinaryPrimitives.WriteUInt32LittleEndian(destination, leaderId);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination, leaderId.Value);
         var written = leaderEndpoint is null ? 0 : Encoding.UTF8.GetBytes(leaderEndpoint, destination[4..]);
         return 4 + written;
     }
@@ -197,14 +197,14 @@ public static class FrameCodec
     public const int NotLeaderSizeMax = 4 + 256;
 
     /// <summary>Reads a NotLeader body.</summary>
-    public static (uint LeaderId, string? LeaderEndpoint) ReadNotLeader(ReadOnlySpan<byte> body)
+    public static (ReplicaId LeaderId, string? LeaderEndpoint) ReadNotLeader(ReadOnlySpan<byte> body)
     {
         if (body.Length < 4 || body.Length > NotLeaderSizeMax)
         {
-            return (0, null);
+            return (ReplicaId.None, null);
         }
 
-        var id = BinaryPrimitives.ReadUInt32LittleEndian(body);
+        var id = new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body));
         return (id, body.Length == 4 ? null : Encoding.UTF8.GetString(body[4..]));
     }
 
@@ -212,14 +212,14 @@ public static class FrameCodec
     public static void WriteStatus(Span<byte> destination, in StatusReport status)
     {
         destination[..StatusReplySize].Clear();
-        BinaryPrimitives.WriteUInt32LittleEndian(destination, status.ReplicaId);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination, status.ReplicaId.Value);
         destination[4] = (byte)status.Role;
         BinaryPrimitives.WriteInt64LittleEndian(destination[8..], status.Term.Value);
         BinaryPrimitives.WriteInt64LittleEndian(destination[16..], status.CommitIndex.Value);
         BinaryPrimitives.WriteInt64LittleEndian(destination[24..], status.AppliedIndex.Value);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[32..], status.Digest.High);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[40..], status.Digest.Low);
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[48..], status.LeaderId);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[48..], status.LeaderId.Value);
         BinaryPrimitives.WriteInt64LittleEndian(destination[56..], status.ProcessAllocatedBytes);
     }
 
@@ -232,13 +232,13 @@ public static class FrameCodec
         }
 
         return new StatusReport(
-            BinaryPrimitives.ReadUInt32LittleEndian(body),
+            new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body)),
             (ReplicaRole)body[4],
             new Term(BinaryPrimitives.ReadInt64LittleEndian(body[8..])),
             new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[16..])),
             new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[24..])),
             new StateDigest(BinaryPrimitives.ReadUInt64LittleEndian(body[32..]), BinaryPrimitives.ReadUInt64LittleEndian(body[40..])),
-            BinaryPrimitives.ReadUInt32LittleEndian(body[48..]),
+            new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body[48..])),
             BinaryPrimitives.ReadInt64LittleEndian(body[56..])
         );
     }

@@ -9,16 +9,16 @@ namespace FastSmr.Core.Protocol;
 /// <param name="CommitIndex">The highest index it knows to be committed.</param>
 /// <param name="AppliedIndex">The highest index applied to its state machine.</param>
 /// <param name="Digest">The state digest at <paramref name="AppliedIndex"/>.</param>
-/// <param name="LeaderId">The leader it knows of (0 for none).</param>
+/// <param name="LeaderId">The leader it knows of (<see cref="ReplicaId.None"/> for none).</param>
 /// <param name="ProcessAllocatedBytes">Bytes allocated by the replica's process so far
 /// (<c>GC.GetTotalAllocatedBytes(true)</c>), for allocation budgets in benchmarks.</param>
 public readonly record struct StatusReport(
-    uint ReplicaId,
+    ReplicaId ReplicaId,
     ReplicaRole Role,
     Term Term,
     LogIndex CommitIndex,
     LogIndex AppliedIndex,
     StateDigest Digest,
-    uint LeaderId,
+    ReplicaId LeaderId,
     long ProcessAllocatedBytes = 0
 );

@@ -113,7 +113,7 @@ public static class InProcessBench
                     async () =>
                     {
                         var command = KvCommand.Put(BitConverter.GetBytes(writer), new byte[64]);
-                        var entry = OneCommandEntry(command, (uint)(100 + writer));
+                        var entry = OneCommandEntry(command, new ReplicaId((uint)(100 + writer)));
                         while (Stopwatch.GetTimestamp() < end && !token.IsCancellationRequested)
                         {
                             var started = Stopwatch.GetTimestamp();
@@ -150,7 +150,7 @@ public static class InProcessBench
     }
 
     /// <summary>A well-formed one-command entry (so every replica applies it), proposed under a foreign proposer id.</summary>
-    private static byte[] OneCommandEntry(byte[] command, uint proposer)
+    private static byte[] OneCommandEntry(byte[] command, ReplicaId proposer)
     {
         var writer = new BatchWriter(BatchFormat.HeaderSize + BatchFormat.RecordHeaderSize + command.Length);
         var record = new byte[BatchFormat.RecordHeaderSize + command.Length];

@@ -22,8 +22,8 @@ internal sealed class ChaosNemesis(
     private readonly Dictionary<ChaosFault, int> injected = [];
     private readonly List<string> problems = [];
     private readonly List<HealRecord> heals = [];
-    private readonly HashSet<uint> killed = [];
-    private readonly HashSet<uint> paused = [];
+    private readonly HashSet<ReplicaId> killed = [];
+    private readonly HashSet<ReplicaId> paused = [];
     private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
 
     /// <summary>Faults injected, by kind.</summary>
@@ -163,7 +163,7 @@ internal sealed class ChaosNemesis(
     {
         foreach (var id in cluster.Crashed)
         {
-            var crash = "replica " + id.ToString(CultureInfo.InvariantCulture) + " exited on its own (crash) before the heal after ";
+            var crash = "replica " + id.ToString() + " exited on its own (crash) before the heal after ";
             problems.Add(crash + healName + ": " + cluster.LogTail(id, 10));
             cluster.Kill(id);
             cluster.Start(id);
@@ -203,7 +203,7 @@ internal sealed class ChaosNemesis(
         var victim = kind == ChaosFault.KillLeader ? leader.Value : Pick(ids.Where(i => i != leader.Value));
         cluster.Kill(victim);
         killed.Add(victim);
-        return "kill -9 replica " + victim.ToString(CultureInfo.InvariantCulture) + (victim == leader ? " (leader)" : "");
+        return "kill -9 replica " + victim.ToString() + (victim == leader ? " (leader)" : "");
     }
 
     /// <summary>SIGSTOP of a replica, the leader two times in three (SIGCONT at the heal).</summary>
@@ -214,7 +214,7 @@ internal sealed class ChaosNemesis(
         var victim = leader is { } l && random.Next(3) < 2 ? l : Pick(ids);
         cluster.Pause(victim);
         paused.Add(victim);
-        return "SIGSTOP replica " + victim.ToString(CultureInfo.InvariantCulture) + (victim == leader ? " (leader)" : "");
+        return "SIGSTOP replica " + victim.ToString() + (victim == leader ? " (leader)" : "");
     }
 
     /// <summary>A minority cut off from the majority.</summary>
@@ -237,7 +237,7 @@ internal sealed class ChaosNemesis(
         }
 
         topology.Separate([leader.Value]);
-        return "isolate leader " + leader.Value.ToString(CultureInfo.InvariantCulture);
+        return "isolate leader " + leader.Value.ToString();
     }
 
     /// <summary>Two halves that only one replica joins.</summary>
@@ -257,7 +257,7 @@ internal sealed class ChaosNemesis(
             }
         }
 
-        return "bridge {" + Join(left) + "} - " + bridge.ToString(CultureInfo.InvariantCulture) + " - {" + Join(right) + "}";
+        return "bridge {" + Join(left) + "} - " + bridge.ToString() + " - {" + Join(right) + "}";
     }
 
     /// <summary>Everything the leader sends is lost; it still receives.</summary>
@@ -275,7 +275,7 @@ internal sealed class ChaosNemesis(
             topology.LoseOneWay(leader.Value, other);
         }
 
-        return "lose everything leader " + leader.Value.ToString(CultureInfo.InvariantCulture) + " sends to its peers";
+        return "lose everything leader " + leader.Value.ToString() + " sends to its peers";
     }
 
     /// <summary>20-150 ms per hop on every peer link.</summary>
@@ -294,7 +294,7 @@ internal sealed class ChaosNemesis(
     }
 
     /// <summary>The leader with the highest term among the replicas that answer, waiting up to 5 s for one.</summary>
-    private Task<uint?> LeaderAsync() =>
+    private Task<ReplicaId?> LeaderAsync() =>
         Wait.ForAsync(
             async () =>
             {
@@ -302,14 +302,14 @@ internal sealed class ChaosNemesis(
                 return reports
                     .Where(r => r.Role == ReplicaRole.Leader)
                     .OrderByDescending(r => r.Term.Value)
-                    .Select(r => (uint?)r.ReplicaId)
+                    .Select(r => (ReplicaId?)r.ReplicaId)
                     .FirstOrDefault();
             },
             TimeSpan.FromSeconds(5),
             TimeSpan.FromMilliseconds(100)
         );
 
-    private uint Pick(IEnumerable<uint> candidates)
+    private ReplicaId Pick(IEnumerable<ReplicaId> candidates)
     {
         var array = candidates.ToArray();
         return array[random.Next(array.Length)];
@@ -317,7 +317,7 @@ internal sealed class ChaosNemesis(
 
     private string Seconds() => clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture);
 
-    private static string Join(IEnumerable<uint> ids) => string.Join(',', ids.Select(i => i.ToString(CultureInfo.InvariantCulture)));
+    private static string Join(IEnumerable<ReplicaId> ids) => string.Join(',', ids);
 
     /// <summary>One heal: after which fault, when, and how long until a write was acknowledged again (null: never).</summary>
     internal sealed record HealRecord(string After, string AtSeconds, double? RecoveryMs);

@@ -73,7 +73,7 @@ public static class ChaosRun
         await ReadBackAsync(workload, outcome, progress).ConfigureAwait(false);
         foreach (var id in cluster.Crashed)
         {
-            outcome.Reasons.Add("replica " + id.ToString(CultureInfo.InvariantCulture) + " exited on its own: " + cluster.LogTail(id, 10));
+            outcome.Reasons.Add("replica " + id.ToString() + " exited on its own: " + cluster.LogTail(id, 10));
         }
 
         await CheckHistoryAsync(workload, outcome, outDirectory, progress).ConfigureAwait(false);
@@ -210,10 +210,7 @@ public static class ChaosRun
     {
         foreach (var id in cluster.Ids)
         {
-            File.WriteAllText(
-                Path.Combine(outDirectory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"),
-                cluster.LogTail(id, 20_000)
-            );
+            File.WriteAllText(Path.Combine(outDirectory, "replica-" + id.ToString() + ".log"), cluster.LogTail(id, 20_000));
         }
     }
 }

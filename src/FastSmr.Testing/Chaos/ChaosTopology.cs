@@ -11,14 +11,14 @@ namespace FastSmr.Testing.Chaos;
 /// </summary>
 internal sealed class ChaosTopology : IAsyncDisposable
 {
-    private readonly Dictionary<(uint From, uint To), ChaosLink> peers = [];
-    private readonly Dictionary<uint, ChaosLink> clients = [];
-    private readonly uint[] ids;
+    private readonly Dictionary<(ReplicaId From, ReplicaId To), ChaosLink> peers = [];
+    private readonly Dictionary<ReplicaId, ChaosLink> clients = [];
+    private readonly ReplicaId[] ids;
 
-    private ChaosTopology(uint[] ids) => this.ids = ids;
+    private ChaosTopology(ReplicaId[] ids) => this.ids = ids;
 
     /// <summary>The replica ids.</summary>
-    public IReadOnlyList<uint> Ids => ids;
+    public IReadOnlyList<ReplicaId> Ids => ids;
 
     /// <summary>Creates and starts every link and points <paramref name="cluster"/>'s replicas at them (before they start).</summary>
     public static ChaosTopology Create(ProcessCluster cluster)
@@ -39,7 +39,7 @@ internal sealed class ChaosTopology : IAsyncDisposable
                     var link = new ChaosLink(EndPointParser.Parse(cluster.RaftEndPoint(to)));
                     topology.peers[(from, to)] = link;
                     link.Start();
-                    routes.Add(to.ToString(CultureInfo.InvariantCulture) + "=" + link.EndPoint);
+                    routes.Add(to.ToString() + "=" + link.EndPoint);
                 }
 
                 cluster.SetReplicaArguments(from, ["--peer-routes", string.Join(',', routes)]);
@@ -59,14 +59,14 @@ internal sealed class ChaosTopology : IAsyncDisposable
     }
 
     /// <summary>Loses every byte between <paramref name="a"/> and <paramref name="b"/>, both ways.</summary>
-    public void Cut(uint a, uint b)
+    public void Cut(ReplicaId a, ReplicaId b)
     {
         peers[(a, b)].Partition();
         peers[(b, a)].Partition();
     }
 
     /// <summary>Cuts every pair with one side in <paramref name="side"/> and the other not.</summary>
-    public void Separate(IReadOnlyCollection<uint> side)
+    public void Separate(IReadOnlyCollection<ReplicaId> side)
     {
         foreach (var a in side)
         {
@@ -81,7 +81,7 @@ internal sealed class ChaosTopology : IAsyncDisposable
     /// Loses what <paramref name="from"/> sends to <paramref name="to"/> but not the other way: requests on from's own
     /// connections to to, and replies on to's connections to from.
     /// </summary>
-    public void LoseOneWay(uint from, uint to)
+    public void LoseOneWay(ReplicaId from, ReplicaId to)
     {
         peers[(from, to)].DropForward = true;
         peers[(to, from)].DropBackward = true;

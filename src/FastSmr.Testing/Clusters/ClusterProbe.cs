@@ -53,7 +53,7 @@ public static class ClusterProbe
     }
 
     /// <summary>The leader's id and its process's allocated-bytes counter, or null when no leader answers.</summary>
-    public static async Task<(uint Id, long Bytes)?> LeaderAllocationAsync(IEnumerable<string> endPoints, ulong clusterId)
+    public static async Task<(ReplicaId Id, long Bytes)?> LeaderAllocationAsync(IEnumerable<string> endPoints, ulong clusterId)
     {
         foreach (var status in await StatusesAsync(endPoints, clusterId, TimeSpan.FromSeconds(2)).ConfigureAwait(false))
         {

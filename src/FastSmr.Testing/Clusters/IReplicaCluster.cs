@@ -10,7 +10,7 @@ namespace FastSmr.Testing.Clusters;
 public interface IReplicaCluster : IAsyncDisposable
 {
     /// <summary>The replica ids, in order.</summary>
-    IReadOnlyList<uint> Ids { get; }
+    IReadOnlyList<ReplicaId> Ids { get; }
 
     /// <summary>The cluster id every replica and client uses.</summary>
     ulong ClusterId { get; }
@@ -25,10 +25,10 @@ public interface IReplicaCluster : IAsyncDisposable
     Task StartAllAsync();
 
     /// <summary>Starts (or restarts) one replica; its data directory is kept across restarts.</summary>
-    Task StartAsync(uint id);
+    Task StartAsync(ReplicaId id);
 
     /// <summary>Stops one replica cleanly (a process gets SIGTERM, then SIGKILL after a grace period).</summary>
-    Task StopAsync(uint id);
+    Task StopAsync(ReplicaId id);
 
     /// <summary>The status of every running replica; unreachable replicas are left out.</summary>
     Task<List<StatusReport>> StatusesAsync(TimeSpan timeout);

@@ -12,7 +12,7 @@ namespace FastSmr.Testing.Clusters;
 public sealed class InProcessCluster : IReplicaCluster
 {
     private readonly List<MemberConfig> members = [];
-    private readonly Dictionary<uint, ReplicaServer> running = [];
+    private readonly Dictionary<ReplicaId, ReplicaServer> running = [];
     private readonly DurabilityMode durability;
     private readonly long snapshotInterval;
     private readonly Action<ServerOptions>? configure;
@@ -44,7 +44,7 @@ public sealed class InProcessCluster : IReplicaCluster
             members.Add(
                 new MemberConfig
                 {
-                    Id = (uint)i,
+                    Id = new ReplicaId((uint)i),
                     Raft = FreePorts.LoopbackEndPoint(),
                     Client = FreePorts.LoopbackEndPoint(),
                 }
@@ -59,7 +59,7 @@ public sealed class InProcessCluster : IReplicaCluster
     public ulong ClusterId => 1;
 
     /// <inheritdoc/>
-    public IReadOnlyList<uint> Ids => members.ConvertAll(m => m.Id);
+    public IReadOnlyList<ReplicaId> Ids => members.ConvertAll(m => m.Id);
 
     /// <inheritdoc/>
     public IReadOnlyList<string> ClientEndPoints => members.ConvertAll(m => m.Client);
@@ -68,7 +68,7 @@ public sealed class InProcessCluster : IReplicaCluster
     public IEnumerable<ReplicaServer> Running => running.Values;
 
     /// <summary>A running replica.</summary>
-    public ReplicaServer this[uint id] => running[id];
+    public ReplicaServer this[ReplicaId id] => running[id];
 
     /// <inheritdoc/>
     public async Task StartAllAsync()
@@ -80,7 +80,7 @@ public sealed class InProcessCluster : IReplicaCluster
     }
 
     /// <inheritdoc/>
-    public async Task StartAsync(uint id)
+    public async Task StartAsync(ReplicaId id)
     {
         var options = new ServerOptions
         {
@@ -98,7 +98,7 @@ public sealed class InProcessCluster : IReplicaCluster
     }
 
     /// <inheritdoc/>
-    public async Task StopAsync(uint id)
+    public async Task StopAsync(ReplicaId id)
     {
         if (running.Remove(id, out var server))
         {

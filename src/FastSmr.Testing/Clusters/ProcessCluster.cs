@@ -53,7 +53,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
         System.IO.Directory.CreateDirectory(Directory);
         for (var i = 1; i <= replicas; i++)
         {
-            members.Add(new Member((uint)i, FreePorts.LoopbackEndPoint(), FreePorts.LoopbackEndPoint()));
+            members.Add(new Member(new ReplicaId((uint)i), FreePorts.LoopbackEndPoint(), FreePorts.LoopbackEndPoint()));
         }
     }
 
@@ -73,8 +73,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
     public IReadOnlyList<string> ExtraServeArguments { get; }
 
     /// <summary>The <c>--members</c> value every replica gets (with the advertised client endpoints).</summary>
-    public string MembersArgument =>
-        string.Join(',', members.Select(m => m.Id.ToString(CultureInfo.InvariantCulture) + "=" + m.Raft + "/" + m.AdvertisedClient));
+    public string MembersArgument => string.Join(',', members.Select(m => m.Id.ToString() + "=" + m.Raft + "/" + m.AdvertisedClient));
 
     /// <summary>The client endpoints the replicas listen on, in id order (the probes use these, never a proxy).</summary>
     public IReadOnlyList<string> ClientEndPoints => members.ConvertAll(m => m.Client);
@@ -83,31 +82,31 @@ public sealed partial class ProcessCluster : IReplicaCluster
     public IReadOnlyList<string> AdvertisedClientEndPoints => members.Select(m => m.AdvertisedClient).ToArray();
 
     /// <summary>A replica's canonical Raft endpoint.</summary>
-    public string RaftEndPoint(uint id) => Find(id).Raft;
+    public string RaftEndPoint(ReplicaId id) => Find(id).Raft;
 
     /// <summary>A replica's client listen endpoint.</summary>
-    public string ClientEndPoint(uint id) => Find(id).Client;
+    public string ClientEndPoint(ReplicaId id) => Find(id).Client;
 
     /// <summary>
     /// Advertises <paramref name="endPoint"/> as replica <paramref name="id"/>'s client endpoint (it keeps listening on its
     /// own, via <c>--client-listen</c>); takes effect for every replica started afterwards.
     /// </summary>
-    public void AdvertiseClientEndPoint(uint id, string endPoint) => Find(id).AdvertisedClient = endPoint;
+    public void AdvertiseClientEndPoint(ReplicaId id, string endPoint) => Find(id).AdvertisedClient = endPoint;
 
     /// <summary>Extra <c>serve</c> arguments for one replica only (for example its peer routes).</summary>
-    public void SetReplicaArguments(uint id, IReadOnlyList<string> arguments) => Find(id).ExtraArguments = arguments;
+    public void SetReplicaArguments(ReplicaId id, IReadOnlyList<string> arguments) => Find(id).ExtraArguments = arguments;
 
     /// <summary>Whether the replica's process is running (paused counts as running).</summary>
-    public bool IsRunning(uint id) => Find(id).Process is { HasExited: false };
+    public bool IsRunning(ReplicaId id) => Find(id).Process is { HasExited: false };
 
     /// <summary>Replicas whose process exited without being stopped or killed through this class (a crash).</summary>
-    public IReadOnlyList<uint> Crashed => members.Where(m => m.Process is { HasExited: true }).Select(m => m.Id).ToArray();
+    public IReadOnlyList<ReplicaId> Crashed => members.Where(m => m.Process is { HasExited: true }).Select(m => m.Id).ToArray();
 
     /// <summary>Whether the replica is stopped with SIGSTOP.</summary>
-    public bool IsPaused(uint id) => Find(id).Paused;
+    public bool IsPaused(ReplicaId id) => Find(id).Paused;
 
     /// <summary>Pauses a replica with SIGSTOP: it keeps its sockets but runs nothing until <see cref="Resume"/>.</summary>
-    public void Pause(uint id)
+    public void Pause(ReplicaId id)
     {
         var member = Find(id);
         if (member.Process is { HasExited: false } process && !member.Paused)
@@ -118,7 +117,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
     }
 
     /// <summary>Resumes a paused replica with SIGCONT.</summary>
-    public void Resume(uint id)
+    public void Resume(ReplicaId id)
     {
         var member = Find(id);
         if (member.Process is { HasExited: false } process && member.Paused)
@@ -130,7 +129,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<uint> Ids => members.ConvertAll(m => m.Id);
+    public IReadOnlyList<ReplicaId> Ids => members.ConvertAll(m => m.Id);
 
     /// <summary>Starts every replica.</summary>
     public void StartAll()
@@ -149,31 +148,27 @@ public sealed partial class ProcessCluster : IReplicaCluster
     }
 
     /// <inheritdoc/>
-    public Task StartAsync(uint id)
+    public Task StartAsync(ReplicaId id)
     {
         Start(id);
         return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
-    public Task StopAsync(uint id) => StopAsync(id, TimeSpan.FromSeconds(10));
+    public Task StopAsync(ReplicaId id) => StopAsync(id, TimeSpan.FromSeconds(10));
 
     /// <summary>Starts (or restarts) one replica; its data directory is kept across restarts.</summary>
-    public void Start(uint id)
+    public void Start(ReplicaId id)
     {
         var member = Find(id);
         if (member.Process is { HasExited: false })
         {
-            throw new InvalidOperationException("replica " + id.ToString(CultureInfo.InvariantCulture) + " is running");
+            throw new InvalidOperationException("replica " + id.ToString() + " is running");
         }
 
         var info = launcher.StartInfo(ServeArguments(member));
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start " + launcher.Executable);
-        var log = new StreamWriter(
-            Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log"),
-            append: true,
-            Encoding.UTF8
-        )
+        var log = new StreamWriter(Path.Combine(Directory, "replica-" + id.ToString() + ".log"), append: true, Encoding.UTF8)
         {
             AutoFlush = true,
         };
@@ -186,7 +181,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
     }
 
     /// <summary>Kills a replica with SIGKILL (no chance to flush or clean up).</summary>
-    public void Kill(uint id)
+    public void Kill(ReplicaId id)
     {
         var member = Find(id);
         if (member.Process is { HasExited: false } process)
@@ -202,7 +197,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
     }
 
     /// <summary>Stops a replica with SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
-    public async Task StopAsync(uint id, TimeSpan grace)
+    public async Task StopAsync(ReplicaId id, TimeSpan grace)
     {
         var member = Find(id);
         if (member.Process is { HasExited: false } process)
@@ -268,7 +263,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
                 member.ReportedExit = true;
                 throw new InvalidOperationException(
                     "replica "
-                        + member.Id.ToString(CultureInfo.InvariantCulture)
+                        + member.Id.ToString()
                         + " exited with code "
                         + exited.ExitCode.ToString(CultureInfo.InvariantCulture)
                         + "; log: "
@@ -283,9 +278,9 @@ public sealed partial class ProcessCluster : IReplicaCluster
         ClusterProbe.WaitForConvergenceAsync(() => RunningClientEndPoints, ClusterId, timeout);
 
     /// <summary>The last lines of a replica's log.</summary>
-    public string LogTail(uint id, int lines = 20)
+    public string LogTail(ReplicaId id, int lines = 20)
     {
-        var path = Path.Combine(Directory, "replica-" + id.ToString(CultureInfo.InvariantCulture) + ".log");
+        var path = Path.Combine(Directory, "replica-" + id.ToString() + ".log");
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
@@ -330,7 +325,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
 
     private List<string> ServeArguments(Member member)
     {
-        var id = member.Id.ToString(CultureInfo.InvariantCulture);
+        var id = member.Id.ToString();
         var arguments = new List<string>
         {
             "serve",
@@ -389,9 +384,8 @@ public sealed partial class ProcessCluster : IReplicaCluster
         }
     }
 
-    private Member Find(uint id) =>
-        members.Find(m => m.Id == id)
-        ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString(CultureInfo.InvariantCulture));
+    private Member Find(ReplicaId id) =>
+        members.Find(m => m.Id == id) ?? throw new ArgumentOutOfRangeException(nameof(id), "no replica " + id.ToString());
 
     private const int SigStop = 19;
     private const int SigCont = 18;
@@ -399,9 +393,9 @@ public sealed partial class ProcessCluster : IReplicaCluster
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);
 
-    private sealed class Member(uint id, string raft, string client)
+    private sealed class Member(ReplicaId id, string raft, string client)
     {
-        public uint Id { get; } = id;
+        public ReplicaId Id { get; } = id;
 
         public string Raft { get; } = raft;
 
