@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using FastSmr.Core;
 using FastSmr.Core.Batching;
 using FastSmr.Core.Protocol;
@@ -8,9 +7,6 @@ namespace FastSmr.Engine;
 
 public sealed partial class ReplicaEngine
 {
-    private const uint SnapshotMagic = 0x4E535346; // "FSSN"
-    private const ushort SnapshotVersion = 1;
-    private const int SnapshotHeaderSize = 48;
     private readonly Lock appliedWaitLock = new();
     private TaskCompletionSource? appliedSignal;
     private long snapshotsRestored;
@@ -200,15 +196,11 @@ public sealed partial class ReplicaEngine
         ArgumentNullException.ThrowIfNull(destination);
         lock (stateLock)
         {
-            Span<byte> header = stackalloc byte[SnapshotHeaderSize];
-            header.Clear();
-            BinaryPrimitives.WriteUInt32LittleEndian(header, SnapshotMagic);
-            BinaryPrimitives.WriteUInt16LittleEndian(header[4..], SnapshotVersion);
-            BinaryPrimitives.WriteUInt64LittleEndian(header[8..], options.ClusterId);
-            BinaryPrimitives.WriteUInt32LittleEndian(header[16..], options.ReplicaId.Value);
-            BinaryPrimitives.WriteInt64LittleEndian(header[24..], appliedIndex.Value);
-            BinaryPrimitives.WriteInt64LittleEndian(header[32..], appliedTerm.Value);
-            BinaryPrimitives.WriteInt64LittleEndian(header[40..], appliedTimestampMicros);
+            Span<byte> header = stackalloc byte[SnapshotFormat.ImageHeaderSize];
+            SnapshotFormat.WriteImageHeader(
+                header,
+                new SnapshotImageHeader(options.ClusterId, options.ReplicaId, appliedIndex, appliedTerm, appliedTimestampMicros)
+            );
             destination.Write(header);
             stateMachine.WriteSnapshot(destination);
             return (appliedIndex, appliedTerm);
@@ -219,32 +211,22 @@ public sealed partial class ReplicaEngine
     void IReplicationHost.RestoreSnapshot(Stream source, LogIndex index, Term term)
     {
         ArgumentNullException.ThrowIfNull(source);
-        Span<byte> header = stackalloc byte[SnapshotHeaderSize];
-        source.ReadExactly(header);
-        if (
-            BinaryPrimitives.ReadUInt32LittleEndian(header) != SnapshotMagic
-            || BinaryPrimitives.ReadUInt16LittleEndian(header[4..]) != SnapshotVersion
-        )
-        {
-            throw new InvalidDataException("not a FastSmr snapshot, or an unsupported snapshot version");
-        }
-
-        var clusterId = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
-        if (clusterId != options.ClusterId)
+        Span<byte> bytes = stackalloc byte[SnapshotFormat.ImageHeaderSize];
+        source.ReadExactly(bytes);
+        var header = SnapshotFormat.ReadImageHeader(bytes);
+        if (header.ClusterId != options.ClusterId)
         {
             throw new InvalidDataException(
-                "snapshot belongs to cluster " + clusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture)
+                "snapshot belongs to cluster " + header.ClusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture)
             );
         }
 
-        var snapshotIndex = new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(header[24..]));
-        var snapshotTerm = new Term(BinaryPrimitives.ReadInt64LittleEndian(header[32..]));
         lock (stateLock)
         {
             stateMachine.RestoreSnapshot(source);
-            appliedIndex = snapshotIndex.Value != 0 ? snapshotIndex : index;
-            appliedTerm = snapshotTerm.Value != 0 ? snapshotTerm : term;
-            appliedTimestampMicros = BinaryPrimitives.ReadInt64LittleEndian(header[40..]);
+            appliedIndex = header.Index.Value != 0 ? header.Index : index;
+            appliedTerm = header.Term.Value != 0 ? header.Term : term;
+            appliedTimestampMicros = header.LeaderTimestampMicros;
         }
 
         Interlocked.Increment(ref snapshotsRestored);

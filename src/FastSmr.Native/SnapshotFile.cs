@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using System.Globalization;
+using FastSmr.Engine;
 using FastSmr.Log;
 using FastSmr.Raft;
 
@@ -15,19 +15,14 @@ namespace FastSmr.Native;
 internal sealed record SnapshotHeader(string Path, long Index, long Term, ClusterConfig Config, long StateOffset, long StateLength);
 
 /// <summary>
-/// A snapshot on disk, one file per snapshot named by its index: magic "FSSN", version u32, index, term, state length
-/// (i64 each), state CRC-32C u32, configuration length u32, the configuration, then the state machine's bytes.
-/// The file is self-describing and is what travels to a follower, byte for byte; it is checked (lengths and CRC) before
-/// it is trusted, on restart and on receipt.
+/// Snapshots on disk, one file per snapshot named by its index, laid out as <see cref="SnapshotFormat"/> says (fixed
+/// header, configuration, state image). The file is self-describing and is what travels to a follower, byte for byte;
+/// it is checked (lengths and CRC) before it is trusted, on restart and on receipt. This class owns the files' lives
+/// (names, durable renames, cleanup), not their layout.
 /// </summary>
 internal static class SnapshotFile
 {
-    public const uint Magic = 0x4E535346; // "FSSN"
-    public const int FixedHeaderSize = 40;
-    private const uint Version = 1;
-
-    /// <summary>The largest encoded configuration accepted in a header (16,383 members; anything larger is damage).</summary>
-    private const int ConfigBytesMax = 65_536;
+    public const int FixedHeaderSize = SnapshotFormat.FileHeaderSize;
     private const string Extension = ".snap";
 
     public static string PathFor(string directory, long index) =>
@@ -56,7 +51,10 @@ internal static class SnapshotFile
             }
 
             Span<byte> header = stackalloc byte[FixedHeaderSize];
-            WriteFixedHeader(header, index, term, length, crc, configBytes.Length);
+            SnapshotFormat.WriteFileHeader(
+                header,
+                new SnapshotFileHeader(new LogIndex(index), new Term(term), length, crc, configBytes.Length)
+            );
             file.Position = 0;
             file.Write(header);
             file.Write(configBytes);
@@ -67,17 +65,6 @@ internal static class SnapshotFile
         return new SnapshotHeader(path, index, term, config, FixedHeaderSize + configBytes.Length, length);
     }
 
-    private static void WriteFixedHeader(Span<byte> header, long index, long term, long length, uint crc, int configLength)
-    {
-        BinaryPrimitives.WriteUInt32LittleEndian(header, Magic);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Version);
-        BinaryPrimitives.WriteInt64LittleEndian(header[8..], index);
-        BinaryPrimitives.WriteInt64LittleEndian(header[16..], term);
-        BinaryPrimitives.WriteInt64LittleEndian(header[24..], length);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[32..], crc);
-        BinaryPrimitives.WriteInt32LittleEndian(header[36..], configLength);
-    }
-
     /// <summary>
     /// Reads and checks a snapshot file (lengths and the state's CRC); throws <see cref="InvalidDataException"/> naming
     /// the file.
@@ -85,35 +72,17 @@ internal static class SnapshotFile
     public static SnapshotHeader Verify(string path)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        Span<byte> header = stackalloc byte[FixedHeaderSize];
-        if (file.ReadAtLeast(header, FixedHeaderSize, throwOnEndOfStream: false) < FixedHeaderSize)
-        {
-            throw new InvalidDataException(path + ": shorter than a snapshot header");
-        }
-
-        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(header[4..]) != Version)
-        {
-            throw new InvalidDataException(path + ": not a FastSmr snapshot (magic or version)");
-        }
-
-        var index = BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
-        var term = BinaryPrimitives.ReadInt64LittleEndian(header[16..]);
-        var length = BinaryPrimitives.ReadInt64LittleEndian(header[24..]);
-        var crc = BinaryPrimitives.ReadUInt32LittleEndian(header[32..]);
-        var configLength = BinaryPrimitives.ReadInt32LittleEndian(header[36..]);
-        if (
-            index < 0
-            || term < 0
-            || configLength is < 4 or > ConfigBytesMax
-            || length < 0
-            || file.Length != FixedHeaderSize + configLength + length
-        )
+        Span<byte> bytes = stackalloc byte[FixedHeaderSize];
+        var got = file.ReadAtLeast(bytes, FixedHeaderSize, throwOnEndOfStream: false);
+        var header = SnapshotFormat.ReadFileHeader(bytes[..got], path);
+        if (file.Length != SnapshotFormat.FileLength(header))
         {
             throw new InvalidDataException(
                 path + ": header sizes do not match the file (" + file.Length.ToString(CultureInfo.InvariantCulture) + " bytes)"
             );
         }
 
+        var configLength = header.ConfigLength;
         var configBytes = new byte[configLength];
         file.ReadExactly(configBytes);
         var config = ClusterConfig.Decode(configBytes);
@@ -125,12 +94,12 @@ internal static class SnapshotFile
             actual = Crc32C.Append(actual, buffer.AsSpan(0, read));
         }
 
-        if (actual != crc)
+        if (actual != header.StateCrc)
         {
             throw new InvalidDataException(path + ": the state's checksum does not match (corrupt snapshot)");
         }
 
-        return new SnapshotHeader(path, index, term, config, FixedHeaderSize + configLength, length);
+        return new SnapshotHeader(path, header.Index.Value, header.Term.Value, config, FixedHeaderSize + configLength, header.StateLength);
     }
 
     /// <summary>
