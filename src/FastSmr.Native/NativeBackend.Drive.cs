@@ -163,6 +163,20 @@ public sealed partial class NativeBackend
         }
     }
 
+    /// <summary>Logs messages the core dropped as impossible (a forger or a broken peer), at most once a second.</summary>
+    private void ReportDropped(RaftNode n, Message last)
+    {
+        var now = NowUs();
+        if (droppedReported != 0 && now - droppedReportedAtUs < 1_000_000)
+        {
+            return;
+        }
+
+        NativeLog.MessagesDropped(logger, options.ReplicaId, n.DroppedMessages - droppedReported, last.From, n.LastDropReason ?? "?");
+        droppedReported = n.DroppedMessages;
+        droppedReportedAtUs = now;
+    }
+
     private void StepInbound(RaftNode n, Inbound item)
     {
         var message = item.Message;
@@ -195,6 +209,12 @@ public sealed partial class NativeBackend
         }
 
         n.Step(message, item.ReceivedUs);
+        if (n.DroppedMessages != droppedSeen)
+        {
+            Volatile.Write(ref droppedSeen, n.DroppedMessages);
+            ReportDropped(n, message);
+        }
+
         if (rejoining && rejoinLeaderCommit > 0 && n.CommitIndex.Value >= rejoinLeaderCommit && n.StableIndex.Value >= rejoinLeaderCommit)
         {
             StoreBootId(); // caught up: from now on this replica's acknowledgements are its own again

@@ -59,6 +59,9 @@ public sealed partial class NativeBackend : IReplicationBackend
     private Exception? fatal;
     private bool rejoining;
     private long rejoinLeaderCommit;
+    private long droppedSeen; // the core's count of dropped peer messages, published for readers on other threads
+    private long droppedReported; // that count as last logged, and when (at most once a second)
+    private long droppedReportedAtUs;
 
     // Written only by the thread holding `applying` (NativeBackend.Apply.cs).
     private long lastApplied;
@@ -101,6 +104,9 @@ public sealed partial class NativeBackend : IReplicationBackend
     /// has caught up.
     /// </summary>
     public bool Rejoining => Volatile.Read(ref rejoining);
+
+    /// <summary>How many peer messages the core refused because no correct replica sends them (forged or broken peers).</summary>
+    public long RefusedMessages => Volatile.Read(ref droppedSeen);
 
     /// <summary>Messages the transport dropped (peer unreachable or too far behind).</summary>
     public long DroppedMessages => transport?.Dropped ?? 0;

@@ -37,6 +37,13 @@ internal static partial class NativeLog
     )]
     public static partial void SnapshotInstalled(ILogger logger, ReplicaId replicaId, long index);
 
+    [LoggerMessage(
+        EventId = 3006,
+        Level = LogLevel.Warning,
+        Message = "replica {ReplicaId}: dropped {Count} peer message(s) no correct replica sends, the last from replica {Peer}: {Reason}"
+    )]
+    public static partial void MessagesDropped(ILogger logger, ReplicaId replicaId, long count, ReplicaId peer, string reason);
+
     [LoggerMessage(EventId = 3005, Level = LogLevel.Debug, Message = "replica {ReplicaId}: snapshot at {Index} taken, log compacted")]
     public static partial void SnapshotTaken(ILogger logger, ReplicaId replicaId, long index);
 

@@ -11,7 +11,7 @@ public readonly record struct Term(long Value) : IComparable<Term>
     public static Term Zero => default;
 
     /// <summary>The term after this one (a candidate's).</summary>
-    public Term Next => new(Value + 1);
+    public Term Next => new(checked(Value + 1));
 
     /// <inheritdoc />
     public int CompareTo(Term other) => Value.CompareTo(other.Value);

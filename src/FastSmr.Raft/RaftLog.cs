@@ -149,40 +149,27 @@ internal sealed class RaftLog
     /// entries it already has, truncates at the first conflict, appends the rest. Returns the last index now known to
     /// match the leader. A conflict at or below the commit index would break safety and is never applied.
     /// </summary>
-    public LogIndex AppendFromLeader(LogIndex prevIndex, IReadOnlyList<Entry> incoming)
+    public LogIndex? AppendFromLeader(LogIndex prevIndex, IReadOnlyList<Entry> incoming)
     {
         var i = 0;
         for (; i < incoming.Count; i++)
         {
             var entry = incoming[i];
-            if (entry.Index != prevIndex + 1 + i)
-            {
-                throw new InvalidOperationException("entries in an append are not consecutive");
-            }
-
             if (entry.Index <= SnapshotIndex)
             {
                 continue; // compacted here, so committed, so it matches (Log Matching)
             }
 
-            var term = Term(entry.Index);
-            if (term == entry.Term)
+            if (Holds(entry))
             {
                 continue;
             }
 
-            if (term != Unknown)
+            if (entry.Index <= LastIndex)
             {
                 if (entry.Index <= Committed)
                 {
-                    throw new InvalidOperationException(
-                        "SAFETY: the leader's entry "
-                            + entry.Index
-                            + " (term "
-                            + entry.Term
-                            + ") conflicts with a committed entry of term "
-                            + term
-                    );
+                    return null; // a correct leader never sends this (Leader Completeness): the caller drops the message
                 }
 
                 TruncateFrom(entry.Index);
@@ -200,6 +187,22 @@ internal sealed class RaftLog
         }
 
         return prevIndex + incoming.Count;
+    }
+
+    /// <summary>
+    /// Whether this log holds <paramref name="entry"/> itself: the same term and the same bytes. Log Matching says the
+    /// same index and term mean the same entry, but an entry that came from a forger (or a buggy peer) breaks that, so
+    /// an entry already held is compared byte for byte before it is kept in place of the leader's.
+    /// </summary>
+    private bool Holds(in Entry entry)
+    {
+        if (Term(entry.Index) != entry.Term)
+        {
+            return false;
+        }
+
+        var held = entries[(int)(entry.Index - FirstIndex)];
+        return held.Type == entry.Type && held.Data.Span.SequenceEqual(entry.Data.Span);
     }
 
     private void TruncateFrom(LogIndex index)

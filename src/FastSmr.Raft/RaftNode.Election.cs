@@ -153,13 +153,14 @@ public sealed partial class RaftNode
         {
             case MessageType.Append:
             case MessageType.Heartbeat:
-                // A leader exists in our term (or a pre-candidate hears the current leader): follow it.
-                BecomeFollower(message.Term, message.From);
-                StepFollower(message);
-                return;
             case MessageType.Snapshot:
-                BecomeFollower(message.Term, message.From);
-                StepFollower(message);
+                // A leader exists in our term (or a pre-candidate hears the current leader): follow it.
+                if (!FromSecondLeader(message))
+                {
+                    BecomeFollower(message.Term, message.From);
+                    StepFollower(message);
+                }
+
                 return;
             case MessageType.PreVoteResponse when Role == Role.PreCandidate && config.IsVoter(message.From):
             case MessageType.VoteResponse when Role == Role.Candidate && config.IsVoter(message.From):

@@ -9,6 +9,11 @@ public sealed partial class RaftNode
 
     private void StepFollower(Message message)
     {
+        if (message.Type is MessageType.Append or MessageType.Heartbeat or MessageType.Snapshot && FromSecondLeader(message))
+        {
+            return;
+        }
+
         switch (message.Type)
         {
             case MessageType.Append:
@@ -82,7 +87,12 @@ public sealed partial class RaftNode
             return;
         }
 
-        var lastNew = log.AppendFromLeader(message.Index, message.Entries);
+        if (log.AppendFromLeader(message.Index, message.Entries) is not { } lastNew)
+        {
+            Drop("entries that conflict with committed ones");
+            return;
+        }
+
         leaderMatch = LogIndex.Max(leaderMatch, lastNew);
         log.CommitTo(LogIndex.Min(message.Commit, lastNew));
         if (options.Bug == RaftBug.AcknowledgeBeforePersist)

@@ -179,6 +179,12 @@ public sealed partial class RaftNode
             return;
         }
 
+        if (message.Type == MessageType.AppendResponse && message.Index > log.LastIndex)
+        {
+            Drop("an acknowledgement of entries the leader does not have");
+            return;
+        }
+
         pr.RecentActive = true;
         switch (message.Type)
         {

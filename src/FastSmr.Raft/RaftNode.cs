@@ -264,6 +264,18 @@ public sealed partial class RaftNode
             return; // not for us: ignore
         }
 
+        if (Malformed(message) is { } reason)
+        {
+            Drop(reason);
+            return;
+        }
+
+        if (!TermInReach(message))
+        {
+            Drop("a term too far past 2^62 and this replica's");
+            return;
+        }
+
         StepMessage(message);
         RefreshConfig();
     }

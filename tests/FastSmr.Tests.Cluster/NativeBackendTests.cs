@@ -62,6 +62,57 @@ public class NativeBackendTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ForgedPeerMessages_OnAPlaintextPort_AreDropped_AndTheClusterCarriesOn()
+    {
+        // Issue 13's attack on d9a8542: one heartbeat with term 2^63 - 1 left the cluster leaderless for good, and an
+        // append whose entry terms go down stopped the replica ("storage failed"). Sent as replica X to follower F.
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await cluster.StartAllAsync();
+        var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
+        var follower = cluster.Running.First(s => s != leader);
+        var impersonated = cluster.Running.First(s => s != leader && s != follower).Options.Id;
+        var term = leader.Engine.Leadership.Term;
+        var node = (NativeBackend)follower.Backend;
+        var writer = new ArrayBufferWriter<byte>();
+        var hello = new byte[WireFormat.HelloSize];
+        WireFormat.WriteHello(hello, WireFormat.KindMessages, follower.Options.ClusterId, (int)impersonated.Value);
+        writer.Write(hello);
+        WireFormat.Write(writer, new Message { Type = MessageType.Heartbeat, From = impersonated, To = follower.Options.Id, Term = new Term(long.MaxValue) });
+        var last = follower.Engine.GetStatus().CommitIndex;
+        WireFormat.Write(
+            writer,
+            new Message
+            {
+                Type = MessageType.Append,
+                From = impersonated,
+                To = follower.Options.Id,
+                Term = term,
+                Index = last,
+                LogTerm = term,
+                Entries = [new Entry(last + 1, term, EntryKind.Normal, new byte[8]), new Entry(last + 2, new Term(term.Value - 1), EntryKind.Normal, new byte[8])],
+            }
+        );
+        var target = EndPointParser.Parse(follower.Options.Self.Raft);
+        using (var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(target);
+            await socket.SendAsync(writer.WrittenMemory, SocketFlags.None);
+            await Wait.UntilAsync(() => node.RefusedMessages >= 2, TimeSpan.FromSeconds(10), "the follower dropped both forged messages");
+        }
+
+        await using var client = cluster.NewClient();
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(SubmitStatus.Ok, (await client.SubmitAsync(KvCommand.Put(Kv.Key("k" + i), Kv.Key("v")))).Status);
+        }
+
+        Assert.Equal(term, follower.Engine.Leadership.Term);
+        Assert.Equal(ReplicaRole.Follower, follower.Engine.Leadership.Role);
+        Assert.Equal(ReplicaRole.Leader, leader.Engine.Leadership.Role);
+        await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task MemoryMode_AfterAnUncleanMachineRestart_AReplicaNeitherVotesNorCampaigns_UntilCaughtUp()
     {
         await using var cluster = new InProcessCluster(3, DurabilityMode.Memory, backend: BackendKind.Native);
