@@ -59,18 +59,13 @@ internal static partial class ServeCommand
         }
 
         using var loggerFactory = CreateLoggerFactory(logLevel, dotnextLogLevel);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        });
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        });
 
+        // A signal only completes this task: it never touches anything that is disposed when the stop is over, so a
+        // SIGTERM that arrives late (or twice) cannot fail the process.
+        var stopRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Request);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Request);
+        using var cancelled = token.Register(() => stopRequested.TrySetResult());
         if (options.InjectBug is not null)
         {
             await Console
@@ -84,33 +79,47 @@ internal static partial class ServeCommand
 
         if (exitWithParent)
         {
-            _ = WatchParentAsync(stop);
+            _ = WatchParentAsync(stopRequested);
         }
 
-        await ServeUntilStoppedAsync(options, loggerFactory, stop.Token).ConfigureAwait(false);
-        return 0;
+        return await ServeUntilStoppedAsync(options, loggerFactory, stopRequested.Task).ConfigureAwait(false);
+
+        void Request(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stopRequested.TrySetResult();
+        }
     }
 
-    /// <summary>Runs the replica until <paramref name="stop"/> is cancelled, then stops it cleanly.</summary>
-    private static async Task ServeUntilStoppedAsync(ServerOptions options, ILoggerFactory loggerFactory, CancellationToken stop)
+    /// <summary>
+    /// Runs the replica until a stop is requested (exit code 0 after a clean stop) or its back-end fails for good (the
+    /// cause is reported once, the replica stopped, exit code 1 so that a supervisor restarts it).
+    /// </summary>
+    private static async Task<int> ServeUntilStoppedAsync(ServerOptions options, ILoggerFactory loggerFactory, Task stopRequested)
     {
         var server = new ReplicaServer(options, loggerFactory: loggerFactory);
         await using (server.ConfigureAwait(false))
         {
-            await server.StartAsync(stop).ConfigureAwait(false);
+            await server.StartAsync(CancellationToken.None).ConfigureAwait(false);
             var endPoints = FormattableString.Invariant($"clients on {options.Self.Client}, peers on {options.Self.Raft}");
             var mode = Testing.Names.Of(options.Backend) + ", " + Testing.Names.Of(options.Durability);
             await Console
                 .Out.WriteLineAsync(FormattableString.Invariant($"fastsmr replica {options.Id} ready: {endPoints}, {mode}"))
                 .ConfigureAwait(false);
-            try
+            var ended = await Task.WhenAny(stopRequested, server.Backend.Failure).ConfigureAwait(false);
+            var exitCode = 0;
+            if (ended != stopRequested)
             {
-                await Task.Delay(Timeout.Infinite, stop).ConfigureAwait(false);
+                var cause = await server.Backend.Failure.ConfigureAwait(false);
+                await Console
+                    .Error.WriteLineAsync("fastsmr serve: replica " + options.Id + " failed and stops: " + cause.Message)
+                    .ConfigureAwait(false);
+                exitCode = 1;
             }
-            catch (OperationCanceledException) { }
 
             await Console.Out.WriteLineAsync("fastsmr replica stopping").ConfigureAwait(false);
             await server.StopAsync().ConfigureAwait(false);
+            return exitCode;
         }
     }
 
@@ -130,16 +139,16 @@ internal static partial class ServeCommand
     /// Stops the replica when the process that started it is gone (the parent id changes once this process is
     /// re-parented), so a harness killed with SIGKILL leaves no replica behind.
     /// </summary>
-    private static async Task WatchParentAsync(CancellationTokenSource stop)
+    private static async Task WatchParentAsync(TaskCompletionSource stop)
     {
         var parent = GetParentProcessId();
-        while (!stop.IsCancellationRequested)
+        while (!stop.Task.IsCompleted)
         {
             await Task.Delay(250, CancellationToken.None).ConfigureAwait(false);
             if (GetParentProcessId() != parent)
             {
                 await Console.Error.WriteLineAsync("fastsmr serve: the parent process exited; stopping").ConfigureAwait(false);
-                await stop.CancelAsync().ConfigureAwait(false);
+                stop.TrySetResult();
                 return;
             }
         }

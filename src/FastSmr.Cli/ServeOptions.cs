@@ -122,7 +122,7 @@ internal sealed class ServeOptions
         Override(result, electionLow, v =>
         {
             o.LowerElectionTimeoutMs = v;
-            o.UpperElectionTimeoutMs = 2 * v;
+            o.UpperElectionTimeoutMs = (int)Math.Min(2L * v, int.MaxValue); // validated after: no overflow here
         });
         return o;
     }

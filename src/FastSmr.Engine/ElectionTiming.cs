@@ -12,7 +12,8 @@ public sealed record ElectionTiming(int LowerMs = 300, int UpperMs = 600)
     /// <summary>Throws with the reason when the bounds cannot work.</summary>
     public void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(LowerMs, 10, nameof(LowerMs));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(UpperMs, LowerMs, nameof(UpperMs));
+        // 20 ms is four ticks of the native back-end's 5 ms ticker: anything shorter cannot be timed.
+        OptionRules.Range("LowerElectionTimeoutMs", LowerMs, 20, 60_000);
+        OptionRules.Range("UpperElectionTimeoutMs", UpperMs, LowerMs + 1L, 120_000);
     }
 }

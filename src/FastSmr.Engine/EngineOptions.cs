@@ -43,23 +43,32 @@ public sealed class EngineOptions
     /// sweeper (→ Unknown), and queued ones while every proposal slot is busy (→ Timeout).</summary>
     public TimeSpan DeadlineSweepInterval { get; set; } = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>Checks the options and throws on values that cannot work.</summary>
+    /// <summary>Checks the options and throws, naming the field and the rule, on values that cannot work.</summary>
     public void Validate()
     {
-        if (!ReplicaId.IsSome)
-        {
-            throw new ArgumentException("ReplicaId must be non-zero", nameof(ReplicaId));
-        }
+        OptionRules.That(ReplicaId.IsSome, nameof(ReplicaId), "must be non-zero");
+        ValidateLimits("");
+    }
 
-        ArgumentOutOfRangeException.ThrowIfLessThan(QueuedCommandsMax, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(BatchCommandsMax, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(QueuedBytesMax, CommandBytesMax);
-        ArgumentOutOfRangeException.ThrowIfLessThan(ReadsInFlightMax, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(ProposalsInFlightMax, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(CommandBytesMax, 1);
-        if (BatchBytesMax < Core.Batching.BatchFormat.HeaderSize + Core.Batching.BatchFormat.RecordHeaderSize + CommandBytesMax)
-        {
-            throw new ArgumentException("BatchBytesMax must hold at least one command of CommandBytesMax bytes", nameof(BatchBytesMax));
-        }
+    /// <summary>Checks the limits and timeouts only, with <paramref name="prefix"/> before each field name ("Engine.").</summary>
+    public void ValidateLimits(string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        OptionRules.Range(prefix + nameof(QueuedCommandsMax), QueuedCommandsMax, 1, 1 << 24);
+        OptionRules.Range(prefix + nameof(BatchCommandsMax), BatchCommandsMax, 1, 1 << 20);
+        OptionRules.Range(prefix + nameof(ReadsInFlightMax), ReadsInFlightMax, 1, 1 << 20);
+        OptionRules.Range(prefix + nameof(ProposalsInFlightMax), ProposalsInFlightMax, 1, 1_024);
+        OptionRules.Range(prefix + nameof(BatchBytesMax), BatchBytesMax, 4_096, 64 << 20);
+        var overhead = Core.Batching.BatchFormat.HeaderSize + Core.Batching.BatchFormat.RecordHeaderSize;
+        OptionRules.Range(prefix + nameof(CommandBytesMax), CommandBytesMax, 1, BatchBytesMax - overhead);
+        OptionRules.Range(prefix + nameof(QueuedBytesMax), QueuedBytesMax, CommandBytesMax, 1L << 40);
+        OptionRules.Range(prefix + nameof(TimeoutMax), TimeoutMax, TimeSpan.FromMilliseconds(1), TimeSpan.FromHours(1));
+        OptionRules.Range(prefix + nameof(DefaultTimeout), DefaultTimeout, TimeSpan.FromMilliseconds(1), TimeoutMax);
+        OptionRules.Range(
+            prefix + nameof(DeadlineSweepInterval),
+            DeadlineSweepInterval,
+            TimeSpan.FromMilliseconds(1),
+            TimeSpan.FromSeconds(10)
+        );
     }
 }

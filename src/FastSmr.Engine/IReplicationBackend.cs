@@ -54,4 +54,18 @@ public interface IReplicationBackend : IAsyncDisposable
     /// round of messages sent after the read started has nothing left to check.
     /// </summary>
     bool ReadStillValid(Term term) => true;
+
+    /// <summary>
+    /// Completes, with the cause, when the back-end has stopped itself for good (its storage failed): the replica no
+    /// longer takes part, and the process should stop and report it so that a supervisor restarts it once the cause is
+    /// fixed. Never completes for a back-end that cannot fail that way.
+    /// </summary>
+    Task<Exception> Failure => BackendFailure.Never;
+}
+
+/// <summary>Helpers for <see cref="IReplicationBackend.Failure"/>.</summary>
+public static class BackendFailure
+{
+    /// <summary>A task that never completes: the failure of a back-end that does not fail on its own.</summary>
+    public static Task<Exception> Never { get; } = new TaskCompletionSource<Exception>().Task;
 }

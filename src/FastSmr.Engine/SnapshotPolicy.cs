@@ -25,7 +25,7 @@ public sealed record SnapshotPolicy
     /// <summary>Throws with the reason when the policy cannot work.</summary>
     public void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(EntriesInterval, 1, nameof(EntriesInterval));
-        ArgumentOutOfRangeException.ThrowIfLessThan(BytesInterval, 1L << 20, nameof(BytesInterval));
+        OptionRules.Range("SnapshotInterval", EntriesInterval, 1, 1L << 30);
+        OptionRules.Range("SnapshotBytesInterval", BytesInterval, 1L << 20, 1L << 40);
     }
 }

@@ -59,6 +59,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     private Exception? fatal;
     private bool rejoining;
     private long rejoinLeaderCommit;
+    private readonly TaskCompletionSource<Exception> failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long droppedSeen; // the core's count of dropped peer messages, published for readers on other threads
     private long droppedReported; // that count as last logged, and when (at most once a second)
     private long droppedReportedAtUs;
@@ -104,6 +105,9 @@ public sealed partial class NativeBackend : IReplicationBackend
     /// has caught up.
     /// </summary>
     public bool Rejoining => Volatile.Read(ref rejoining);
+
+    /// <inheritdoc />
+    public Task<Exception> Failure => failure.Task;
 
     /// <summary>How many peer messages the core refused because no correct replica sends them (forged or broken peers).</summary>
     public long RefusedMessages => Volatile.Read(ref droppedSeen);
@@ -232,6 +236,7 @@ public sealed partial class NativeBackend : IReplicationBackend
         leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, ReplicaId.None));
         host?.OnLeadershipChanged(Leadership);
         WakeReaders();
+        failure.TrySetResult(e);
     }
 
     private readonly record struct Inbound(Message Message, long ReceivedUs, SnapshotHeader? StagedSnapshot);

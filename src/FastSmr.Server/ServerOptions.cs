@@ -7,7 +7,7 @@ using FastSmr.Engine;
 namespace FastSmr.Server;
 
 /// <summary>Everything a replica process needs: identity, membership, storage, durability, limits.</summary>
-public sealed class ServerOptions
+public sealed partial class ServerOptions
 {
     /// <summary>This replica's id.</summary>
     public ReplicaId Id { get; set; }
@@ -85,6 +85,7 @@ public sealed class ServerOptions
     public EngineOptions Engine { get; set; } = new();
 
     /// <summary>This replica's member entry.</summary>
+    [JsonIgnore]
     public MemberConfig Self =>
         Members.Find(m => m.Id == Id) ?? throw new InvalidOperationException("replica " + Id.ToString() + " is not among the members");
 
@@ -94,6 +95,7 @@ public sealed class ServerOptions
         {
             PropertyNameCaseInsensitive = true,
             ReadCommentHandling = JsonCommentHandling.Skip,
+            UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow, // a misspelt key is an error, not a default
             WriteIndented = true,
         };
 
@@ -101,8 +103,16 @@ public sealed class ServerOptions
     public static ServerOptions FromJsonFile(string path)
     {
         using var stream = File.OpenRead(path);
-        return JsonSerializer.Deserialize<ServerOptions>(stream, JsonOptions)
-            ?? throw new InvalidDataException("empty configuration file " + path);
+        try
+        {
+            return JsonSerializer.Deserialize<ServerOptions>(stream, JsonOptions)
+                ?? throw new InvalidDataException("empty configuration file " + path);
+        }
+        catch (JsonException e)
+        {
+            // One line: the file, where in it, and what is wrong (an unknown key, a value of the wrong type).
+            throw new JsonException(path + ": " + e.Message.Split('\n')[0], e.Path, e.LineNumber, e.BytePositionInLine, e);
+        }
     }
 
     /// <summary>
@@ -157,54 +167,4 @@ public sealed class ServerOptions
 
     /// <summary>Parses "host:port" into an IP endpoint (IPv4 or IPv6 literal; "localhost" maps to 127.0.0.1).</summary>
     public static IPEndPoint ParseEndPoint(string text) => Core.EndPointParser.Parse(text);
-
-    /// <summary>Checks the options and throws with a clear message on anything that cannot work.</summary>
-    public void Validate()
-    {
-        if (Members.Count == 0)
-        {
-            throw new ArgumentException("no members configured");
-        }
-
-        _ = Self;
-        foreach (var member in Members)
-        {
-            _ = ParseEndPoint(member.Raft);
-            _ = ParseEndPoint(member.Client);
-        }
-
-        if (ClientListen is not null)
-        {
-            _ = ParseEndPoint(ClientListen);
-        }
-
-        foreach (var (peer, route) in PeerRoutes)
-        {
-            if (peer == Id || !Members.Exists(m => m.Id == peer))
-            {
-                throw new ArgumentException("peer route for " + peer.ToString() + ": not another member");
-            }
-
-            _ = ParseEndPoint(route);
-        }
-
-        if (InjectBug is not null && !InjectedBugs.Contains(InjectBug))
-        {
-            throw new ArgumentException("unknown --inject-bug '" + InjectBug + "' (available: " + string.Join(", ", InjectedBugs) + ")");
-        }
-
-        if (string.IsNullOrWhiteSpace(DataDirectory))
-        {
-            throw new ArgumentException("a data directory is required");
-        }
-
-        if (!Enum.IsDefined(Backend))
-        {
-            throw new ArgumentException("unknown back-end '" + Backend + "' (available: native, dotnext)");
-        }
-
-        ArgumentOutOfRangeException.ThrowIfLessThan(ConnectionsMax, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(InFlightPerConnectionMax, 1);
-        ArgumentOutOfRangeException.ThrowIfNegative(SpinIterations);
-    }
 }

@@ -9,6 +9,13 @@ internal static class FastsmrProcess
     /// <summary>Runs <c>fastsmr</c> with <paramref name="arguments"/> to completion, logging its output; kills its process tree past <paramref name="limit"/>.</summary>
     public static async Task<(int ExitCode, string Output)> RunAsync(ITestOutputHelper output, TimeSpan limit, params string[] arguments)
     {
+        var (exitCode, text, _) = await RunWithErrorsAsync(output, limit, arguments);
+        return (exitCode, text);
+    }
+
+    /// <summary>As <see cref="RunAsync"/>, also returning what the program wrote to standard error.</summary>
+    public static async Task<(int ExitCode, string Output, string Errors)> RunWithErrorsAsync(ITestOutputHelper output, TimeSpan limit, params string[] arguments)
+    {
         var info = Programs.Fastsmr.StartInfo(arguments);
 
         using var process = Process.Start(info)!;
@@ -27,8 +34,9 @@ internal static class FastsmrProcess
         }
 
         var text = await stdout;
+        var errors = await stderr;
         output.WriteLine(text);
-        output.WriteLine(await stderr);
-        return (process.ExitCode, text);
+        output.WriteLine(errors);
+        return (process.ExitCode, text, errors);
     }
 }

@@ -131,10 +131,10 @@ public class NativeBackendUnitTests
         Assert.Contains("not another member", Assert.Throws<ArgumentException>(route.Validate).Message, StringComparison.Ordinal);
         var election = Valid();
         election.Election = new ElectionTiming(300, 300);
-        Assert.Throws<ArgumentOutOfRangeException>(election.Validate);
+        Assert.StartsWith("UpperElectionTimeoutMs: must be 301..", Assert.Throws<ArgumentException>(election.Validate).Message, StringComparison.Ordinal);
         var snapshots = Valid();
         snapshots.Snapshots = new SnapshotPolicy { BytesInterval = 1_000 };
-        Assert.Throws<ArgumentOutOfRangeException>(snapshots.Validate);
+        Assert.StartsWith("SnapshotBytesInterval: must be 1048576..", Assert.Throws<ArgumentException>(snapshots.Validate).Message, StringComparison.Ordinal);
     }
 
     [Fact]

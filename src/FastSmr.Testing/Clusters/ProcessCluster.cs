@@ -196,10 +196,14 @@ public sealed partial class ProcessCluster : IReplicaCluster
         member.Process = null;
     }
 
-    /// <summary>Stops a replica with SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
-    public async Task StopAsync(ReplicaId id, TimeSpan grace)
+    /// <summary>
+    /// Stops a replica with SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>. Returns its exit
+    /// code (−1 when it had to be killed; null when it was not running).
+    /// </summary>
+    public async Task<int?> StopAsync(ReplicaId id, TimeSpan grace)
     {
         var member = Find(id);
+        int? exitCode = null;
         if (member.Process is { HasExited: false } process)
         {
             Resume(id);
@@ -216,13 +220,20 @@ public sealed partial class ProcessCluster : IReplicaCluster
                     .WaitForExitAsync(CancellationToken.None)
                     .WaitAsync(TimeSpan.FromSeconds(10))
                     .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                exitCode = -1;
             }
+
+            exitCode ??= process.HasExited ? process.ExitCode : -1;
         }
 
         CloseLog(member);
         member.Process?.Dispose();
         member.Process = null;
+        return exitCode;
     }
+
+    /// <summary>The exit code of a replica whose process exited on its own and was not restarted; null while it runs.</summary>
+    public int? ExitCode(ReplicaId id) => Find(id).Process is { HasExited: true } process ? process.ExitCode : null;
 
     /// <summary>The client endpoints of the replicas whose process is running.</summary>
     public IReadOnlyList<string> RunningClientEndPoints => Running().Select(m => m.Client).ToArray();
