@@ -22,6 +22,15 @@ public interface IReplicationHost
     /// <summary>Replaces the state with a snapshot that covers the log up to <paramref name="index"/>.</summary>
     void RestoreSnapshot(Stream source, LogIndex index, Term term);
 
+    /// <summary>
+    /// Checks, without touching the state, that a snapshot received from a peer can be restored: its header belongs to
+    /// this cluster and, when the host can make a scratch state machine, the whole state restores into one. Throws
+    /// <see cref="InvalidDataException"/> when it cannot; a back-end then deletes the snapshot instead of installing
+    /// it (an install that fails would stop the replica, and again on every restart). May run on any thread,
+    /// concurrently with the other calls.
+    /// </summary>
+    void ValidateSnapshot(Stream source);
+
     /// <summary>The index of the last entry applied to the state machine.</summary>
     LogIndex AppliedIndex { get; }
 }

@@ -234,6 +234,32 @@ public sealed partial class ReplicaEngine
         AfterApply(appliedIndex, null, retireLost: false);
     }
 
+    /// <inheritdoc />
+    void IReplicationHost.ValidateSnapshot(Stream source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        try
+        {
+            Span<byte> bytes = stackalloc byte[SnapshotFormat.ImageHeaderSize];
+            source.ReadExactly(bytes);
+            var header = SnapshotFormat.ReadImageHeader(bytes);
+            if (header.ClusterId != options.ClusterId)
+            {
+                throw new InvalidDataException(
+                    "snapshot belongs to cluster " + header.ClusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture)
+                );
+            }
+
+            newStateMachine?.Invoke().RestoreSnapshot(source);
+        }
+#pragma warning disable CA1031 // Whatever a state machine throws on foreign bytes means the same: not restorable.
+        catch (Exception e) when (e is not (InvalidDataException or OutOfMemoryException))
+#pragma warning restore CA1031
+        {
+            throw new InvalidDataException("the state machine cannot restore this snapshot: " + e.Message, e);
+        }
+    }
+
     /// <summary>Runs a query against the applied state, under the state machine's concurrency rule.</summary>
     private SubmitResult QueryLocal(ReadOnlySpan<byte> query)
     {

@@ -26,6 +26,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
 {
     private readonly EngineOptions options;
     private readonly IStateMachine stateMachine;
+    private readonly Func<IStateMachine>? newStateMachine; // scratch instances to check received snapshots with
     private readonly IReplicationBackend backend;
     private readonly ILogger logger;
     private readonly TimeProvider time;
@@ -49,12 +50,20 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     private int started;
 
     /// <summary>Creates an engine. Call <see cref="StartAsync"/> before submitting.</summary>
+    /// <param name="options">Limits and identity.</param>
+    /// <param name="stateMachine">The replicated state machine.</param>
+    /// <param name="backend">The consensus implementation.</param>
+    /// <param name="logger">Logging.</param>
+    /// <param name="time">The clock; the system's when null.</param>
+    /// <param name="newStateMachine">Makes an empty state machine of the same kind, into which a snapshot received from
+    /// a peer is restored as a check before it may replace anything; when null only the snapshot's header is checked.</param>
     public ReplicaEngine(
         EngineOptions options,
         IStateMachine stateMachine,
         IReplicationBackend backend,
         ILogger<ReplicaEngine>? logger = null,
-        TimeProvider? time = null
+        TimeProvider? time = null,
+        Func<IStateMachine>? newStateMachine = null
     )
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -63,6 +72,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         options.Validate();
         this.options = options;
         this.stateMachine = stateMachine;
+        this.newStateMachine = newStateMachine;
         this.backend = backend;
         this.logger = (ILogger?)logger ?? NullLogger.Instance;
         this.time = time ?? TimeProvider.System;

@@ -73,13 +73,35 @@ public sealed partial class NativeBackend
 
     private bool OnSnapshotReceived(Message message, SnapshotHeader staged)
     {
-        if (stopRequested)
+        if (stopRequested || !CanBeRestored(message, staged))
         {
-            return false;
+            return false; // the transport deletes the staged file
         }
 
         inbound.Enqueue(new Inbound(message, NowUs(), staged));
         Kick();
         return true; // the thread driving the core owns the staged file now
+    }
+
+    /// <summary>
+    /// Whether a received snapshot (its file already checked: lengths and CRC) restores: checked on the receiving
+    /// connection's thread, before the core hears of it, so that a snapshot that cannot be installed never replaces
+    /// anything, neither now nor at a restart.
+    /// </summary>
+    private bool CanBeRestored(Message message, SnapshotHeader staged)
+    {
+        try
+        {
+            using var file = new FileStream(staged.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            file.Position = staged.StateOffset;
+            host!.ValidateSnapshot(file);
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            Interlocked.Increment(ref snapshotsRefused);
+            NativeLog.SnapshotRefused(logger, options.ReplicaId, message.Index.Value, message.From, e.Message);
+            return false;
+        }
     }
 }

@@ -60,6 +60,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     private bool rejoining;
     private long rejoinLeaderCommit;
     private readonly TaskCompletionSource<Exception> failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long snapshotsRefused;
     private long droppedSeen; // the core's count of dropped peer messages, published for readers on other threads
     private long droppedReported; // that count as last logged, and when (at most once a second)
     private long droppedReportedAtUs;
@@ -108,6 +109,9 @@ public sealed partial class NativeBackend : IReplicationBackend
 
     /// <inheritdoc />
     public Task<Exception> Failure => failure.Task;
+
+    /// <summary>How many snapshots received from peers were deleted because they do not restore.</summary>
+    public long SnapshotsRefused => Interlocked.Read(ref snapshotsRefused);
 
     /// <summary>How many peer messages the core refused because no correct replica sends them (forged or broken peers).</summary>
     public long RefusedMessages => Volatile.Read(ref droppedSeen);

@@ -44,6 +44,13 @@ internal static partial class NativeLog
     )]
     public static partial void MessagesDropped(ILogger logger, ReplicaId replicaId, long count, ReplicaId peer, string reason);
 
+    [LoggerMessage(
+        EventId = 3007,
+        Level = LogLevel.Warning,
+        Message = "replica {ReplicaId}: snapshot {Index} from replica {Peer} refused and deleted, it does not restore: {Reason}"
+    )]
+    public static partial void SnapshotRefused(ILogger logger, ReplicaId replicaId, long index, ReplicaId peer, string reason);
+
     [LoggerMessage(EventId = 3005, Level = LogLevel.Debug, Message = "replica {ReplicaId}: snapshot at {Index} taken, log compacted")]
     public static partial void SnapshotTaken(ILogger logger, ReplicaId replicaId, long index);
 

@@ -30,11 +30,15 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <param name="stateMachine">The state machine; the built-in key-value store when null.</param>
     /// <param name="loggerFactory">Logging.</param>
     /// <param name="time">The one clock of the engine, the back-end and the client sessions; the system clock when null.</param>
+    /// <param name="newStateMachine">Makes an empty state machine of the same kind as <paramref name="stateMachine"/>: a
+    /// snapshot received from a peer is restored into one as a check before it may replace anything. Not needed for the
+    /// built-in store; without it, a custom state machine's received snapshots are checked by their header only.</param>
     public ReplicaServer(
         ServerOptions options,
         IStateMachine? stateMachine = null,
         ILoggerFactory? loggerFactory = null,
-        TimeProvider? time = null
+        TimeProvider? time = null,
+        Func<IStateMachine>? newStateMachine = null
     )
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -58,7 +62,15 @@ public sealed class ReplicaServer : IAsyncDisposable
         Backend = CreateBackend(options, this.loggerFactory, Time);
         options.Engine.ReplicaId = options.Id;
         options.Engine.ClusterId = options.ClusterId;
-        Engine = new ReplicaEngine(options.Engine, StateMachine, Backend, this.loggerFactory.CreateLogger<ReplicaEngine>(), Time);
+        newStateMachine ??= stateMachine is null ? () => new KvStateMachine() : null;
+        Engine = new ReplicaEngine(
+            options.Engine,
+            StateMachine,
+            Backend,
+            this.loggerFactory.CreateLogger<ReplicaEngine>(),
+            Time,
+            newStateMachine
+        );
     }
 
     /// <summary>The test-only fault this replica was asked to inject (<see cref="ServerOptions.InjectBug"/>).</summary>

@@ -113,6 +113,70 @@ public class NativeBackendTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AForgedSnapshotThatDoesNotRestore_IsDeletedOnReceipt_AndNeverInstalled()
+    {
+        // Issue 13's attack on d9a8542: a malformed InstallSnapshot, sent as the leader, was installed before it was
+        // parsed, stopped the follower, and stopped it again at every restart. Its file is well formed (lengths, CRC,
+        // this cluster's image header); only the state machine's bytes are garbage.
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await cluster.StartAllAsync();
+        var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
+        var follower = cluster.Running.First(s => s != leader);
+        var node = (NativeBackend)follower.Backend;
+        var term = leader.Engine.Leadership.Term;
+        var index = leader.Engine.GetStatus().CommitIndex + 1_000;
+        var config = new ClusterConfig([.. cluster.Ids]);
+        var forged = Path.Combine(cluster.Directory, "forged");
+        Directory.CreateDirectory(forged);
+        var file = SnapshotFile.Write(
+            forged,
+            config,
+            stream =>
+            {
+                var header = new byte[SnapshotFormat.ImageHeaderSize];
+                SnapshotFormat.WriteImageHeader(header, new SnapshotImageHeader(follower.Options.ClusterId, leader.Options.Id, index, term, 0));
+                stream.Write(header);
+                stream.Write(TestData.Bytes(5, 4_096));
+                return (index.Value, term.Value);
+            }
+        );
+        var bytes = await File.ReadAllBytesAsync(file.Path);
+        var writer = new ArrayBufferWriter<byte>();
+        var hello = new byte[WireFormat.HelloSize];
+        WireFormat.WriteHello(hello, WireFormat.KindSnapshot, follower.Options.ClusterId, (int)leader.Options.Id.Value);
+        writer.Write(hello);
+        var message = new Message { Type = MessageType.Snapshot, From = leader.Options.Id, To = follower.Options.Id, Term = term, Index = index, LogTerm = term, Config = config };
+        WireFormat.Write(writer, message);
+        BinaryPrimitives.WriteInt64LittleEndian(writer.GetSpan(8), bytes.Length);
+        writer.Advance(8);
+        writer.Write(bytes);
+        var target = EndPointParser.Parse(follower.Options.Self.Raft);
+        using (var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(target);
+            await socket.SendAsync(writer.WrittenMemory, SocketFlags.None);
+            socket.Shutdown(SocketShutdown.Send);
+            await Wait.UntilAsync(() => node.SnapshotsRefused == 1, TimeSpan.FromSeconds(10), "the follower refused the forged snapshot");
+        }
+
+        Assert.False(node.Failure.IsCompleted, "the follower stopped");
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(cluster.Directory, "replica-" + follower.Options.Id), "*.tmp", SearchOption.AllDirectories));
+        await using var client = cluster.NewClient();
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(SubmitStatus.Ok, (await client.SubmitAsync(KvCommand.Put(Kv.Key("k" + i), Kv.Key("v")))).Status);
+        }
+
+        await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
+        Assert.True(follower.Engine.GetStatus().AppliedIndex < index, "the forged snapshot's index was reached");
+
+        // And the replica restarts: nothing of the forged snapshot was kept to stop it.
+        await cluster.StopAsync(follower.Options.Id);
+        await cluster.StartAsync(follower.Options.Id);
+        await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task MemoryMode_AfterAnUncleanMachineRestart_AReplicaNeitherVotesNorCampaigns_UntilCaughtUp()
     {
         await using var cluster = new InProcessCluster(3, DurabilityMode.Memory, backend: BackendKind.Native);
