@@ -106,11 +106,12 @@ internal static partial class ServeCommand
             await Console
                 .Out.WriteLineAsync(FormattableString.Invariant($"fastsmr replica {options.Id} ready: {endPoints}, {mode}"))
                 .ConfigureAwait(false);
-            var ended = await Task.WhenAny(stopRequested, server.Backend.Failure).ConfigureAwait(false);
+            var failure = server.Failure;
+            var ended = await Task.WhenAny(stopRequested, failure).ConfigureAwait(false);
             var exitCode = 0;
             if (ended != stopRequested)
             {
-                var cause = await server.Backend.Failure.ConfigureAwait(false);
+                var cause = await failure.ConfigureAwait(false);
                 await Console
                     .Error.WriteLineAsync("fastsmr serve: replica " + options.Id + " failed and stops: " + cause.Message)
                     .ConfigureAwait(false);

@@ -20,6 +20,11 @@ public sealed partial class ReplicaEngine
     {
         PendingBatch? matched = null;
         var span = entry.Bytes.Span;
+        if (failure.Task.IsCompleted)
+        {
+            throw new InvalidOperationException("the state machine failed earlier; nothing more is applied", failure.Task.Result);
+        }
+
         lock (stateLock)
         {
             if (entry.Index <= appliedIndex)
@@ -68,17 +73,7 @@ public sealed partial class ReplicaEngine
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                // The state may be half-changed, and the back-end's apply loop cannot continue past an exception (DotNext
-                // 6.12's WAL refuses all further work). Stopping is the only answer that cannot diverge replicas.
-                EngineLog.StateMachineFailed(logger, e, entry.Index.Value, ordinal);
-                Environment.FailFast(
-                    "FastSmr: the state machine threw while applying entry "
-                        + entry.Index.ToString()
-                        + ", command "
-                        + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture)
-                        + "; a replica cannot continue after a failed apply",
-                    e
-                );
+                throw StateMachineFailed(entry.Index, ordinal, matched, e);
             }
             if (matched is not null && ordinal < matched.Commands.Count)
             {
@@ -91,6 +86,38 @@ public sealed partial class ReplicaEngine
 
             ordinal++;
         }
+    }
+
+    /// <summary>
+    /// The policy for a state machine that throws in Apply: the state may be half-changed and every replica throws at
+    /// the same entry, so skipping it could diverge replicas and retrying cannot help. The replica stops: the cause is
+    /// logged once with the entry, <see cref="Failure"/> completes (the server stops, <c>fastsmr serve</c> exits with
+    /// code 1), the entry's unanswered commands are answered Unknown, and the exception returned here goes to the
+    /// back-end, which applies nothing more. The whole cluster stops at that entry, consistently; a state machine
+    /// that answers errors instead of throwing (as <c>KvStateMachine</c> does) is the fix, then a restart.
+    /// </summary>
+    private InvalidOperationException StateMachineFailed(LogIndex index, int ordinal, PendingBatch? matched, Exception e)
+    {
+        EngineLog.StateMachineFailed(logger, e, index.Value, ordinal);
+        var failed = new InvalidOperationException(
+            "the state machine threw applying entry "
+                + index
+                + ", command "
+                + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture)
+                + ": "
+                + e.Message,
+            e
+        );
+        failure.TrySetResult(failed);
+        if (matched is not null)
+        {
+            foreach (var command in matched.Commands)
+            {
+                command.TryComplete(SubmitStatus.Unknown);
+            }
+        }
+
+        return failed;
     }
 
     /// <summary>

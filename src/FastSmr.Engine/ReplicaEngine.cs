@@ -27,6 +27,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     private readonly EngineOptions options;
     private readonly IStateMachine stateMachine;
     private readonly Func<IStateMachine>? newStateMachine; // scratch instances to check received snapshots with
+    private readonly TaskCompletionSource<Exception> failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IReplicationBackend backend;
     private readonly ILogger logger;
     private readonly TimeProvider time;
@@ -80,6 +81,12 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         queue = Channel.CreateUnbounded<PendingCommand>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
         leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Follower, default, ReplicaId.None));
     }
+
+    /// <summary>
+    /// Completes, with the cause, when the state machine threw while applying a committed entry: the replica has
+    /// stopped applying for good (see the policy on the apply path) and should stop.
+    /// </summary>
+    public Task<Exception> Failure => failure.Task;
 
     /// <summary>This replica's id.</summary>
     public ReplicaId ReplicaId => options.ReplicaId;

@@ -27,7 +27,11 @@ internal static partial class NativeLog
     [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "snapshot {Path} skipped: {Reason}")]
     public static partial void SnapshotSkipped(ILogger logger, string path, string reason);
 
-    [LoggerMessage(EventId = 3003, Level = LogLevel.Critical, Message = "replica {ReplicaId} stops: storage failed")]
+    [LoggerMessage(
+        EventId = 3003,
+        Level = LogLevel.Critical,
+        Message = "replica {ReplicaId} stops: its storage or its state machine failed"
+    )]
     public static partial void Fatal(ILogger logger, ReplicaId replicaId, Exception exception);
 
     [LoggerMessage(

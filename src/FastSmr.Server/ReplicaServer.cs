@@ -91,6 +91,13 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <summary>The replication back-end.</summary>
     public IReplicationBackend Backend { get; }
 
+    /// <summary>
+    /// Completes, with the cause, when this replica stopped working for good: its back-end failed (storage) or its state
+    /// machine threw applying a committed entry. The host should stop the server and report the cause (<c>fastsmr
+    /// serve</c> exits with code 1).
+    /// </summary>
+    public Task<Exception> Failure => Task.WhenAny(Engine.Failure, Backend.Failure).Unwrap();
+
     /// <summary>The replicated state machine.</summary>
     public IStateMachine StateMachine { get; }
 

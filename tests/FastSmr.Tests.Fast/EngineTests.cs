@@ -3,6 +3,7 @@ using FastSmr.Core;
 using FastSmr.Core.Batching;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
+using FastSmr.Core.StateMachines;
 using FastSmr.Engine;
 using FastSmr.Testing;
 
@@ -206,5 +207,55 @@ public class EngineTests
         {
             r.Dispose();
         }
+    }
+
+    /// <summary>A key-value store that throws when it applies a put of the key "boom".</summary>
+    private sealed class ThrowingStateMachine : IStateMachine
+    {
+        private readonly KvStateMachine inner = new();
+
+        public void Apply(in ApplyContext context, ReadOnlySpan<byte> command, System.Buffers.IBufferWriter<byte> output)
+        {
+            if (KvCommand.TryParse(command, out var op, out var key, out _) && op == KvOp.Put && key.SequenceEqual("boom"u8))
+            {
+                throw new InvalidOperationException("boom");
+            }
+
+            inner.Apply(context, command, output);
+        }
+
+        public void Query(ReadOnlySpan<byte> query, System.Buffers.IBufferWriter<byte> output) => inner.Query(query, output);
+
+        public void WriteSnapshot(Stream destination) => inner.WriteSnapshot(destination);
+
+        public void RestoreSnapshot(Stream source) => inner.RestoreSnapshot(source);
+
+        public StateDigest GetDigest() => inner.GetDigest();
+    }
+
+    [Fact]
+    public async Task AStateMachineThatThrows_StopsApplying_NamesTheEntry_AndAnswersUnknown()
+    {
+        // The policy (ReplicaEngine.StateMachineFailed): no FailFast (which crash-looped with exit 134) and no skipping
+        // (the state may be half-changed); the replica stops applying and reports why, and its host stops it.
+        var backend = new ScriptedBackend();
+        await using var engine = new ReplicaEngine(new EngineOptions { ReplicaId = new ReplicaId(1), ClusterId = 1 }, new ThrowingStateMachine(), backend);
+        await engine.StartAsync();
+        using (var fine = await engine.SubmitAsync(KvCommand.Put(Kv.Key("fine"), Kv.Key("v")), TimeSpan.FromSeconds(5)))
+        {
+            Assert.Equal(SubmitStatus.Ok, fine.Status);
+        }
+
+        Assert.False(engine.Failure.IsCompleted);
+        using (var boom = await engine.SubmitAsync(KvCommand.Put(Kv.Key("boom"), Kv.Key("v")), TimeSpan.FromSeconds(5)))
+        {
+            Assert.Equal(SubmitStatus.Unknown, boom.Status);
+        }
+
+        var cause = await engine.Failure.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Contains("the state machine threw applying entry", cause.Message, StringComparison.Ordinal);
+        Assert.Contains("boom", cause.Message, StringComparison.Ordinal);
+        using var later = await engine.SubmitAsync(KvCommand.Put(Kv.Key("later"), Kv.Key("v")), TimeSpan.FromSeconds(1));
+        Assert.NotEqual(SubmitStatus.Ok, later.Status);
     }
 }

@@ -149,4 +149,54 @@ public class KvStateMachineTests
         kv.Query(KvCommand.Put(B("q"), B("2")), output);
         Assert.Equal((byte)KvResult.Malformed, output.WrittenSpan[0]);
     }
+
+    [Fact]
+    public void SizeLimits_AreAnsweredWithAnError_AndChangeNothing()
+    {
+        // A state machine must never throw on a command (it would stop every replica at the same entry): the store
+        // answers TooLarge and Full instead, deterministically, so every replica gives the same answer.
+        var kv = new KvStateMachine(bytesMax: 100);
+        Assert.Equal(KvResult.Ok, Apply(kv, KvCommand.Put(B("a"), new byte[60])).Result);
+        var digest = kv.GetDigest();
+        Assert.Equal(KvResult.Full, Apply(kv, KvCommand.Put(B("b"), new byte[60])).Result);
+        Assert.Equal(KvResult.Full, Apply(kv, KvCommand.CompareAndSet(B("c"), null, new byte[60])).Result);
+        Assert.Equal(digest, kv.GetDigest());
+        Assert.Equal(61, kv.Bytes);
+
+        // Replacing a value counts only the difference; deleting frees the space.
+        Assert.Equal(KvResult.Ok, Apply(kv, KvCommand.Put(B("a"), new byte[99])).Result);
+        Assert.Equal(KvResult.Full, Apply(kv, KvCommand.Increment(B("n"), 1)).Result);
+        Assert.Equal(KvResult.Ok, Apply(kv, KvCommand.Delete(B("a"))).Result);
+        Assert.Equal(0, kv.Bytes);
+        Assert.Equal(KvResult.Ok, Apply(kv, KvCommand.Increment(B("n"), 1)).Result);
+
+        var large = new KvStateMachine();
+        Assert.Equal(KvResult.TooLarge, Apply(large, KvCommand.Put(B("big"), new byte[KvCommand.ValueSizeMax + 1])).Result);
+        Assert.Equal(0, large.Count);
+    }
+
+    [Fact]
+    public void Snapshot_WithHugeLengthsOrDuplicateKeys_IsRefused_WithoutAllocatingThem()
+    {
+        var kv = new KvStateMachine();
+        var snapshot = new MemoryStream();
+        new KvStateMachine().WriteSnapshot(snapshot);
+        var bytes = snapshot.ToArray();
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4), 1); // one entry...
+        var huge = bytes.Concat(new byte[] { 1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F, (byte)'k' }).ToArray(); // ...of 2 GiB
+        Assert.Contains("length", Assert.Throws<InvalidDataException>(() => kv.RestoreSnapshot(new MemoryStream(huge))).Message, StringComparison.Ordinal);
+
+        var small = new KvStateMachine(bytesMax: 10);
+        var full = new KvStateMachine();
+        Apply(full, KvCommand.Put(B("a"), new byte[20]));
+        var fullSnapshot = new MemoryStream();
+        full.WriteSnapshot(fullSnapshot);
+        fullSnapshot.Position = 0;
+        Assert.Throws<InvalidDataException>(() => small.RestoreSnapshot(fullSnapshot));
+
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4), 2);
+        byte[] entry = [1, 0, 0, 0, 1, 0, 0, 0, (byte)'k', (byte)'v'];
+        var twice = bytes.Concat(entry).Concat(entry).ToArray();
+        Assert.Contains("twice", Assert.Throws<InvalidDataException>(() => kv.RestoreSnapshot(new MemoryStream(twice))).Message, StringComparison.Ordinal);
+    }
 }

@@ -12,6 +12,9 @@ public static class KvCommand
     /// <summary>The largest key in bytes.</summary>
     public const int KeySizeMax = ushort.MaxValue;
 
+    /// <summary>The largest value the store keeps (16 MiB); a larger one is answered <see cref="KvResult.TooLarge"/>.</summary>
+    public const int ValueSizeMax = 16 << 20;
+
     /// <summary>The encoded size of a Put.</summary>
     public static int PutSize(int keyLength, int valueLength) => 3 + keyLength + 4 + valueLength;
 

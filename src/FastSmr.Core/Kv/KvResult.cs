@@ -17,4 +17,10 @@ public enum KvResult : byte
 
     /// <summary>The command could not be parsed; nothing changed.</summary>
     Malformed = 4,
+
+    /// <summary>The value is larger than <see cref="KvCommand.ValueSizeMax"/>; nothing changed.</summary>
+    TooLarge = 5,
+
+    /// <summary>The store would pass its size limit (<see cref="KvStateMachine.BytesMax"/>); nothing changed.</summary>
+    Full = 6,
 }

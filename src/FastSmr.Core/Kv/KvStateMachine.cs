@@ -25,12 +25,29 @@ public sealed class KvStateMachine : IStateMachine
     private readonly Dictionary<byte[], byte[]>.AlternateLookup<ReadOnlySpan<byte>> lookup;
     private ulong digestHigh;
     private ulong digestLow;
+    private long bytes;
 
-    /// <summary>Creates an empty store.</summary>
-    public KvStateMachine()
+    /// <summary>Creates an empty store that holds at most <paramref name="bytesMax"/> bytes of keys and values.</summary>
+    /// <param name="bytesMax">The size limit (4 GiB by default). Every replica must use the same one: whether a write
+    /// fits is part of the replicated state.</param>
+    public KvStateMachine(long bytesMax = DefaultBytesMax)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bytesMax, 1);
+        BytesMax = bytesMax;
         lookup = entries.GetAlternateLookup<ReadOnlySpan<byte>>();
     }
+
+    /// <summary>The default size limit: 4 GiB of keys and values.</summary>
+    public const long DefaultBytesMax = 4L << 30;
+
+    /// <summary>
+    /// The most bytes of keys and values the store holds; a write past it is answered <see cref="KvResult.Full"/> and
+    /// changes nothing (the limit counts key and value bytes, not the memory the runtime adds per entry).
+    /// </summary>
+    public long BytesMax { get; }
+
+    /// <summary>The bytes of keys and values held now.</summary>
+    public long Bytes => bytes;
 
     /// <summary>The number of keys.</summary>
     public int Count => entries.Count;
@@ -60,8 +77,7 @@ public sealed class KvStateMachine : IStateMachine
                     return;
                 }
 
-                Set(key, value);
-                WriteResult(output, KvResult.Ok);
+                WriteResult(output, TrySet(key, value));
                 return;
             case KvOp.Get:
                 Read(key, output);
@@ -142,21 +158,31 @@ public sealed class KvStateMachine : IStateMachine
         entries.Clear();
         digestHigh = 0;
         digestLow = 0;
+        bytes = 0;
         for (var i = 0; i < count; i++)
         {
             source.ReadExactly(header);
             var keyLength = BinaryPrimitives.ReadInt32LittleEndian(header);
             var valueLength = BinaryPrimitives.ReadInt32LittleEndian(header[4..]);
-            if (keyLength is < 0 or > KvCommand.KeySizeMax || valueLength < 0)
+            if (keyLength is < 0 or > KvCommand.KeySizeMax || valueLength is < 0 or > KvCommand.ValueSizeMax)
             {
                 throw new InvalidDataException("bad entry length in snapshot");
+            }
+
+            if (bytes + keyLength + valueLength > BytesMax)
+            {
+                throw new InvalidDataException("snapshot larger than the store's size limit");
             }
 
             var key = new byte[keyLength];
             var value = new byte[valueLength];
             source.ReadExactly(key);
             source.ReadExactly(value);
-            entries[key] = value;
+            if (!entries.TryAdd(key, value))
+            {
+                throw new InvalidDataException("a key appears twice in the snapshot");
+            }
+
             Account(key, value);
         }
     }
@@ -208,8 +234,7 @@ public sealed class KvStateMachine : IStateMachine
             return;
         }
 
-        Set(key, newValue);
-        WriteResult(output, KvResult.Ok);
+        WriteResult(output, TrySet(key, newValue));
     }
 
     private void Increment(ReadOnlySpan<byte> key, ReadOnlySpan<byte> rest, IBufferWriter<byte> output)
@@ -236,11 +261,34 @@ public sealed class KvStateMachine : IStateMachine
         var next = unchecked(current + delta);
         Span<byte> encoded = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(encoded, next);
-        Set(key, encoded);
+        if (TrySet(key, encoded) is var result && result != KvResult.Ok)
+        {
+            WriteResult(output, result);
+            return;
+        }
+
         var span = output.GetSpan(9);
         span[0] = (byte)KvResult.Ok;
         encoded.CopyTo(span[1..]);
         output.Advance(9);
+    }
+
+    /// <summary>Stores the value unless it is too large or the store would pass its limit (then nothing changes).</summary>
+    private KvResult TrySet(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        if (value.Length > KvCommand.ValueSizeMax)
+        {
+            return KvResult.TooLarge;
+        }
+
+        var held = lookup.TryGetValue(key, out var old) ? key.Length + old.Length : 0;
+        if (bytes - held + key.Length + value.Length > BytesMax)
+        {
+            return KvResult.Full;
+        }
+
+        Set(key, value);
+        return KvResult.Ok;
     }
 
     private void Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
@@ -270,6 +318,7 @@ public sealed class KvStateMachine : IStateMachine
 
     private void Account(byte[] key, byte[] value)
     {
+        bytes += key.Length + value.Length;
         var (high, low) = EntryHash(key, value);
         digestHigh = unchecked(digestHigh + high);
         digestLow = unchecked(digestLow + low);
@@ -277,6 +326,7 @@ public sealed class KvStateMachine : IStateMachine
 
     private void Unaccount(byte[] key, byte[] value)
     {
+        bytes -= key.Length + value.Length;
         var (high, low) = EntryHash(key, value);
         digestHigh = unchecked(digestHigh - high);
         digestLow = unchecked(digestLow - low);

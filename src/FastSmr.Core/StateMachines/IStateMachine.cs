@@ -22,9 +22,11 @@ public interface IStateMachine
     /// <param name="command">The command bytes exactly as the client sent them. Valid only during the call.</param>
     /// <param name="output">Caller-supplied destination of the output; write nothing for an empty output.</param>
     /// <remarks>
-    /// A malformed command must not throw: it must be answered deterministically (for example with an error
-    /// code in <paramref name="output"/>), because every replica applies it. An exception here is treated as a
-    /// programming error and stops the replica.
+    /// A malformed command, or one the state cannot take (too large, a limit reached), must not throw: it must be
+    /// answered deterministically (for example with an error code in <paramref name="output"/>), because every
+    /// replica applies it. An exception here is a programming error: the state may be half-changed and every replica
+    /// throws at the same entry, so the replica stops there (the entry is logged, its commands answered Unknown,
+    /// <c>fastsmr serve</c> exits with code 1) until a state machine that does not throw on it is deployed.
     /// </remarks>
     void Apply(in ApplyContext context, ReadOnlySpan<byte> command, IBufferWriter<byte> output);
 
