@@ -154,9 +154,11 @@ internal sealed partial class PeerTransport
 
     private async Task ReceiveMessagesAsync(PipeReader reader, int from, CancellationToken token)
     {
+        // While part of a frame is buffered, the next bytes must come within StallMax (see there).
+        using var stall = new Stall(token);
         while (true)
         {
-            var result = await reader.ReadAsync(token).ConfigureAwait(false);
+            var result = await stall.ReadAsync(reader).ConfigureAwait(false);
             var buffer = result.Buffer;
             var now = Clock.NowUs();
             while (WireFormat.TryRead(ref buffer, out var message))
@@ -170,11 +172,56 @@ internal sealed partial class PeerTransport
             }
 
             reader.AdvanceTo(buffer.Start, buffer.End);
+            stall.Arm(partial: !buffer.IsEmpty);
             receivedBatch(); // once per read: everything that arrived together is stepped together
             if (result.IsCompleted)
             {
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// A deadline that runs only while a partial frame is buffered: the token to read with is cancelled when
+    /// <see cref="StallMax"/> passes without progress. Costs nothing while every read ends on a frame boundary.
+    /// </summary>
+    private sealed class Stall(CancellationToken token) : IDisposable
+    {
+        private CancellationTokenSource? deadline;
+
+        /// <summary>The token the next read waits with.</summary>
+        public CancellationToken Token => deadline?.Token ?? token;
+
+        /// <summary>After a read: a partial frame (re)starts the deadline, a frame boundary removes it.</summary>
+        public void Arm(bool partial)
+        {
+            if (!partial)
+            {
+                deadline?.Dispose();
+                deadline = null;
+                return;
+            }
+
+            deadline ??= CancellationTokenSource.CreateLinkedTokenSource(token);
+            deadline.CancelAfter(StallMax); // progress moves the deadline on
+        }
+
+        /// <summary>Reads with the deadline; a read it cancelled is reported as damage, so that the peer is logged.</summary>
+        public async ValueTask<ReadResult> ReadAsync(PipeReader reader)
+        {
+            try
+            {
+                return await reader.ReadAsync(Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (Expired)
+            {
+                throw new InvalidDataException("no progress for " + StallMax.TotalSeconds + " s in the middle of a frame");
+            }
+        }
+
+        /// <summary>Whether the read was cancelled by this deadline rather than by stopping.</summary>
+        public bool Expired => deadline is { IsCancellationRequested: true } && !token.IsCancellationRequested;
+
+        public void Dispose() => deadline?.Dispose();
     }
 }

@@ -55,7 +55,9 @@ internal sealed partial class PeerTransport
     /// </summary>
     private async Task ReceiveSnapshotAsync(PipeReader reader, int from, CancellationToken token)
     {
-        if (await ReadSnapshotPreambleAsync(reader, token).ConfigureAwait(false) is not { } preamble)
+        using var stall = new Stall(token);
+        stall.Arm(partial: true); // the preamble, then every read of the file, must come within StallMax
+        if (await ReadSnapshotPreambleAsync(reader, stall).ConfigureAwait(false) is not { } preamble)
         {
             return;
         }
@@ -84,7 +86,7 @@ internal sealed partial class PeerTransport
         var accepted = false;
         try
         {
-            await CopyToFileAsync(reader, staged, length, token).ConfigureAwait(false);
+            await CopyToFileAsync(reader, staged, length, stall).ConfigureAwait(false);
             var header = SnapshotFile.Verify(staged);
             if (header.Index != message.Index.Value || header.Term != message.LogTerm.Value)
             {
@@ -113,11 +115,11 @@ internal sealed partial class PeerTransport
     }
 
     /// <summary>The stream's first message and the snapshot file's length; null when the stream ends before them.</summary>
-    private static async Task<(Message Message, long Length)?> ReadSnapshotPreambleAsync(PipeReader reader, CancellationToken token)
+    private static async Task<(Message Message, long Length)?> ReadSnapshotPreambleAsync(PipeReader reader, Stall stall)
     {
         while (true)
         {
-            var result = await reader.ReadAsync(token).ConfigureAwait(false);
+            var result = await stall.ReadAsync(reader).ConfigureAwait(false);
             var buffer = result.Buffer;
             if (WireFormat.TryRead(ref buffer, out var message) && buffer.Length >= 8)
             {
@@ -136,13 +138,14 @@ internal sealed partial class PeerTransport
     }
 
     /// <summary>Copies exactly <paramref name="length"/> bytes of the stream into a new file at <paramref name="path"/>.</summary>
-    private static async Task CopyToFileAsync(PipeReader reader, string path, long length, CancellationToken token)
+    private static async Task CopyToFileAsync(PipeReader reader, string path, long length, Stall stall)
     {
         using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: false);
         var remaining = length;
         while (remaining > 0)
         {
-            var result = await reader.ReadAsync(token).ConfigureAwait(false);
+            var result = await stall.ReadAsync(reader).ConfigureAwait(false);
+            stall.Arm(partial: true);
             var take = result.Buffer.Length < remaining ? result.Buffer : result.Buffer.Slice(0, remaining);
             foreach (var segment in take)
             {

@@ -29,6 +29,13 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     /// <summary>A connection that has not sent its hello by then is closed: silent sockets must not hold slots.</summary>
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a frame (or a snapshot stream) may go without progress once it has started: a peer that sends part of a
+    /// large frame and stops must not pin that buffer. Loopback and LAN peers move a 64 MiB frame in well under a
+    /// second.
+    /// </summary>
+    private static readonly TimeSpan StallMax = TimeSpan.FromSeconds(10);
+
     /// <summary>How long an outgoing message connection may take to connect (a failed one is retried 50 ms later).</summary>
     internal static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
 

@@ -31,7 +31,12 @@ internal sealed class ClientSession
     private readonly PipeWriter output;
     private readonly Channel<ServerReply> replies;
     private readonly int bodyLengthMax;
+    private readonly long openedAt;
     private int inFlight;
+    private long unsentBytes; // replies queued or being flushed, against ServerOptions.ConnectionOutputBytesMax
+    private long lastReadAt; // when bytes last arrived (monotonic timestamp)
+    private volatile bool greeted;
+    private CancellationTokenSource? session;
 
     /// <summary>How long the session waits for a client that does not read its replies before closing it.</summary>
     private static readonly TimeSpan WriteStallMax = TimeSpan.FromSeconds(10);
@@ -46,12 +51,15 @@ internal sealed class ClientSession
         output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
         replies = Channel.CreateUnbounded<ServerReply>(new UnboundedChannelOptions { SingleReader = true });
         bodyLengthMax = BatchFormat.RecordHeaderSize + server.Engine.Options.CommandBytesMax;
+        openedAt = lastReadAt = server.Time.GetTimestamp();
     }
 
     public async Task RunAsync(CancellationToken token)
     {
         // Cancelled by the server's shutdown or when the writer stops (socket gone): the reader must not outlive it.
         using var session = CancellationTokenSource.CreateLinkedTokenSource(token);
+        this.session = session;
+        using var deadlines = server.Time.CreateTimer(_ => CheckDeadlines(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         var writer = Task.Run(() => WriteLoopAsync(session), CancellationToken.None);
         try
         {
@@ -60,7 +68,7 @@ internal sealed class ClientSession
         catch (ProtocolException e)
         {
             ServerLog.ProtocolViolation(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
-            replies.Writer.TryWrite(new ServerReply(FrameType.Error, 0, SubmitResult.FromStatus(SubmitStatus.ProtocolError), e.Message));
+            Enqueue(new ServerReply(FrameType.Error, 0, SubmitResult.FromStatus(SubmitStatus.ProtocolError), e.Message));
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
         finally
@@ -86,10 +94,10 @@ internal sealed class ClientSession
 
     private async Task ReadLoopAsync(CancellationToken token)
     {
-        var greeted = false;
         while (true)
         {
             var read = await input.ReadAsync(token).ConfigureAwait(false);
+            Volatile.Write(ref lastReadAt, server.Time.GetTimestamp());
             var buffer = read.Buffer;
             try
             {
@@ -128,6 +136,49 @@ internal sealed class ClientSession
         }
     }
 
+    /// <summary>
+    /// Once a second: closes a connection that sent no Hello within <see cref="ServerOptions.ClientHelloTimeoutMs"/>, or
+    /// that stayed silent with nothing in flight for <see cref="ServerOptions.ClientIdleTimeoutMs"/>, so that idle
+    /// connections cannot hold every slot of <see cref="ServerOptions.ConnectionsMax"/>.
+    /// </summary>
+    private void CheckDeadlines()
+    {
+        var options = server.Options;
+        if (!greeted && server.Time.GetElapsedTime(openedAt).TotalMilliseconds > options.ClientHelloTimeoutMs)
+        {
+            Close("no Hello within " + options.ClientHelloTimeoutMs + " ms");
+        }
+        else if (
+            greeted
+            && options.ClientIdleTimeoutMs > 0
+            && Volatile.Read(ref inFlight) == 0
+            && server.Time.GetElapsedTime(Volatile.Read(ref lastReadAt)).TotalMilliseconds > options.ClientIdleTimeoutMs
+        )
+        {
+            Close("idle for " + options.ClientIdleTimeoutMs + " ms");
+        }
+    }
+
+    /// <summary>Closes the connection (once), logging why.</summary>
+    private void Close(string reason)
+    {
+        var current = session;
+        if (current is null || current.IsCancellationRequested)
+        {
+            return;
+        }
+
+        ServerLog.ClientClosed(logger, socket.RemoteEndPoint?.ToString() ?? "?", reason);
+        try
+        {
+            current.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session ended meanwhile.
+        }
+    }
+
     private void Greet(FrameHeader header, ReadOnlySequence<byte> body)
     {
         if (header.Type != FrameType.Hello)
@@ -155,7 +206,7 @@ internal sealed class ClientSession
             throw new ProtocolException("wrong cluster id " + clusterId.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        replies.Writer.TryWrite(new ServerReply(FrameType.HelloReply, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Ok)));
+        Enqueue(new ServerReply(FrameType.HelloReply, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Ok)));
     }
 
     private void Dispatch(FrameHeader header, ReadOnlySequence<byte> body)
@@ -302,13 +353,35 @@ internal sealed class ClientSession
     }
 
     /// <summary>Queues a reply to a counted request; its slot is released once the writer has written it.</summary>
-    private void Reply(FrameType type, ulong requestId, SubmitResult result)
+    private void Reply(FrameType type, ulong requestId, SubmitResult result) => Enqueue(new ServerReply(type, requestId, result));
+
+    /// <summary>Queues a reply for the writer, counting it against the connection's output budget.</summary>
+    private void Enqueue(ServerReply reply)
     {
-        if (!replies.Writer.TryWrite(new ServerReply(type, requestId, result)))
+        var result = reply.Result;
+        var unsent = Interlocked.Add(ref unsentBytes, SizeOf(reply));
+        if (!replies.Writer.TryWrite(reply))
         {
             result.Dispose(); // connection gone
+            return;
+        }
+
+        if (unsent > server.Options.ConnectionOutputBytesMax)
+        {
+            Close(unsent + " bytes of replies unsent, more than ConnectionOutputBytesMax: the client does not read them");
         }
     }
+
+    /// <summary>The most bytes <see cref="Write"/> puts on the wire for <paramref name="reply"/>.</summary>
+    private static long SizeOf(in ServerReply reply) =>
+        FrameCodec.HeaderSize
+        + reply.Type switch
+        {
+            FrameType.HelloReply => FrameCodec.HelloReplySize,
+            FrameType.StatusReply => FrameCodec.StatusReplySize,
+            FrameType.Error => 1_024,
+            _ => Math.Max(reply.Result.Output.Length, FrameCodec.NotLeaderSizeMax),
+        };
 
     private async Task WriteLoopAsync(CancellationTokenSource session)
     {
@@ -319,13 +392,16 @@ internal sealed class ClientSession
             while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
             {
                 var close = false;
+                long written = 0;
                 while (reader.TryRead(out var reply))
                 {
                     close |= reply.Type == FrameType.Error;
+                    written += SizeOf(reply);
                     Write(reply);
                 }
 
                 var flush = await output.FlushAsync(token).ConfigureAwait(false);
+                Interlocked.Add(ref unsentBytes, -written);
                 if (close || flush.IsCompleted)
                 {
                     break;

@@ -91,6 +91,9 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <summary>The replication back-end.</summary>
     public IReplicationBackend Backend { get; }
 
+    /// <summary>How many client connections are open now.</summary>
+    public int OpenConnections => Volatile.Read(ref connections);
+
     /// <summary>
     /// Completes, with the cause, when this replica stopped working for good: its back-end failed (storage) or its state
     /// machine threw applying a committed entry. The host should stop the server and report the cause (<c>fastsmr
@@ -227,6 +230,8 @@ public sealed class ReplicaServer : IAsyncDisposable
                     return;
                 }
 
+                // Out of file descriptors (EMFILE) or a transient error: back off instead of spinning on accept.
+                await Task.Delay(TimeSpan.FromMilliseconds(50), Time, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
 
@@ -239,6 +244,10 @@ public sealed class ReplicaServer : IAsyncDisposable
             }
 
             client.NoDelay = true;
+            client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true); // find peers gone silently
+            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 30);
+            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
+            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
             var session = new ClientSession(client, this, sessionLogger);
             var task = RunSessionAsync(session, token);
             lock (sessions)

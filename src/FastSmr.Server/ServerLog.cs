@@ -11,6 +11,9 @@ internal static partial class ServerLog
     [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "request failed inside the engine")]
     public static partial void RequestFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "client {Remote} closed: {Reason}")]
+    public static partial void ClientClosed(ILogger logger, string remote, string reason);
+
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "connection limit {Limit} reached; refusing {Remote}")]
     public static partial void ConnectionRefused(ILogger logger, int limit, string remote);
 

@@ -16,6 +16,13 @@ public sealed partial class ServerOptions
         ValidateStorage();
         OptionRules.Range(nameof(ConnectionsMax), ConnectionsMax, 1, 100_000);
         OptionRules.Range(nameof(InFlightPerConnectionMax), InFlightPerConnectionMax, 1, 1 << 20);
+        OptionRules.Range(nameof(ConnectionOutputBytesMax), ConnectionOutputBytesMax, 1L << 20, 1L << 34);
+        OptionRules.Range(nameof(ClientHelloTimeoutMs), ClientHelloTimeoutMs, 100, 600_000);
+        OptionRules.That(
+            ClientIdleTimeoutMs == 0 || ClientIdleTimeoutMs >= 1_000,
+            nameof(ClientIdleTimeoutMs),
+            "must be 0 (never) or at least 1000"
+        );
         OptionRules.Range(nameof(SpinIterations), SpinIterations, 0, 1_000_000);
         new ElectionTiming(LowerElectionTimeoutMs, UpperElectionTimeoutMs).Validate();
         new SnapshotPolicy { EntriesInterval = SnapshotInterval }.Validate();

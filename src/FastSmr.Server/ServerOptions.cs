@@ -44,6 +44,21 @@ public sealed partial class ServerOptions
     /// <summary>The most client connections served at once.</summary>
     public int ConnectionsMax { get; set; } = 1_024;
 
+    /// <summary>
+    /// The most bytes of replies a client connection may leave unsent (queued while the client does not read); past it
+    /// the connection is closed, so a client that stops reading cannot pin the replica's memory.
+    /// </summary>
+    public long ConnectionOutputBytesMax { get; set; } = 64L << 20;
+
+    /// <summary>How long a new client connection has to send its Hello before it is closed.</summary>
+    public int ClientHelloTimeoutMs { get; set; } = 5_000;
+
+    /// <summary>
+    /// How long a client connection may stay silent with nothing in flight before it is closed (the client library
+    /// reconnects by itself); 0 keeps idle connections open.
+    /// </summary>
+    public int ClientIdleTimeoutMs { get; set; } = 300_000;
+
     /// <summary>The most requests in flight on one connection; beyond it a request is answered Busy.</summary>
     public int InFlightPerConnectionMax { get; set; } = 4_096;
 

@@ -177,6 +177,35 @@ public class NativeBackendTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task APartialFrameThatStalls_IsClosed_AndPinsNothing()
+    {
+        // Issue 13: eight 65 MiB frames sent in part and left there pinned 489 MB with no deadline. A frame that makes
+        // no progress for 10 s now closes its connection.
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await cluster.StartAllAsync();
+        var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
+        var follower = cluster.Running.First(s => s != leader);
+        var peer = cluster.Running.First(s => s != leader && s != follower).Options.Id;
+        var hello = new byte[WireFormat.HelloSize + 4];
+        WireFormat.WriteHello(hello, WireFormat.KindMessages, follower.Options.ClusterId, (int)peer.Value);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(WireFormat.HelloSize), 60 << 20); // a 60 MiB frame...
+        var target = EndPointParser.Parse(follower.Options.Self.Raft);
+        using var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(target);
+        await socket.SendAsync(hello, SocketFlags.None);
+        await socket.SendAsync(new byte[1 << 20], SocketFlags.None); // ...of which 1 MiB comes, then nothing
+        var watch = Stopwatch.StartNew();
+        var buffer = new byte[64];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var closed = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) == 0;
+        output.WriteLine($"the stalled connection was closed after {watch.ElapsedMilliseconds} ms");
+        Assert.True(closed);
+        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(25));
+        await using var client = cluster.NewClient();
+        Assert.Equal(SubmitStatus.Ok, (await client.SubmitAsync(KvCommand.Put(Kv.Key("k"), Kv.Key("v")))).Status);
+    }
+
+    [Fact]
     public async Task MemoryMode_AfterAnUncleanMachineRestart_AReplicaNeitherVotesNorCampaigns_UntilCaughtUp()
     {
         await using var cluster = new InProcessCluster(3, DurabilityMode.Memory, backend: BackendKind.Native);
