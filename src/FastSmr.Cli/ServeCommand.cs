@@ -100,7 +100,21 @@ internal static partial class ServeCommand
         var server = new ReplicaServer(options, loggerFactory: loggerFactory);
         await using (server.ConfigureAwait(false))
         {
-            await server.StartAsync(CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await server.StartAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is InvalidOperationException or InvalidDataException)
+            {
+                await Console.Error.WriteLineAsync("fastsmr serve: refused to start: " + e.Message).ConfigureAwait(false);
+                return 2;
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or UnauthorizedAccessException)
+            {
+                await Console.Error.WriteLineAsync("fastsmr serve: cannot start: " + e.Message).ConfigureAwait(false);
+                return 1;
+            }
+
             var endPoints = FormattableString.Invariant($"clients on {options.Self.Client}, peers on {options.Self.Raft}");
             var mode = Testing.Names.Of(options.Backend) + ", " + Testing.Names.Of(options.Durability);
             await Console

@@ -155,6 +155,7 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <summary>Starts the engine and the client listener.</summary>
     public async Task StartAsync(CancellationToken token = default)
     {
+        MembershipRecord.CheckOrCreate(Options);
         var endPoint = ServerOptions.ParseEndPoint(Options.ClientListen ?? Options.Self.Client);
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try

@@ -44,6 +44,34 @@ public abstract partial class BackendSuite
         await AssertAllPresentAsync(cluster.RunningClientEndPoints, acknowledged);
     }
 
+    /// <summary>
+    /// Issue 13: on d9a8542 a replica restarted with a wrong member list formed a cluster of its own, and two leaders
+    /// acknowledged writes at once. Its data directory now remembers the cluster it belongs to.
+    /// </summary>
+    [Fact]
+    public async Task ARestartWithAnotherMemberList_IsRefused_WithExitCode2()
+    {
+        await using var cluster = new ProcessCluster(3, Programs.Fastsmr, Backend, DurabilityMode.Durable);
+        cluster.StartAll();
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
+        var id = cluster.Ids[2];
+        Assert.Equal(0, await cluster.StopAsync(id, TimeSpan.FromSeconds(20)));
+        var alone = id + "=" + cluster.RaftEndPoint(id) + "/" + cluster.ClientEndPoint(id);
+        var data = Path.Combine(cluster.Directory, "replica-" + id);
+        var (exitCode, _, errors) = await FastsmrProcess.RunWithErrorsAsync(
+            output,
+            TimeSpan.FromMinutes(1),
+            "serve", "--id", id.ToString(), "--members", alone, "--data", data,
+            "--cluster-id", cluster.ClusterId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--backend", Testing.Names.Of(Backend)
+        );
+        Assert.Equal(2, exitCode);
+        Assert.Contains("this data directory belongs to cluster", errors, StringComparison.Ordinal);
+
+        // With its real member list it starts and rejoins.
+        cluster.Start(id);
+        await cluster.ConvergeAsync(TimeSpan.FromSeconds(60));
+    }
+
     /// <summary>Puts keys "s-N" one after the other until cancelled; returns how many were sent.</summary>
     private static async Task<int> WriteUntilAsync(IReadOnlyList<string> endPoints, ConcurrentBag<int> acknowledged, CancellationToken stop)
     {
