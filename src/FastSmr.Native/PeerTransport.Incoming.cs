@@ -206,8 +206,14 @@ internal sealed partial class PeerTransport
             deadline.CancelAfter(StallMax); // progress moves the deadline on
         }
 
-        /// <summary>Reads with the deadline; a read it cancelled is reported as damage, so that the peer is logged.</summary>
-        public async ValueTask<ReadResult> ReadAsync(PipeReader reader)
+        /// <summary>
+        /// Reads with the deadline; a read it cancelled is reported as damage, so that the peer is logged. Without a
+        /// partial frame this is the pipe's own read: the hot path pays for no extra state machine.
+        /// </summary>
+        public ValueTask<ReadResult> ReadAsync(PipeReader reader) =>
+            deadline is null ? reader.ReadAsync(token) : ReadWithDeadlineAsync(reader);
+
+        private async ValueTask<ReadResult> ReadWithDeadlineAsync(PipeReader reader)
         {
             try
             {
