@@ -109,6 +109,11 @@ public sealed class FastSmrClient : IAsyncDisposable
         {
             var request = connection.Send(FrameType.Status, 0, 0, 0, WriteBytes, ReadOnlyMemory<byte>.Empty);
             var reply = await request.Reply.Task.WaitAsync(cts.Token).ConfigureAwait(false);
+            if (reply.Status == SubmitStatus.Busy)
+            {
+                throw new ProtocolException("the replica is answering too many status requests right now; ask again later");
+            }
+
             return FrameCodec.ReadStatus(reply.Body);
         }
     }

@@ -239,6 +239,9 @@ internal sealed class ClientSession
             case FrameType.Submit:
                 Track(replyType, header.RequestId, server.Engine.SubmitRecordAsync(body, timeout));
                 return;
+            case FrameType.Status when !server.TryTakeStatusToken():
+                Reply(replyType, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Busy));
+                return;
             case FrameType.Read when header.Flags > (byte)ReadConsistency.Local:
                 Reply(replyType, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Rejected));
                 return;
@@ -437,6 +440,10 @@ internal sealed class ClientSession
                 Span<byte> hello = stackalloc byte[FrameCodec.HelloReplySize];
                 FrameCodec.WriteHelloReply(hello, server.Options.Id, server.Options.ClusterId);
                 FrameCodec.WriteFrame(output, FrameType.HelloReply, 0, SubmitStatus.Ok, reply.RequestId, 0, hello);
+                return;
+            case FrameType.StatusReply when result.Status == SubmitStatus.Busy:
+                FrameCodec.WriteFrame(output, FrameType.StatusReply, 0, SubmitStatus.Busy, reply.RequestId, 0, default);
+                Interlocked.Decrement(ref inFlight);
                 return;
             case FrameType.StatusReply:
                 Span<byte> status = stackalloc byte[FrameCodec.StatusReplySize];

@@ -24,6 +24,9 @@ public sealed class ReplicaServer : IAsyncDisposable
     private Socket? listener;
     private Task? acceptLoop;
     private int connections;
+    private readonly Lock statusLock = new();
+    private double statusTokens = double.MaxValue; // starts full (clamped to the rate on first use)
+    private long statusRefilledAt;
 
     /// <summary>Creates the replica (nothing runs until <see cref="StartAsync"/>).</summary>
     /// <param name="options">The replica's configuration.</param>
@@ -212,6 +215,25 @@ public sealed class ReplicaServer : IAsyncDisposable
     }
 
     internal string? ClientEndPointOf(ReplicaId replicaId) => clientEndPoints.GetValueOrDefault(replicaId);
+
+    /// <summary>Takes one Status request from the server-wide budget (<see cref="ServerOptions.StatusPerSecondMax"/>).</summary>
+    internal bool TryTakeStatusToken()
+    {
+        lock (statusLock)
+        {
+            var now = Time.GetTimestamp();
+            var rate = Options.StatusPerSecondMax;
+            statusTokens = Math.Min(rate, statusTokens + (Time.GetElapsedTime(statusRefilledAt, now).TotalSeconds * rate));
+            statusRefilledAt = now;
+            if (statusTokens < 1)
+            {
+                return false;
+            }
+
+            statusTokens--;
+            return true;
+        }
+    }
 
     private async Task AcceptLoopAsync()
     {

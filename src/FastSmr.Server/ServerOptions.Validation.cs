@@ -18,6 +18,7 @@ public sealed partial class ServerOptions
         OptionRules.Range(nameof(InFlightPerConnectionMax), InFlightPerConnectionMax, 1, 1 << 20);
         OptionRules.Range(nameof(ConnectionOutputBytesMax), ConnectionOutputBytesMax, 1L << 20, 1L << 34);
         OptionRules.Range(nameof(ClientHelloTimeoutMs), ClientHelloTimeoutMs, 100, 600_000);
+        OptionRules.Range(nameof(StatusPerSecondMax), StatusPerSecondMax, 1, 1_000_000);
         OptionRules.That(
             ClientIdleTimeoutMs == 0 || ClientIdleTimeoutMs >= 1_000,
             nameof(ClientIdleTimeoutMs),

@@ -50,6 +50,13 @@ public sealed partial class ServerOptions
     /// </summary>
     public long ConnectionOutputBytesMax { get; set; } = 64L << 20;
 
+    /// <summary>
+    /// The most Status requests a replica answers per second, over all connections (a burst of as many is allowed); past
+    /// it a Status request is answered Busy. A status report reads the process's precise allocation count, which is not
+    /// free, and must not become a way to load the replica.
+    /// </summary>
+    public int StatusPerSecondMax { get; set; } = 1_000;
+
     /// <summary>How long a new client connection has to send its Hello before it is closed.</summary>
     public int ClientHelloTimeoutMs { get; set; } = 5_000;
 

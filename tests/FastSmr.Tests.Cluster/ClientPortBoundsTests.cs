@@ -146,4 +146,43 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
         await Wait.UntilAsync(() => cluster.Running.Single().OpenConnections == 0, TimeSpan.FromSeconds(10), "the idle client connection was closed");
         Assert.Equal(SubmitStatus.Ok, (await client.SubmitAsync(KvCommand.Put(Kv.Key("b"), Kv.Key("2")))).Status);
     }
+
+    [Fact]
+    public async Task StatusRequests_BeyondTheServersRate_AreAnsweredBusy()
+    {
+        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.StatusPerSecondMax = 5);
+        await cluster.StartAllAsync();
+        await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(EndPointParser.Parse(cluster.ClientEndPoints[0]));
+        var frames = new ArrayBufferWriter<byte>();
+        frames.Write(Hello());
+        const int Requests = 50;
+        for (var i = 1; i <= Requests; i++)
+        {
+            frames.Write(Frame(FrameType.Status, (ulong)i, default));
+        }
+
+        await socket.SendAsync(frames.WrittenMemory, SocketFlags.None);
+        var statuses = new List<SubmitStatus>();
+        var buffer = new byte[1 << 16];
+        var filled = 0;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (statuses.Count < Requests + 1)
+        {
+            filled += await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, timeout.Token);
+            var sequence = new ReadOnlySequence<byte>(buffer, 0, filled);
+            statuses.Clear();
+            while (FrameCodec.TryReadFrame(ref sequence, 4096, out var header, out _))
+            {
+                statuses.Add(header.Status);
+            }
+        }
+
+        var answered = statuses.Skip(1).Count(s => s == SubmitStatus.Ok);
+        var busy = statuses.Skip(1).Count(s => s == SubmitStatus.Busy);
+        output.WriteLine($"{answered} answered, {busy} busy");
+        Assert.Equal(Requests, answered + busy);
+        Assert.InRange(answered, 1, 15);
+    }
 }

@@ -71,6 +71,7 @@ public class NativeBackendTests(ITestOutputHelper output)
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s != leader);
         var impersonated = cluster.Running.First(s => s != leader && s != follower).Options.Id;
+        await cluster.StopAsync(impersonated); // else its own reconnection could replace the forged connection first
         var term = leader.Engine.Leadership.Term;
         var node = (NativeBackend)follower.Backend;
         var writer = new ArrayBufferWriter<byte>();
@@ -186,6 +187,10 @@ public class NativeBackendTests(ITestOutputHelper output)
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s != leader);
         var peer = cluster.Running.First(s => s != leader && s != follower).Options.Id;
+
+        // The connection claims to be a replica that is down: a running one would reconnect and, as the newer
+        // connection of that peer, replace this one before the stall deadline could act.
+        await cluster.StopAsync(peer);
         var hello = new byte[WireFormat.HelloSize + 4];
         WireFormat.WriteHello(hello, WireFormat.KindMessages, follower.Options.ClusterId, (int)peer.Value);
         BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(WireFormat.HelloSize), 60 << 20); // a 60 MiB frame...
@@ -197,7 +202,16 @@ public class NativeBackendTests(ITestOutputHelper output)
         var watch = Stopwatch.StartNew();
         var buffer = new byte[64];
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var closed = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) == 0;
+        bool closed;
+        try
+        {
+            closed = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) == 0;
+        }
+        catch (SocketException)
+        {
+            closed = true; // closed with a reset
+        }
+
         output.WriteLine($"the stalled connection was closed after {watch.ElapsedMilliseconds} ms");
         Assert.True(closed);
         Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(25));
