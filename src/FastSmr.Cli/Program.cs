@@ -18,6 +18,7 @@ public static class Program
             CheckCommand.Build(),
             ChaosCommand.Build(),
             LogCommand.Build(),
+            FuzzCommand.Build(),
         };
 
         // On Ctrl-C / SIGTERM the command's token is cancelled and the process waits for the command to clean up: the

@@ -174,6 +174,11 @@ public sealed class KvStateMachine : IStateMachine
                 throw new InvalidDataException("snapshot larger than the store's size limit");
             }
 
+            if (source.CanSeek && source.Length - source.Position < (long)keyLength + valueLength)
+            {
+                throw new InvalidDataException("snapshot entry longer than what is left of the snapshot"); // before allocating it
+            }
+
             var key = new byte[keyLength];
             var value = new byte[valueLength];
             source.ReadExactly(key);
