@@ -209,6 +209,15 @@ public sealed partial class NativeBackend
         }
 
         n.Step(message, item.ReceivedUs);
+        if (
+            message.Type == MessageType.Snapshot
+            && n.PendingSnapshotIndex != message.Index
+            && stagedSnapshots.Remove(message.Index.Value, out var untaken)
+        )
+        {
+            SnapshotFile.TryDelete(untaken.Path); // the core did not take it (stale, or not this term's leader's): nothing will
+        }
+
         if (n.DroppedMessages != droppedSeen)
         {
             Volatile.Write(ref droppedSeen, n.DroppedMessages);

@@ -82,6 +82,26 @@ internal sealed partial class PeerTransport
             );
         }
 
+        if (!snapshotReceptions.Wait(0, CancellationToken.None))
+        {
+            throw new InvalidDataException("more than " + SnapshotReceptionsMax + " snapshot streams at once");
+        }
+
+        try
+        {
+            await StageSnapshotAsync(reader, from, message, length, token).ConfigureAwait(false);
+        }
+        finally
+        {
+            snapshotReceptions.Release();
+        }
+    }
+
+    /// <summary>Receives a snapshot file into the staging directory, checks it, and hands it over (or deletes it).</summary>
+    private async Task StageSnapshotAsync(PipeReader reader, int from, Message message, long length, CancellationToken token)
+    {
+        using var stall = new Stall(token);
+        stall.Arm(partial: true);
         var staged = Path.Combine(stagingDirectory, "incoming-" + from + "-" + Interlocked.Increment(ref stagingCounter) + ".tmp");
         var accepted = false;
         try

@@ -36,6 +36,14 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     /// </summary>
     private static readonly TimeSpan StallMax = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Snapshot streams received at once; more are refused (the sender retries). Each stages up to
+    /// <see cref="NativeBackendOptions.SnapshotBytesMax"/> on disk, so this bounds the staging directory too.
+    /// </summary>
+    private const int SnapshotReceptionsMax = 2;
+
+    private readonly SemaphoreSlim snapshotReceptions = new(SnapshotReceptionsMax, SnapshotReceptionsMax);
+
     /// <summary>How long an outgoing message connection may take to connect (a failed one is retried 50 ms later).</summary>
     internal static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
 
@@ -80,6 +88,11 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         this.received = received;
         this.snapshotReceived = snapshotReceived;
         this.stagingDirectory = stagingDirectory;
+        foreach (var leftover in Directory.Exists(stagingDirectory) ? Directory.EnumerateFiles(stagingDirectory, "incoming-*.tmp") : [])
+        {
+            SnapshotFile.TryDelete(leftover); // staged before a crash: never handed to the core
+        }
+
         this.logger = logger;
         Clock = clock;
         IPEndPoint? own = null;

@@ -70,6 +70,9 @@ public sealed partial class RaftNode
     /// <summary>This replica's id.</summary>
     public ReplicaId Id => options.Id;
 
+    /// <summary>The index of the snapshot the next <see cref="Ready"/> tells the host to install, if any.</summary>
+    public LogIndex? PendingSnapshotIndex => snapshotToInstall?.Index;
+
     /// <summary>The current term.</summary>
     public Term Term { get; private set; }
 

@@ -178,6 +178,60 @@ public class NativeBackendTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AStagedSnapshotTheCoreDoesNotTake_IsDeletedAtOnce()
+    {
+        // Issue 13: staged snapshots that could never be installed stayed on disk with no quota. This one restores
+        // (valid state), but comes from a replica that is not the term's leader, so the core drops it: its staged file
+        // must go with it, not wait for the commit index to pass its (huge) index.
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await cluster.StartAllAsync();
+        var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
+        var follower = cluster.Running.First(s => s != leader);
+        var impersonated = cluster.Running.First(s => s != leader && s != follower).Options.Id;
+        await cluster.StopAsync(impersonated);
+        var node = (NativeBackend)follower.Backend;
+        var term = leader.Engine.Leadership.Term;
+        var index = new LogIndex(1_000_000);
+        var config = new ClusterConfig([.. cluster.Ids]);
+        var forged = Path.Combine(cluster.Directory, "forged");
+        Directory.CreateDirectory(forged);
+        var file = SnapshotFile.Write(
+            forged,
+            config,
+            stream =>
+            {
+                var header = new byte[SnapshotFormat.ImageHeaderSize];
+                SnapshotFormat.WriteImageHeader(header, new SnapshotImageHeader(follower.Options.ClusterId, impersonated, index, term, 0));
+                stream.Write(header);
+                new KvStateMachine().WriteSnapshot(stream);
+                return (index.Value, term.Value);
+            }
+        );
+        var bytes = await File.ReadAllBytesAsync(file.Path);
+        var writer = new ArrayBufferWriter<byte>();
+        var hello = new byte[WireFormat.HelloSize];
+        WireFormat.WriteHello(hello, WireFormat.KindSnapshot, follower.Options.ClusterId, (int)impersonated.Value);
+        writer.Write(hello);
+        WireFormat.Write(writer, new Message { Type = MessageType.Snapshot, From = impersonated, To = follower.Options.Id, Term = term, Index = index, LogTerm = term, Config = config });
+        BinaryPrimitives.WriteInt64LittleEndian(writer.GetSpan(8), bytes.Length);
+        writer.Advance(8);
+        writer.Write(bytes);
+        var target = EndPointParser.Parse(follower.Options.Self.Raft);
+        var dropped = node.RefusedMessages;
+        using (var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await socket.ConnectAsync(target);
+            await socket.SendAsync(writer.WrittenMemory, SocketFlags.None);
+            socket.Shutdown(SocketShutdown.Send);
+            await Wait.UntilAsync(() => node.RefusedMessages > dropped, TimeSpan.FromSeconds(10), "the core dropped the snapshot of a replica that is not the leader");
+        }
+
+        var staged = Path.Combine(cluster.Directory, "replica-" + follower.Options.Id, "snapshots");
+        await Wait.UntilAsync(() => !Directory.EnumerateFiles(staged, "incoming-*").Any(), TimeSpan.FromSeconds(10), "the staged file was deleted");
+        Assert.True(follower.Engine.GetStatus().AppliedIndex < index);
+    }
+
+    [Fact]
     public async Task APartialFrameThatStalls_IsClosed_AndPinsNothing()
     {
         // Issue 13: eight 65 MiB frames sent in part and left there pinned 489 MB with no deadline. A frame that makes
