@@ -167,7 +167,7 @@ public sealed partial class NativeBackend
     private void ReportDropped(RaftNode n, Message last)
     {
         var now = NowUs();
-        if (droppedReported != 0 && now - droppedReportedAtUs < 1_000_000)
+        if (droppedReported != 0 && now - droppedReportedAtUs < DropReportIntervalUs)
         {
             return;
         }

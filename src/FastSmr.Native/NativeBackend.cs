@@ -61,6 +61,7 @@ public sealed partial class NativeBackend : IReplicationBackend
     private long rejoinLeaderCommit;
     private readonly TaskCompletionSource<Exception> failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long snapshotsRefused;
+    private const long DropReportIntervalUs = 1_000_000; // dropped peer messages are logged at most once a second
     private long droppedSeen; // the core's count of dropped peer messages, published for readers on other threads
     private long droppedReported; // that count as last logged, and when (at most once a second)
     private long droppedReportedAtUs;

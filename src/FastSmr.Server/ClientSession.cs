@@ -38,6 +38,9 @@ internal sealed class ClientSession
     private volatile bool greeted;
     private CancellationTokenSource? session;
 
+    /// <summary>How often a session checks its Hello and idle deadlines (their resolution).</summary>
+    private static readonly TimeSpan DeadlineCheckInterval = TimeSpan.FromSeconds(1);
+
     /// <summary>How long the session waits for a client that does not read its replies before closing it.</summary>
     private static readonly TimeSpan WriteStallMax = TimeSpan.FromSeconds(10);
 
@@ -59,7 +62,7 @@ internal sealed class ClientSession
         // Cancelled by the server's shutdown or when the writer stops (socket gone): the reader must not outlive it.
         using var session = CancellationTokenSource.CreateLinkedTokenSource(token);
         this.session = session;
-        using var deadlines = server.Time.CreateTimer(_ => CheckDeadlines(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        using var deadlines = server.Time.CreateTimer(_ => CheckDeadlines(), null, DeadlineCheckInterval, DeadlineCheckInterval);
         var writer = Task.Run(() => WriteLoopAsync(session), CancellationToken.None);
         try
         {

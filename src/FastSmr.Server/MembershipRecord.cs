@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FastSmr.Log;
 
 namespace FastSmr.Server;
 
@@ -66,22 +67,12 @@ internal static class MembershipRecord
     private static void WriteDurably(string path, string text)
     {
         var temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            file.Write(System.Text.Encoding.UTF8.GetBytes(text));
-            file.Flush(flushToDisk: true);
-        }
-
-        File.Move(temporary, path, overwrite: true);
+        File.WriteAllText(temporary, text);
+        DurableFile.Commit(temporary, path); // file and rename both durable
     }
 
     /// <summary>What is stored.</summary>
-    internal sealed record Stored(ulong ClusterId, StoredMember[] Members)
-    {
-        public bool Equals(Stored? other) => other is not null && ClusterId == other.ClusterId && Members.SequenceEqual(other.Members);
-
-        public override int GetHashCode() => HashCode.Combine(ClusterId, Members.Length);
-    }
+    internal sealed record Stored(ulong ClusterId, StoredMember[] Members);
 
     /// <summary>One member as stored.</summary>
     internal sealed record StoredMember(uint Id, string Raft);

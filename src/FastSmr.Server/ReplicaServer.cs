@@ -23,6 +23,16 @@ public sealed class ReplicaServer : IAsyncDisposable
     private readonly HashSet<Task> sessions = [];
     private Socket? listener;
     private Task? acceptLoop;
+
+    /// <summary>How long the accept loop waits after an accept error (EMFILE and the like) before trying again.</summary>
+    private static readonly TimeSpan AcceptBackOff = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>TCP keep-alive on client connections: first probe after this much silence, then every
+    /// <see cref="KeepAliveIntervalSeconds"/>, <see cref="KeepAliveProbes"/> times before the connection is dropped.</summary>
+    private const int KeepAliveIdleSeconds = 30;
+    private const int KeepAliveIntervalSeconds = 10;
+    private const int KeepAliveProbes = 3;
+
     private int connections;
     private readonly Lock statusLock = new();
     private double statusTokens = double.MaxValue; // starts full (clamped to the rate on first use)
@@ -74,6 +84,7 @@ public sealed class ReplicaServer : IAsyncDisposable
             Time,
             newStateMachine
         );
+        Failure = Task.WhenAny(Engine.Failure, Backend.Failure).Unwrap();
     }
 
     /// <summary>The test-only fault this replica was asked to inject (<see cref="ServerOptions.InjectBug"/>).</summary>
@@ -102,7 +113,7 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// machine threw applying a committed entry. The host should stop the server and report the cause (<c>fastsmr
     /// serve</c> exits with code 1).
     /// </summary>
-    public Task<Exception> Failure => Task.WhenAny(Engine.Failure, Backend.Failure).Unwrap();
+    public Task<Exception> Failure { get; }
 
     /// <summary>The replicated state machine.</summary>
     public IStateMachine StateMachine { get; }
@@ -254,7 +265,7 @@ public sealed class ReplicaServer : IAsyncDisposable
                 }
 
                 // Out of file descriptors (EMFILE) or a transient error: back off instead of spinning on accept.
-                await Task.Delay(TimeSpan.FromMilliseconds(50), Time, CancellationToken.None).ConfigureAwait(false);
+                await Task.Delay(AcceptBackOff, Time, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
 
@@ -268,9 +279,9 @@ public sealed class ReplicaServer : IAsyncDisposable
 
             client.NoDelay = true;
             client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true); // find peers gone silently
-            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 30);
-            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
-            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, KeepAliveIdleSeconds);
+            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, KeepAliveIntervalSeconds);
+            client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, KeepAliveProbes);
             var session = new ClientSession(client, this, sessionLogger);
             var task = RunSessionAsync(session, token);
             lock (sessions)

@@ -27,13 +27,6 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
         return writer.WrittenSpan.ToArray();
     }
 
-    private static byte[] Hello()
-    {
-        var body = new byte[FrameCodec.HelloSize];
-        FrameCodec.WriteHello(body, 1);
-        return Frame(FrameType.Hello, 0, body);
-    }
-
     /// <summary>Reads until the server closes the connection (true) or the time is up (false).</summary>
     private static async Task<bool> ClosedWithinAsync(Socket socket, TimeSpan limit)
     {
@@ -70,7 +63,7 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4_096 };
         await socket.ConnectAsync(EndPointParser.Parse(cluster.ClientEndPoints[0]));
         var frames = new ArrayBufferWriter<byte>();
-        frames.Write(Hello());
+        frames.Write(RawClientFrames.Hello());
         for (var i = 1; i <= 1_000; i++)
         {
             frames.Write(Frame(FrameType.Read, (ulong)i, KvCommand.Get(Kv.Key("big"))));
@@ -137,7 +130,7 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
         using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
         {
             await socket.ConnectAsync(EndPointParser.Parse(cluster.ClientEndPoints[0]));
-            await socket.SendAsync(Hello(), SocketFlags.None);
+            await socket.SendAsync(RawClientFrames.Hello(), SocketFlags.None);
             Assert.True(await ClosedWithinAsync(socket, TimeSpan.FromSeconds(10)), "an idle connection stayed open");
         }
 
@@ -156,7 +149,7 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(EndPointParser.Parse(cluster.ClientEndPoints[0]));
         var frames = new ArrayBufferWriter<byte>();
-        frames.Write(Hello());
+        frames.Write(RawClientFrames.Hello());
         const int Requests = 50;
         for (var i = 1; i <= Requests; i++)
         {
@@ -164,21 +157,7 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
         }
 
         await socket.SendAsync(frames.WrittenMemory, SocketFlags.None);
-        var statuses = new List<SubmitStatus>();
-        var buffer = new byte[1 << 16];
-        var filled = 0;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (statuses.Count < Requests + 1)
-        {
-            filled += await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, timeout.Token);
-            var sequence = new ReadOnlySequence<byte>(buffer, 0, filled);
-            statuses.Clear();
-            while (FrameCodec.TryReadFrame(ref sequence, 4096, out var header, out _))
-            {
-                statuses.Add(header.Status);
-            }
-        }
-
+        var statuses = await RawClientFrames.ReadStatusesAsync(socket, Requests + 1, TimeSpan.FromSeconds(30));
         var answered = statuses.Skip(1).Count(s => s == SubmitStatus.Ok);
         var busy = statuses.Skip(1).Count(s => s == SubmitStatus.Busy);
         output.WriteLine($"{answered} answered, {busy} busy");

@@ -93,13 +93,7 @@ public class NativeBackendTests(ITestOutputHelper output)
                 Entries = [new Entry(last + 1, term, EntryKind.Normal, new byte[8]), new Entry(last + 2, new Term(term.Value - 1), EntryKind.Normal, new byte[8])],
             }
         );
-        var target = EndPointParser.Parse(follower.Options.Self.Raft);
-        using (var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
-        {
-            await socket.ConnectAsync(target);
-            await socket.SendAsync(writer.WrittenMemory, SocketFlags.None);
-            await Wait.UntilAsync(() => node.RefusedMessages >= 2, TimeSpan.FromSeconds(10), "the follower dropped both forged messages");
-        }
+        await SendToPeerPortAsync(follower, writer.WrittenMemory, () => node.RefusedMessages >= 2, "the follower dropped both forged messages");
 
         await using var client = cluster.NewClient();
         for (var i = 0; i < 20; i++)
@@ -126,39 +120,16 @@ public class NativeBackendTests(ITestOutputHelper output)
         var node = (NativeBackend)follower.Backend;
         var term = leader.Engine.Leadership.Term;
         var index = leader.Engine.GetStatus().CommitIndex + 1_000;
-        var config = new ClusterConfig([.. cluster.Ids]);
-        var forged = Path.Combine(cluster.Directory, "forged");
-        Directory.CreateDirectory(forged);
-        var file = SnapshotFile.Write(
-            forged,
-            config,
-            stream =>
-            {
-                var header = new byte[SnapshotFormat.ImageHeaderSize];
-                SnapshotFormat.WriteImageHeader(header, new SnapshotImageHeader(follower.Options.ClusterId, leader.Options.Id, index, term, 0));
-                stream.Write(header);
-                stream.Write(TestData.Bytes(5, 4_096));
-                return (index.Value, term.Value);
-            }
+        await SendForgedSnapshotAsync(
+            cluster,
+            follower,
+            leader.Options.Id,
+            index,
+            term,
+            stream => stream.Write(TestData.Bytes(5, 4_096)),
+            () => node.SnapshotsRefused == 1,
+            "the follower refused the forged snapshot"
         );
-        var bytes = await File.ReadAllBytesAsync(file.Path);
-        var writer = new ArrayBufferWriter<byte>();
-        var hello = new byte[WireFormat.HelloSize];
-        WireFormat.WriteHello(hello, WireFormat.KindSnapshot, follower.Options.ClusterId, (int)leader.Options.Id.Value);
-        writer.Write(hello);
-        var message = new Message { Type = MessageType.Snapshot, From = leader.Options.Id, To = follower.Options.Id, Term = term, Index = index, LogTerm = term, Config = config };
-        WireFormat.Write(writer, message);
-        BinaryPrimitives.WriteInt64LittleEndian(writer.GetSpan(8), bytes.Length);
-        writer.Advance(8);
-        writer.Write(bytes);
-        var target = EndPointParser.Parse(follower.Options.Self.Raft);
-        using (var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
-        {
-            await socket.ConnectAsync(target);
-            await socket.SendAsync(writer.WrittenMemory, SocketFlags.None);
-            socket.Shutdown(SocketShutdown.Send);
-            await Wait.UntilAsync(() => node.SnapshotsRefused == 1, TimeSpan.FromSeconds(10), "the follower refused the forged snapshot");
-        }
 
         Assert.False(node.Failure.IsCompleted, "the follower stopped");
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(cluster.Directory, "replica-" + follower.Options.Id), "*.tmp", SearchOption.AllDirectories));
@@ -192,39 +163,17 @@ public class NativeBackendTests(ITestOutputHelper output)
         var node = (NativeBackend)follower.Backend;
         var term = leader.Engine.Leadership.Term;
         var index = new LogIndex(1_000_000);
-        var config = new ClusterConfig([.. cluster.Ids]);
-        var forged = Path.Combine(cluster.Directory, "forged");
-        Directory.CreateDirectory(forged);
-        var file = SnapshotFile.Write(
-            forged,
-            config,
-            stream =>
-            {
-                var header = new byte[SnapshotFormat.ImageHeaderSize];
-                SnapshotFormat.WriteImageHeader(header, new SnapshotImageHeader(follower.Options.ClusterId, impersonated, index, term, 0));
-                stream.Write(header);
-                new KvStateMachine().WriteSnapshot(stream);
-                return (index.Value, term.Value);
-            }
-        );
-        var bytes = await File.ReadAllBytesAsync(file.Path);
-        var writer = new ArrayBufferWriter<byte>();
-        var hello = new byte[WireFormat.HelloSize];
-        WireFormat.WriteHello(hello, WireFormat.KindSnapshot, follower.Options.ClusterId, (int)impersonated.Value);
-        writer.Write(hello);
-        WireFormat.Write(writer, new Message { Type = MessageType.Snapshot, From = impersonated, To = follower.Options.Id, Term = term, Index = index, LogTerm = term, Config = config });
-        BinaryPrimitives.WriteInt64LittleEndian(writer.GetSpan(8), bytes.Length);
-        writer.Advance(8);
-        writer.Write(bytes);
-        var target = EndPointParser.Parse(follower.Options.Self.Raft);
         var dropped = node.RefusedMessages;
-        using (var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp))
-        {
-            await socket.ConnectAsync(target);
-            await socket.SendAsync(writer.WrittenMemory, SocketFlags.None);
-            socket.Shutdown(SocketShutdown.Send);
-            await Wait.UntilAsync(() => node.RefusedMessages > dropped, TimeSpan.FromSeconds(10), "the core dropped the snapshot of a replica that is not the leader");
-        }
+        await SendForgedSnapshotAsync(
+            cluster,
+            follower,
+            impersonated,
+            index,
+            term,
+            stream => new KvStateMachine().WriteSnapshot(stream),
+            () => node.RefusedMessages > dropped,
+            "the core dropped the snapshot of a replica that is not the leader"
+        );
 
         var staged = Path.Combine(cluster.Directory, "replica-" + follower.Options.Id, "snapshots");
         await Wait.UntilAsync(() => !Directory.EnumerateFiles(staged, "incoming-*").Any(), TimeSpan.FromSeconds(10), "the staged file was deleted");
@@ -334,6 +283,67 @@ public class NativeBackendTests(ITestOutputHelper output)
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         Assert.NotEqual(R(3), leader.Options.Id);
         await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>
+    /// Sends a snapshot stream to <paramref name="follower"/>'s peer port as replica <paramref name="from"/>: the hello of
+    /// a snapshot connection, the Snapshot message for (<paramref name="index"/>, <paramref name="term"/>) and a
+    /// well-formed file whose state is this cluster's image header followed by what <paramref name="writeState"/> writes.
+    /// </summary>
+    private static async Task SendForgedSnapshotAsync(
+        InProcessCluster cluster,
+        ReplicaServer follower,
+        ReplicaId from,
+        LogIndex index,
+        Term term,
+        Action<Stream> writeState,
+        Func<bool> until,
+        string what
+    )
+    {
+        var config = new ClusterConfig([.. cluster.Ids]);
+        var forged = Directory.CreateTempSubdirectory("fastsmr-forged-").FullName;
+        try
+        {
+            var file = SnapshotFile.Write(
+                forged,
+                config,
+                stream =>
+                {
+                    var header = new byte[SnapshotFormat.ImageHeaderSize];
+                    SnapshotFormat.WriteImageHeader(header, new SnapshotImageHeader(follower.Options.ClusterId, from, index, term, 0));
+                    stream.Write(header);
+                    writeState(stream);
+                    return (index.Value, term.Value);
+                }
+            );
+            var bytes = await File.ReadAllBytesAsync(file.Path);
+            var writer = new ArrayBufferWriter<byte>();
+            var hello = new byte[WireFormat.HelloSize];
+            WireFormat.WriteHello(hello, WireFormat.KindSnapshot, follower.Options.ClusterId, (int)from.Value);
+            writer.Write(hello);
+            var message = new Message { Type = MessageType.Snapshot, From = from, To = follower.Options.Id, Term = term, Index = index, LogTerm = term, Config = config };
+            WireFormat.Write(writer, message);
+            BinaryPrimitives.WriteInt64LittleEndian(writer.GetSpan(8), bytes.Length);
+            writer.Advance(8);
+            writer.Write(bytes);
+            await SendToPeerPortAsync(follower, writer.WrittenMemory, until, what);
+        }
+        finally
+        {
+            Directory.Delete(forged, recursive: true);
+        }
+    }
+
+    /// <summary>Connects to <paramref name="target"/>'s peer port, sends <paramref name="bytes"/>, and waits until <paramref name="until"/> holds.</summary>
+    private static async Task SendToPeerPortAsync(ReplicaServer target, ReadOnlyMemory<byte> bytes, Func<bool> until, string what)
+    {
+        var endPoint = EndPointParser.Parse(target.Options.Self.Raft);
+        using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(endPoint);
+        await socket.SendAsync(bytes, SocketFlags.None);
+        socket.Shutdown(SocketShutdown.Send);
+        await Wait.UntilAsync(until, TimeSpan.FromSeconds(10), what);
     }
 
     private static async Task<bool> SendAndSeeClosedAsync(System.Net.IPEndPoint target, byte[] bytes)

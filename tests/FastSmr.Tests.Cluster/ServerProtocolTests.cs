@@ -45,15 +45,6 @@ public class ServerProtocolTests
         }
     }
 
-    private static byte[] Hello(ulong clusterId)
-    {
-        var writer = new ArrayBufferWriter<byte>();
-        var body = new byte[FrameCodec.HelloSize];
-        FrameCodec.WriteHello(body, clusterId);
-        FrameCodec.WriteFrame(writer, FrameType.Hello, 0, SubmitStatus.Ok, 0, 0, body);
-        return writer.WrittenSpan.ToArray();
-    }
-
     [Fact]
     public async Task BadInput_GetsAnErrorAndAClosedConnection_AndTheReplicaKeepsServing()
     {
@@ -76,14 +67,14 @@ public class ServerProtocolTests
         Assert.True(closed);
         Assert.Contains("Hello", text, StringComparison.Ordinal);
 
-        (type, text, closed) = await SendRawAsync(endPoint, Hello(clusterId: 999));
+        (type, text, closed) = await SendRawAsync(endPoint, RawClientFrames.Hello(clusterId: 999));
         Assert.True(closed);
         Assert.Contains("cluster id", text, StringComparison.Ordinal);
 
         // An oversized length is refused from the header alone: the server never buffers the body.
         var oversized = new byte[FrameCodec.HeaderSize];
         FrameCodec.WriteHeader(oversized, new FrameHeader(int.MaxValue, FrameType.Submit, 0, SubmitStatus.Ok, 2, 0));
-        (type, text, closed) = await SendRawAsync(endPoint, [.. Hello(1), .. oversized]);
+        (type, text, closed) = await SendRawAsync(endPoint, [.. RawClientFrames.Hello(1), .. oversized]);
         Assert.True(closed);
         Assert.Contains("length", text, StringComparison.Ordinal);
 
@@ -95,7 +86,7 @@ public class ServerProtocolTests
         using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
         {
             await socket.ConnectAsync(EndPointParser.Parse(endPoint));
-            await socket.SendAsync(Hello(1), SocketFlags.None);
+            await socket.SendAsync(RawClientFrames.Hello(1), SocketFlags.None);
             await socket.SendAsync(bad.WrittenMemory, SocketFlags.None);
             var buffer = new byte[256];
             var filled = 0;
@@ -136,7 +127,7 @@ public class ServerProtocolTests
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(EndPointParser.Parse(cluster.ClientEndPoints[0]));
         var frames = new ArrayBufferWriter<byte>();
-        frames.Write(Hello(1));
+        frames.Write(RawClientFrames.Hello(1));
         const int Requests = 64;
         for (var i = 0; i < Requests; i++)
         {
@@ -149,21 +140,7 @@ public class ServerProtocolTests
 
         // All 64 arrive in one burst, so at most two can be in flight and the rest must be refused.
         await socket.SendAsync(frames.WrittenMemory, SocketFlags.None);
-        var statuses = new List<SubmitStatus>();
-        var buffer = new byte[1 << 16];
-        var filled = 0;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (statuses.Count < Requests + 1)
-        {
-            filled += await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, timeout.Token);
-            var sequence = new ReadOnlySequence<byte>(buffer, 0, filled);
-            statuses.Clear();
-            while (FrameCodec.TryReadFrame(ref sequence, 4096, out var header, out _))
-            {
-                statuses.Add(header.Status);
-            }
-        }
-
+        var statuses = await RawClientFrames.ReadStatusesAsync(socket, Requests + 1, TimeSpan.FromSeconds(30));
         var replies = statuses.Skip(1).ToList();
         Assert.Contains(SubmitStatus.Busy, replies);
         Assert.Contains(SubmitStatus.Ok, replies);

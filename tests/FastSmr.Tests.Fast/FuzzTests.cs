@@ -30,8 +30,14 @@ public class FuzzTests(ITestOutputHelper output)
     public void Mutations_AreDeterministicForASeed_AndActuallyMutate()
     {
         var seeds = FuzzTargets.All[0].Seeds;
-        var first = Enumerable.Range(0, 100).Select(_ => 0).Aggregate((Random: new Random(5), List: new List<byte[]>()), (a, _) => { a.List.Add(Fuzzer.Mutate(seeds, a.Random)); return a; }).List;
-        var again = Enumerable.Range(0, 100).Select(_ => 0).Aggregate((Random: new Random(5), List: new List<byte[]>()), (a, _) => { a.List.Add(Fuzzer.Mutate(seeds, a.Random)); return a; }).List;
+        List<byte[]> Hundred(int seed)
+        {
+            var random = new Random(seed);
+            return [.. Enumerable.Range(0, 100).Select(_ => Fuzzer.Mutate(seeds, random))];
+        }
+
+        var first = Hundred(5);
+        var again = Hundred(5);
         Assert.Equal(first, again);
         Assert.True(first.Count(m => !seeds.Any(s => s.AsSpan().SequenceEqual(m))) > 90, "most mutated inputs must differ from every seed");
     }

@@ -18,7 +18,7 @@ public class LayeringTests
     [InlineData("src", "FastSmr.DotNext", new[] { "FastSmr.Engine" })]
     [InlineData("src", "FastSmr.Client", new[] { "FastSmr.Core" })]
     [InlineData("src", "FastSmr.Native", new[] { "FastSmr.Engine", "FastSmr.Log", "FastSmr.Raft" })]
-    [InlineData("src", "FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine", "FastSmr.Native" })]
+    [InlineData("src", "FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine", "FastSmr.Log", "FastSmr.Native" })]
     [InlineData("src", "FastSmr.Testing", new[] { "FastSmr.Client", "FastSmr.Log", "FastSmr.Server", "FastSmr.Verification" })]
     [InlineData("src", "FastSmr.Cli", new[] { "FastSmr.Log", "FastSmr.Server", "FastSmr.Testing", "FastSmr.Verification" })]
     [InlineData("tests", "FastSmr.Simulation", new[] { "FastSmr.Raft" })]

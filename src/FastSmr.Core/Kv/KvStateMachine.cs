@@ -286,39 +286,36 @@ public sealed class KvStateMachine : IStateMachine
             return KvResult.TooLarge;
         }
 
-        var held = lookup.TryGetValue(key, out var old) ? key.Length + old.Length : 0;
+        // One lookup per write: it decides whether the write fits and where it goes.
+        var found = lookup.TryGetValue(key, out var storedKey, out var old);
+        var held = found ? key.Length + old!.Length : 0;
         if (bytes - held + key.Length + value.Length > BytesMax)
         {
             return KvResult.Full;
         }
 
-        Set(key, value);
-        return KvResult.Ok;
-    }
-
-    private void Set(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
-    {
-        if (lookup.TryGetValue(key, out var storedKey, out var old))
+        if (!found)
         {
-            Unaccount(storedKey, old);
-            if (old.Length == value.Length)
-            {
-                // Reuse the stored array: an overwrite of an equal-sized value allocates nothing.
-                value.CopyTo(old);
-                Account(storedKey, old);
-                return;
-            }
-
-            var replacement = value.ToArray();
-            entries[storedKey] = replacement;
-            Account(storedKey, replacement);
-            return;
+            var newKey = key.ToArray();
+            var newValue = value.ToArray();
+            entries.Add(newKey, newValue);
+            Account(newKey, newValue);
+            return KvResult.Ok;
         }
 
-        var newKey = key.ToArray();
-        var newValue = value.ToArray();
-        entries.Add(newKey, newValue);
-        Account(newKey, newValue);
+        Unaccount(storedKey!, old!);
+        if (old!.Length == value.Length)
+        {
+            // Reuse the stored array: an overwrite of an equal-sized value allocates nothing.
+            value.CopyTo(old);
+            Account(storedKey!, old);
+            return KvResult.Ok;
+        }
+
+        var replacement = value.ToArray();
+        entries[storedKey!] = replacement;
+        Account(storedKey!, replacement);
+        return KvResult.Ok;
     }
 
     private void Account(byte[] key, byte[] value)

@@ -12,6 +12,9 @@ namespace FastSmr.Testing.Fuzz;
 /// </summary>
 public static class Fuzzer
 {
+    /// <summary>How many crashing inputs a report keeps (all are counted).</summary>
+    public const int CrashesKept = 10;
+
     private static readonly int[] InterestingInts = [0, 1, -1, 4, 255, 256, 65_535, 65_536, int.MaxValue, int.MinValue, 1 << 20, 1 << 26];
 
     /// <summary>Runs <paramref name="inputs"/> mutated inputs through <paramref name="target"/>.</summary>
@@ -43,7 +46,7 @@ public static class Fuzzer
                 else
                 {
                     crashCount++;
-                    if (crashes.Count < 10)
+                    if (crashes.Count < CrashesKept)
                     {
                         crashes.Add((input, e.GetType().Name + ": " + e.Message));
                     }
