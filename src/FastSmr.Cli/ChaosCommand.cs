@@ -46,6 +46,7 @@ internal static class ChaosCommand
             budget,
             injectBug,
         };
+        var tls = new TlsOptions(command, ownCluster: true);
         command.SetAction(
             async (result, token) =>
             {
@@ -60,6 +61,7 @@ internal static class ChaosCommand
                     ElectionTimeoutMs = result.GetValue(electionTimeout),
                     CheckBudget = TimeSpan.FromSeconds(Math.Max(1, result.GetValue(budget))),
                     InjectBug = result.GetValue(injectBug),
+                    Insecure = result.GetValue(tls.Insecure),
                 };
                 try
                 {

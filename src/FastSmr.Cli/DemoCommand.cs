@@ -31,6 +31,7 @@ internal static class DemoCommand
         command.Options.Add(proposals);
         command.Options.Add(spin);
         command.Options.Add(dedicated);
+        var tls = new TlsOptions(command, ownCluster: true);
         command.SetAction(
             async (result, token) =>
             {
@@ -60,6 +61,7 @@ internal static class DemoCommand
                         Backend = result.GetValue(load.Backend),
                         Durability = result.GetValue(load.Durability),
                         KeepDirectory = result.GetValue(keep),
+                        Insecure = result.GetValue(tls.Insecure),
                         ServeArguments = serveArguments,
                         JsonPath = result.GetValue(load.Json)?.FullName,
                     };

@@ -12,6 +12,7 @@ internal static class LoadgenCommand
         var load = new LoadOptions(command);
         var cluster = new Option<string>("--cluster") { Description = "client endpoints host:port,host:port,...", Required = true };
         command.Options.Add(cluster);
+        var tls = new TlsOptions(command, ownCluster: false);
         command.SetAction(
             async (result, token) =>
             {
@@ -19,7 +20,7 @@ internal static class LoadgenCommand
                 string[] endPoints;
                 try
                 {
-                    settings = load.Read(result);
+                    settings = load.Read(result) with { Tls = tls.Read(result) };
                     endPoints = result
                         .GetValue(cluster)!
                         .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -19,6 +19,7 @@ public static class Program
             ChaosCommand.Build(),
             LogCommand.Build(),
             FuzzCommand.Build(),
+            CertsCommand.Build(),
         };
 
         // On Ctrl-C / SIGTERM the command's token is cancelled and the process waits for the command to clean up: the

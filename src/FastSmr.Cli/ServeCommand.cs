@@ -97,7 +97,17 @@ internal static partial class ServeCommand
     /// </summary>
     private static async Task<int> ServeUntilStoppedAsync(ServerOptions options, ILoggerFactory loggerFactory, Task stopRequested)
     {
-        var server = new ReplicaServer(options, loggerFactory: loggerFactory);
+        ReplicaServer server;
+        try
+        {
+            server = new ReplicaServer(options, loggerFactory: loggerFactory);
+        }
+        catch (InvalidDataException e)
+        {
+            await Console.Error.WriteLineAsync("fastsmr serve: refused to start: " + e.Message).ConfigureAwait(false);
+            return 2;
+        }
+
         await using (server.ConfigureAwait(false))
         {
             try
@@ -117,6 +127,7 @@ internal static partial class ServeCommand
 
             var endPoints = FormattableString.Invariant($"clients on {options.Self.Client}, peers on {options.Self.Raft}");
             var mode = Testing.Names.Of(options.Backend) + ", " + Testing.Names.Of(options.Durability);
+            mode += options.Certificates is null ? ", INSECURE (plaintext ports)" : ", mutual TLS";
             await Console
                 .Out.WriteLineAsync(FormattableString.Invariant($"fastsmr replica {options.Id} ready: {endPoints}, {mode}"))
                 .ConfigureAwait(false);

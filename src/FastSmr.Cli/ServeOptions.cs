@@ -44,6 +44,14 @@ internal sealed class ServeOptions
     {
         Description = "dial peers through these addresses: id=host:port,... (member identities stay the canonical endpoints)",
     };
+    private readonly Option<string?> certs = new("--certs")
+    {
+        Description = "certificates directory (fastsmr certs create): mutual TLS on the peer and client ports",
+    };
+    private readonly Option<bool> insecure = new("--insecure")
+    {
+        Description = "run both ports in plaintext, trusting whoever can reach them (required when there is no --certs)",
+    };
     private readonly Option<string?> injectBug = new("--inject-bug")
     {
         Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it",
@@ -87,6 +95,8 @@ internal sealed class ServeOptions
                 proposals,
                 clientListen,
                 peerRoutes,
+                certs,
+                insecure,
                 injectBug,
                 ExitWithParent,
                 LogLevel,
@@ -119,6 +129,8 @@ internal sealed class ServeOptions
         OverrideText(result, clientListen, v => o.ClientListen = v);
         OverrideText(result, peerRoutes, v => o.PeerRoutes = ServerOptions.ParsePeerRoutes(v));
         OverrideText(result, injectBug, v => o.InjectBug = v);
+        OverrideText(result, certs, v => o.Certificates = v);
+        o.Insecure |= result.GetValue(insecure);
         Override(result, electionLow, v =>
         {
             o.LowerElectionTimeoutMs = v;

@@ -12,14 +12,25 @@ internal static class StatusCommand
         var cluster = new Option<string>("--cluster") { Description = "client endpoints host:port,...", Required = true };
         var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
         var command = new Command("status", "print every replica's status frame") { cluster, clusterId };
+        var tls = new TlsOptions(command, ownCluster: false);
         command.SetAction(
             async (result, token) =>
             {
+                FastSmr.Security.TlsCredentials? credentials;
+                try
+                {
+                    credentials = tls.Read(result);
+                }
+                catch (ArgumentException e)
+                {
+                    return await CommonOptions.UsageErrorAsync("status", e.Message).ConfigureAwait(false);
+                }
+
                 var endPoints = result
                     .GetValue(cluster)!
                     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 var reports = await ClusterProbe
-                    .StatusesAsync(endPoints, result.GetValue(clusterId), TimeSpan.FromSeconds(2))
+                    .StatusesAsync(endPoints, result.GetValue(clusterId), TimeSpan.FromSeconds(2), credentials)
                     .ConfigureAwait(false);
                 foreach (var s in reports)
                 {

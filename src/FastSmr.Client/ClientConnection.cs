@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Threading.Channels;
 using FastSmr.Core;
 using FastSmr.Core.Protocol;
+using FastSmr.Security;
 
 namespace FastSmr.Client;
 
@@ -30,13 +31,12 @@ internal sealed class ClientConnection : IAsyncDisposable
     private readonly TimeProvider time;
     private long lastReadTimestamp;
 
-    private ClientConnection(Socket socket, string endPoint, int replyBytesMax, TimeProvider time)
+    private ClientConnection(Socket socket, Stream stream, string endPoint, int replyBytesMax, TimeProvider time)
     {
         this.socket = socket;
         this.time = time;
         EndPoint = endPoint;
         this.replyBytesMax = replyBytesMax;
-        var stream = new NetworkStream(socket, ownsSocket: true);
         input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024));
         output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
     }
@@ -66,19 +66,30 @@ internal sealed class ClientConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Connects to <paramref name="endPoint"/>; with <paramref name="tls"/>, authenticates both ways (the server must
+    /// present a member certificate of the same authority) before the Hello.
+    /// </summary>
     public static async Task<ClientConnection> ConnectAsync(
         string endPoint,
         ulong clusterId,
         int replyBytesMax,
         TimeProvider time,
+        TlsCredentials? tls,
         CancellationToken token
     )
     {
         var address = EndPointParser.Parse(endPoint);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream stream;
         try
         {
             await socket.ConnectAsync(address, token).ConfigureAwait(false);
+            stream = new NetworkStream(socket, ownsSocket: true);
+            if (tls is not null)
+            {
+                stream = await tls.ConnectAsync(stream, member: null, token).ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -86,7 +97,7 @@ internal sealed class ClientConnection : IAsyncDisposable
             throw;
         }
 
-        var connection = new ClientConnection(socket, endPoint, replyBytesMax, time);
+        var connection = new ClientConnection(socket, stream, endPoint, replyBytesMax, time);
         try
         {
             await connection.HandshakeAsync(clusterId, token).ConfigureAwait(false);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using FastSmr.Core.Batching;
 using FastSmr.Core.Protocol;
+using FastSmr.Security;
 
 namespace FastSmr.Client;
 
@@ -32,6 +33,7 @@ public sealed class FastSmrClient : IAsyncDisposable
     private static readonly SpanAction<byte, ReadOnlyMemory<byte>> WriteBytes = static (span, bytes) => bytes.Span.CopyTo(span);
 
     private readonly FastSmrClientOptions options;
+    private readonly ulong clientId; // as written into records: with TLS, the certificate's client number in the upper half
     private readonly SemaphoreSlim inFlight;
     private readonly SemaphoreSlim connectLock = new(1, 1);
     private ClientConnection? connection;
@@ -52,6 +54,37 @@ public sealed class FastSmrClient : IAsyncDisposable
         foreach (var endPoint in options.EndPoints)
         {
             _ = Core.EndPointParser.Parse(endPoint);
+        }
+
+        if (options.Tls is null == !options.Insecure)
+        {
+            throw new ArgumentException(
+                options.Tls is null
+                    ? "Tls: a client certificate is required (TlsCredentials.Load), or set Insecure for a plaintext cluster"
+                    : "Insecure: cannot be set together with Tls",
+                nameof(options)
+            );
+        }
+
+        if (options.Tls is { } tls)
+        {
+            if (tls.Identity.Role != CertificateRole.Client || options.ClientId > uint.MaxValue)
+            {
+                throw new ArgumentException(
+                    "Tls/ClientId: a client certificate and a ClientId below 2^32 are required (got "
+                        + tls.Identity
+                        + " and "
+                        + options.ClientId
+                        + ")",
+                    nameof(options)
+                );
+            }
+
+            clientId = ((ulong)tls.Identity.Number << 32) | options.ClientId;
+        }
+        else
+        {
+            clientId = options.ClientId;
         }
 
         this.options = options;
@@ -76,7 +109,7 @@ public sealed class FastSmrClient : IAsyncDisposable
             0,
             BatchFormat.RecordHeaderSize + command.Length,
             WriteRecord,
-            (command, flags, options.ClientId, seq)
+            (command, flags, clientId, seq)
         );
         return await ExecuteAsync(body, retryUnknown: idempotent, timeout).ConfigureAwait(false);
     }
@@ -98,12 +131,12 @@ public sealed class FastSmrClient : IAsyncDisposable
             )
             .ConfigureAwait(false);
 
-    /// <summary>Asks one replica for its status frame.</summary>
-    public static async Task<StatusReport> GetStatusAsync(string endPoint, ulong clusterId, TimeSpan timeout)
+    /// <summary>Asks one replica for its status frame (over TLS with <paramref name="tls"/>, in plaintext without).</summary>
+    public static async Task<StatusReport> GetStatusAsync(string endPoint, ulong clusterId, TimeSpan timeout, TlsCredentials? tls)
     {
         using var cts = new CancellationTokenSource(timeout);
         var connection = await ClientConnection
-            .ConnectAsync(endPoint, clusterId, 1 << 16, TimeProvider.System, cts.Token)
+            .ConnectAsync(endPoint, clusterId, 1 << 16, TimeProvider.System, tls, cts.Token)
             .ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
@@ -335,7 +368,7 @@ public sealed class FastSmrClient : IAsyncDisposable
             leaderHint = null;
             using var cts = new CancellationTokenSource(limit);
             current = await ClientConnection
-                .ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, options.Time, cts.Token)
+                .ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, options.Time, options.Tls, cts.Token)
                 .ConfigureAwait(false);
             connection = current;
             return current;

@@ -6,6 +6,7 @@ using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
 using FastSmr.Core;
 using FastSmr.Core.Protocol;
 using FastSmr.Engine;
+using FastSmr.Security;
 
 namespace FastSmr.DotNext;
 
@@ -69,7 +70,7 @@ public sealed class DotNextBackend : IReplicationBackend
 
         var local = LocalEndPoint();
         RaftCluster.NodeConfiguration configuration =
-            options.PeerRoutes.Count == 0
+            options.PeerRoutes.Count == 0 && options.Tls is null
                 ? new RaftCluster.TcpConfiguration(local)
                 {
                     // null selects DotNext's in-memory configuration storage, filled below with the static membership.
@@ -82,8 +83,8 @@ public sealed class DotNextBackend : IReplicationBackend
                 }
                 : new RaftCluster.CustomTransportConfiguration(
                     local,
-                    new SocketTransport.ListenerFactory(),
-                    new SocketTransport.RoutedConnectionFactory(RoutesByEndPoint())
+                    new SocketTransport.ListenerFactory(options.Tls, IsPeer),
+                    new SocketTransport.RoutedConnectionFactory(RoutesByEndPoint(), options.Tls, idsByEndPoint)
                 )
                 {
                     ConfigurationStorage = null!,
@@ -212,6 +213,9 @@ public sealed class DotNextBackend : IReplicationBackend
 
         return routes;
     }
+
+    private bool IsPeer(CertificateIdentity identity) =>
+        identity.Number != options.ReplicaId.Value && options.Members.Any(m => m.Id.Value == identity.Number);
 
     private IPEndPoint LocalEndPoint()
     {

@@ -2,6 +2,9 @@ using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Threading.Channels;
+using FastSmr.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -11,12 +14,15 @@ namespace FastSmr.DotNext;
 /// A plain TCP transport for DotNext's <c>CustomTransportConfiguration</c> whose outbound side can dial a peer through a
 /// different address than the peer's canonical endpoint. DotNext identifies members by endpoint, so every replica keeps the
 /// same canonical member list; only the socket a replica opens towards peer B goes to <c>routes[B]</c> — for the chaos
-/// harness, the proxy port of exactly that ordered pair.
+/// harness, the proxy port of exactly that ordered pair. With TLS, every connection is mutually authenticated: the dialled
+/// replica must present the certificate of the member whose endpoint was dialled, and an accepting replica takes only
+/// certificates of other members (DotNext's messages carry no id this transport could check against, so a member
+/// certificate is the whole identity check here; see native-notes/security.md).
 /// </summary>
 internal static class SocketTransport
 {
-    /// <summary>Listens on the replica's own endpoint.</summary>
-    internal sealed class ListenerFactory : IConnectionListenerFactory
+    /// <summary>Listens on the replica's endpoint; with <paramref name="tls"/>, admits <paramref name="isPeer"/> members only.</summary>
+    internal sealed class ListenerFactory(TlsCredentials? tls, Func<CertificateIdentity, bool> isPeer) : IConnectionListenerFactory
     {
         public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
         {
@@ -33,20 +39,43 @@ internal static class SocketTransport
                 throw;
             }
 
-            return ValueTask.FromResult<IConnectionListener>(new Listener(socket, socket.LocalEndPoint!));
+            IConnectionListener listener = tls is null
+                ? new Listener(socket, socket.LocalEndPoint!)
+                : new TlsListener(new Listener(socket, socket.LocalEndPoint!), tls, isPeer);
+            return ValueTask.FromResult(listener);
         }
     }
 
-    /// <summary>Dials peers, through <paramref name="routes"/> where one is given for the peer.</summary>
-    internal sealed class RoutedConnectionFactory(IReadOnlyDictionary<IPEndPoint, IPEndPoint> routes) : IConnectionFactory
+    /// <summary>
+    /// Dials peers, through <paramref name="routes"/> where one is given for the peer; with <paramref name="tls"/>, requires
+    /// the certificate of the member <paramref name="ids"/> names for the endpoint.
+    /// </summary>
+    internal sealed class RoutedConnectionFactory(
+        IReadOnlyDictionary<IPEndPoint, IPEndPoint> routes,
+        TlsCredentials? tls,
+        IReadOnlyDictionary<EndPoint, ReplicaId> ids
+    ) : IConnectionFactory
     {
         public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
         {
             var target = endpoint is IPEndPoint ip && routes.TryGetValue(ip, out var route) ? route : endpoint;
             var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            Stream stream;
             try
             {
                 await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
+                stream = new NetworkStream(socket, ownsSocket: true);
+                if (tls is not null)
+                {
+                    if (!ids.TryGetValue(endpoint, out var member))
+                    {
+                        throw new AuthenticationException(endpoint + " is not a member's endpoint");
+                    }
+
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    timeout.CancelAfter(HandshakeTimeout);
+                    stream = await tls.ConnectAsync(stream, member, timeout.Token).ConfigureAwait(false);
+                }
             }
             catch
             {
@@ -55,7 +84,131 @@ internal static class SocketTransport
             }
 
             // The remote endpoint is reported as the canonical one: that is the member DotNext asked for.
-            return new SocketConnection(socket, endpoint);
+            return new SocketConnection(socket, stream, endpoint);
+        }
+    }
+
+    /// <summary>How long a TLS handshake may take before the connection is closed.</summary>
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Connections handshaking at once on a TLS listener; when full, the oldest is closed, so connections that never
+    /// authenticate cannot keep a member out.
+    /// </summary>
+    private const int HandshakesMax = 16;
+
+    /// <summary>
+    /// A listener whose connections DotNext sees only after their TLS handshake: handshakes run concurrently in the
+    /// background (bounded, each within <see cref="HandshakeTimeout"/>), so a silent connection never holds up the
+    /// accept of a member.
+    /// </summary>
+    private sealed class TlsListener : IConnectionListener
+    {
+        private readonly Listener inner;
+        private readonly TlsCredentials tls;
+        private readonly Func<CertificateIdentity, bool> isPeer;
+        private readonly Channel<ConnectionContext> accepted = Channel.CreateBounded<ConnectionContext>(HandshakesMax);
+        private readonly CancellationTokenSource stopping = new();
+        private readonly List<Socket> handshaking = [];
+        private readonly Task acceptLoop;
+
+        public TlsListener(Listener inner, TlsCredentials tls, Func<CertificateIdentity, bool> isPeer)
+        {
+            this.inner = inner;
+            this.tls = tls;
+            this.isPeer = isPeer;
+            acceptLoop = Task.Run(AcceptLoopAsync);
+        }
+
+        public EndPoint EndPoint => inner.EndPoint;
+
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await accepted.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ChannelClosedException)
+            {
+                return null;
+            }
+        }
+
+        public async ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+        {
+            await stopping.CancelAsync().ConfigureAwait(false);
+            await inner.UnbindAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await stopping.CancelAsync().ConfigureAwait(false);
+            await inner.DisposeAsync().ConfigureAwait(false);
+            await acceptLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            while (accepted.Reader.TryRead(out var connection))
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            stopping.Dispose();
+        }
+
+        private async Task AcceptLoopAsync()
+        {
+            while (!stopping.IsCancellationRequested && await inner.AcceptSocketAsync(stopping.Token).ConfigureAwait(false) is { } socket)
+            {
+                Socket? evicted = null;
+                lock (handshaking)
+                {
+                    if (handshaking.Count >= HandshakesMax)
+                    {
+                        evicted = handshaking[0];
+                        handshaking.RemoveAt(0);
+                    }
+
+                    handshaking.Add(socket);
+                }
+
+                evicted?.Dispose();
+                _ = HandshakeAsync(socket);
+            }
+
+            accepted.Writer.TryComplete();
+        }
+
+        private async Task HandshakeAsync(Socket socket)
+        {
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
+                timeout.CancelAfter(HandshakeTimeout);
+                var (secured, _) = await tls.AcceptAsync(stream, CertificateRole.Member, isPeer, timeout.Token).ConfigureAwait(false);
+                var connection = new SocketConnection(socket, secured, socket.RemoteEndPoint);
+                if (!accepted.Writer.TryWrite(connection))
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false); // DotNext is not accepting: stopping
+                }
+            }
+            catch (Exception e)
+                when (e
+                        is AuthenticationException
+                            or IOException
+                            or SocketException
+                            or OperationCanceledException
+                            or ObjectDisposedException
+                )
+            {
+                // Not a member, too slow, or evicted: the connection is closed and forgotten.
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                lock (handshaking)
+                {
+                    handshaking.Remove(socket);
+                }
+            }
         }
     }
 
@@ -63,7 +216,13 @@ internal static class SocketTransport
     {
         public EndPoint EndPoint { get; } = endPoint;
 
-        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default) =>
+            await AcceptSocketAsync(cancellationToken).ConfigureAwait(false) is { } accepted
+                ? new SocketConnection(accepted, new NetworkStream(accepted, ownsSocket: true), accepted.RemoteEndPoint)
+                : null;
+
+        /// <summary>The next connection; null once the listener is closed.</summary>
+        public async ValueTask<Socket?> AcceptSocketAsync(CancellationToken cancellationToken)
         {
             while (true)
             {
@@ -71,9 +230,13 @@ internal static class SocketTransport
                 {
                     var accepted = await socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
                     accepted.NoDelay = true;
-                    return new SocketConnection(accepted, accepted.RemoteEndPoint);
+                    return accepted;
                 }
                 catch (ObjectDisposedException)
+                {
+                    return null;
+                }
+                catch (OperationCanceledException)
                 {
                     return null;
                 }
@@ -85,7 +248,7 @@ internal static class SocketTransport
                 {
                     // A connection reset before it was accepted, or descriptors exhausted for a moment: DotNext stops
                     // listening for good on any error, so keep accepting (after a pause, bounded by cancellation).
-                    await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(50, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
             }
         }
@@ -107,14 +270,14 @@ internal static class SocketTransport
     {
         private static long nextId;
         private readonly Socket socket;
-        private readonly NetworkStream stream;
+        private readonly Stream stream;
         private readonly CancellationTokenSource closed = new();
         private int disposed;
 
-        internal SocketConnection(Socket socket, EndPoint? remote)
+        internal SocketConnection(Socket socket, Stream stream, EndPoint? remote)
         {
             this.socket = socket;
-            stream = new NetworkStream(socket, ownsSocket: true);
+            this.stream = stream;
             Input = PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
             Output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
             RemoteEndPoint = remote;

@@ -1,4 +1,5 @@
 using System.Net;
+using FastSmr.Security;
 using Microsoft.Extensions.Logging;
 
 namespace FastSmr.Engine;
@@ -26,6 +27,13 @@ public abstract class ReplicationBackendOptions
     /// which stays its identity (the chaos harness puts a proxy port per ordered pair of replicas here).
     /// </summary>
     public IReadOnlyDictionary<ReplicaId, IPEndPoint> PeerRoutes { get; set; } = new Dictionary<ReplicaId, IPEndPoint>();
+
+    /// <summary>
+    /// Mutual TLS on the peer port with this replica's member certificate: a peer must present the certificate of the
+    /// member it claims to be. Null runs the peer port in plaintext, which trusts whoever can reach it (<c>--insecure</c>;
+    /// see native-notes/security.md).
+    /// </summary>
+    public TlsCredentials? Tls { get; set; }
 
     /// <summary>The election timeouts (and, derived from them, heartbeats and the lease).</summary>
     public ElectionTiming Election { get; set; } = new();
@@ -59,6 +67,13 @@ public abstract class ReplicationBackendOptions
         ArgumentNullException.ThrowIfNull(Time, nameof(Time));
         Election.Validate();
         Snapshots.Validate();
+        if (Tls is not null && Tls.Identity != CertificateIdentity.Member(ReplicaId))
+        {
+            throw new ArgumentException(
+                "the certificate is " + Tls.Identity.ToString() + "'s, but this is replica " + ReplicaId.ToString(),
+                nameof(Tls)
+            );
+        }
     }
 
     private void ValidateMembership()

@@ -14,14 +14,16 @@ internal sealed class PeerConnection
 {
     private const int ShrinkAbove = 4 << 20;
     private readonly Socket socket;
+    private readonly TlsSealer? sealer;
     private readonly Lock gate = new();
     private ArrayBufferWriter<byte> filling = new(64 * 1024);
     private ArrayBufferWriter<byte> draining = new(64 * 1024);
     private bool senderRunning;
 
-    public PeerConnection(Socket socket)
+    public PeerConnection(Socket socket, TlsSealer? sealer)
     {
         this.socket = socket;
+        this.sealer = sealer;
         socket.Blocking = false;
     }
 
@@ -35,7 +37,7 @@ internal sealed class PeerConnection
     {
         lock (gate)
         {
-            if (filling.WrittenCount + (senderRunning ? draining.WrittenCount : 0) > queuedMax)
+            if (filling.WrittenCount + (senderRunning ? draining.WrittenCount + (sealer?.SealedCount ?? 0) : 0) > queuedMax)
             {
                 return false;
             }
@@ -67,7 +69,18 @@ internal sealed class PeerConnection
         }
 
         // Write-through: this thread owns the filling buffer until it hands it over below.
-        var bytes = filling.WrittenSpan;
+        ReadOnlySpan<byte> bytes;
+        if (sealer is null)
+        {
+            bytes = filling.WrittenSpan;
+        }
+        else
+        {
+            sealer.Seal(filling.WrittenSpan);
+            Reset(ref filling);
+            bytes = sealer.Sealed.Span;
+        }
+
         var sent = socket.Send(bytes, SocketFlags.None, out var error);
         if (error is not (SocketError.Success or SocketError.WouldBlock))
         {
@@ -79,13 +92,24 @@ internal sealed class PeerConnection
         {
             if (error == SocketError.Success && sent == bytes.Length)
             {
-                Reset(ref filling);
+                if (sealer is null)
+                {
+                    Reset(ref filling);
+                }
+                else
+                {
+                    sealer.Reset();
+                }
+
                 senderRunning = false;
                 return null;
             }
 
-            // The socket is full: the rest goes out asynchronously.
-            (filling, draining) = (draining, filling);
+            // The socket is full: the rest goes out asynchronously (sealed bytes stay in the sealer).
+            if (sealer is null)
+            {
+                (filling, draining) = (draining, filling);
+            }
         }
 
         return Task.Run(() => DrainAsync(Math.Max(0, sent)));
@@ -95,6 +119,7 @@ internal sealed class PeerConnection
     {
         Failed = true;
         socket.Dispose();
+        sealer?.Dispose();
     }
 
     private async Task DrainAsync(int offset)
@@ -103,7 +128,7 @@ internal sealed class PeerConnection
         {
             while (true)
             {
-                var memory = draining.WrittenMemory[offset..];
+                var memory = (sealer?.Sealed ?? draining.WrittenMemory)[offset..];
                 while (!memory.IsEmpty)
                 {
                     var sent = await socket.SendAsync(memory, SocketFlags.None).ConfigureAwait(false);
@@ -113,7 +138,15 @@ internal sealed class PeerConnection
                 offset = 0;
                 lock (gate)
                 {
-                    Reset(ref draining);
+                    if (sealer is null)
+                    {
+                        Reset(ref draining);
+                    }
+                    else
+                    {
+                        sealer.Reset();
+                    }
+
                     if (filling.WrittenCount == 0)
                     {
                         senderRunning = false;
@@ -121,6 +154,12 @@ internal sealed class PeerConnection
                     }
 
                     (filling, draining) = (draining, filling); // everything written meanwhile, in one send
+                }
+
+                if (sealer is not null)
+                {
+                    sealer.Seal(draining.WrittenSpan); // outside the lock: the core's thread goes on writing meanwhile
+                    Reset(ref draining);
                 }
             }
         }

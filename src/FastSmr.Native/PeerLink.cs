@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using FastSmr.Raft;
 
 namespace FastSmr.Native;
@@ -117,12 +118,16 @@ internal sealed class PeerLink(PeerTransport owner, int id, IPEndPoint dial)
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(owner.Stopping.Token);
             timeout.CancelAfter(PeerTransport.ConnectTimeout);
             await socket.ConnectAsync(dial, timeout.Token).ConfigureAwait(false);
-            opened = new PeerConnection(socket);
+            var sealer = owner.Options.Tls is { } tls
+                ? await TlsSealer.ConnectAsync(socket, tls, new ReplicaId((uint)id), timeout.Token).ConfigureAwait(false)
+                : null;
+            opened = new PeerConnection(socket, sealer);
             var hello = new byte[WireFormat.HelloSize];
             WireFormat.WriteHello(hello, WireFormat.KindMessages, owner.Options.ClusterId, owner.Self);
             opened.WriteRaw(hello); // goes out with the first flush of messages
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e)
+            when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or AuthenticationException)
         {
             NativeLog.ConnectFailed(owner.Logger, id, dial, e.Message);
             socket.Dispose();

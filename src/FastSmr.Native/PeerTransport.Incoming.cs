@@ -3,7 +3,9 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using FastSmr.Raft;
+using FastSmr.Security;
 using Microsoft.Extensions.Logging;
 
 namespace FastSmr.Native;
@@ -34,15 +36,29 @@ internal sealed partial class PeerTransport
             }
 
             socket.NoDelay = true;
+            Socket? evicted = null;
             lock (incoming)
             {
-                if (incoming.Count >= IncomingConnectionsMax)
+                // Connections not yet past their hello (and TLS handshake) hold a bounded pool; when it is full the
+                // oldest is closed, so connections that never authenticate cannot keep a member out for long.
+                if (pending.Count >= PendingConnectionsMax)
                 {
-                    socket.Dispose();
-                    continue;
+                    evicted = pending[0];
+                    pending.RemoveAt(0);
                 }
 
                 incoming.Add(socket);
+                pending.Add(socket);
+            }
+
+            if (evicted is not null)
+            {
+                NativeLog.PeerRefused(
+                    logger,
+                    Remote(evicted),
+                    "closed before its hello: " + PendingConnectionsMax + " newer connections wait"
+                );
+                evicted.Dispose();
             }
 
             Track(Task.Run(() => ReceiveAsync(socket, token), CancellationToken.None));
@@ -51,66 +67,124 @@ internal sealed partial class PeerTransport
 
     private async Task ReceiveAsync(Socket socket, CancellationToken token)
     {
-        var remote = socket.RemoteEndPoint?.ToString() ?? "?";
-        var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream, ReaderOptions);
+        var remote = Remote(socket);
+        Stream stream = new NetworkStream(socket, ownsSocket: false);
+        PipeReader? reader = null;
+        (byte Kind, int From)? admitted = null;
         try
         {
-            if (await ReadHelloAsync(reader, remote, token).ConfigureAwait(false) is not { } hello)
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(token))
             {
-                return;
-            }
-
-            var (kind, from) = hello;
-
-            if (kind == WireFormat.KindMessages)
-            {
-                // One message connection per peer: a newer one (the peer reconnected, perhaps across a partition that
-                // left the old one half-open) replaces the older.
-                Socket? replaced;
-                lock (incoming)
+                deadline.CancelAfter(HelloTimeout); // the TLS handshake and the hello, together
+                ReplicaId? certified = null;
+                if (options.Tls is { } tls)
                 {
-                    latestFrom.TryGetValue(from, out replaced);
-                    latestFrom[from] = socket;
+                    var (secured, identity) = await tls.AcceptAsync(stream, CertificateRole.Member, IsPeer, deadline.Token)
+                        .ConfigureAwait(false);
+                    stream = secured;
+                    certified = new ReplicaId(identity.Number);
                 }
 
-                replaced?.Dispose();
-                await ReceiveMessagesAsync(reader, from, token).ConfigureAwait(false);
+                reader = PipeReader.Create(stream, ReaderOptions);
+                if (await ReadHelloAsync(reader, remote, certified, deadline.Token).ConfigureAwait(false) is not { } hello)
+                {
+                    return;
+                }
+
+                admitted = Admit(socket, hello.Kind, hello.From) ? hello : null;
+            }
+
+            if (admitted is not { } connection)
+            {
+                NativeLog.PeerRefused(logger, remote, "more than " + SnapshotReceptionsMax + " snapshot connections from one peer");
+            }
+            else if (connection.Kind == WireFormat.KindMessages)
+            {
+                await ReceiveMessagesAsync(reader, connection.From, token).ConfigureAwait(false);
             }
             else
             {
-                await ReceiveSnapshotAsync(reader, from, token).ConfigureAwait(false);
+                await ReceiveSnapshotAsync(reader, connection.From, token).ConfigureAwait(false);
             }
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or AuthenticationException)
         {
             NativeLog.PeerRefused(logger, remote, e.Message);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            // The peer went away or we are stopping: it reconnects on its own.
+            // The peer went away, did not finish its handshake in time, or we are stopping: a peer reconnects on its own.
         }
         finally
         {
-            await reader.CompleteAsync().ConfigureAwait(false);
+            if (reader is not null)
+            {
+                await reader.CompleteAsync().ConfigureAwait(false);
+            }
+
             await stream.DisposeAsync().ConfigureAwait(false);
-            Forget(socket);
+            Forget(socket, admitted);
+        }
+    }
+
+    private bool IsPeer(CertificateIdentity identity) => identity.Number != self && links.ContainsKey((int)identity.Number);
+
+    private static string Remote(Socket socket)
+    {
+        try
+        {
+            return socket.RemoteEndPoint?.ToString() ?? "?";
+        }
+        catch (ObjectDisposedException)
+        {
+            return "?";
         }
     }
 
     /// <summary>
-    /// Reads the hello within <see cref="HelloTimeout"/>; the sender's kind of connection and id, or null (the connection
-    /// is then closed) when it is short, of another cluster, or from a replica that is not a peer.
+    /// Admits a connection past its hello: a peer's message connection replaces its older one (the peer reconnected,
+    /// perhaps across a partition that left the old one half-open; with TLS only the holder of that member's certificate
+    /// can); snapshot connections are bounded per peer. False when the connection is refused.
     /// </summary>
-    private async Task<(byte Kind, int From)?> ReadHelloAsync(PipeReader reader, string remote, CancellationToken token)
+    private bool Admit(Socket socket, byte kind, int from)
     {
-        ReadResult hello;
-        using (var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(token))
+        Socket? replaced = null;
+        lock (incoming)
         {
-            helloTimeout.CancelAfter(HelloTimeout);
-            hello = await reader.ReadAtLeastAsync(WireFormat.HelloSize, helloTimeout.Token).ConfigureAwait(false);
+            pending.Remove(socket);
+            if (kind == WireFormat.KindMessages)
+            {
+                latestFrom.TryGetValue(from, out replaced);
+                latestFrom[from] = socket;
+            }
+            else
+            {
+                var streams = snapshotStreamsFrom.GetValueOrDefault(from);
+                if (streams >= SnapshotReceptionsMax)
+                {
+                    return false;
+                }
+
+                snapshotStreamsFrom[from] = streams + 1;
+            }
         }
 
+        replaced?.Dispose();
+        return true;
+    }
+
+    /// <summary>
+    /// Reads the hello; the sender's kind of connection and id, or null (the connection is then closed) when it is short,
+    /// of another cluster, from a replica that is not a peer, or (with TLS) from another replica than the certificate's.
+    /// </summary>
+    private async Task<(byte Kind, int From)?> ReadHelloAsync(
+        PipeReader reader,
+        string remote,
+        ReplicaId? certified,
+        CancellationToken token
+    )
+    {
+        var hello = await reader.ReadAtLeastAsync(WireFormat.HelloSize, token).ConfigureAwait(false);
         if (hello.Buffer.Length < WireFormat.HelloSize)
         {
             return null;
@@ -124,6 +198,11 @@ internal sealed partial class PeerTransport
             refused = "replica " + from + " is not a peer of this replica";
         }
 
+        if (refused is null && certified is { } id && id.Value != (uint)from)
+        {
+            refused = "the hello claims replica " + from + " but the certificate is member-" + id.ToString();
+        }
+
         if (refused is not null)
         {
             NativeLog.PeerRefused(logger, remote, refused);
@@ -134,18 +213,22 @@ internal sealed partial class PeerTransport
     }
 
     /// <summary>Closes an incoming connection and forgets it (and, if it was a peer's current message connection, that too).</summary>
-    private void Forget(Socket socket)
+    private void Forget(Socket socket, (byte Kind, int From)? admitted)
     {
         lock (incoming)
         {
             incoming.Remove(socket);
-            foreach (var (peer, latest) in latestFrom)
+            pending.Remove(socket);
+            if (admitted is { Kind: WireFormat.KindMessages, From: var from })
             {
-                if (ReferenceEquals(latest, socket))
+                if (latestFrom.TryGetValue(from, out var latest) && ReferenceEquals(latest, socket))
                 {
-                    latestFrom.Remove(peer);
-                    break;
+                    latestFrom.Remove(from);
                 }
+            }
+            else if (admitted is { From: var streamer })
+            {
+                snapshotStreamsFrom[streamer]--;
             }
         }
 

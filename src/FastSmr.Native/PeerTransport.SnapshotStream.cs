@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using FastSmr.Raft;
 using Microsoft.Extensions.Logging;
 
@@ -36,14 +38,26 @@ internal sealed partial class PeerTransport
             WireFormat.Write(header, message);
             BinaryPrimitives.WriteInt64LittleEndian(header.GetSpan(8), file.Length);
             header.Advance(8);
-            using var stream = new NetworkStream(socket, ownsSocket: false);
+            Stream stream = new NetworkStream(socket, ownsSocket: false);
+            if (options.Tls is { } tls)
+            {
+                stream = await tls.ConnectAsync(stream, new ReplicaId((uint)id), timeout.Token).ConfigureAwait(false);
+            }
+
+            await using var closing = stream.ConfigureAwait(false);
             await stream.WriteAsync(header.WrittenMemory, token).ConfigureAwait(false);
             await file.CopyToAsync(stream, 1 << 16, token).ConfigureAwait(false);
             await stream.FlushAsync(token).ConfigureAwait(false);
+            if (stream is SslStream secured)
+            {
+                await secured.ShutdownAsync().ConfigureAwait(false); // close_notify: the end of the file is authenticated too
+            }
+
             socket.Shutdown(SocketShutdown.Send);
             NativeLog.SnapshotSent(logger, message.Index.Value, id, file.Length);
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e)
+            when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or AuthenticationException)
         {
             NativeLog.SnapshotFailed(logger, message.Index.Value, id, e.Message);
         }

@@ -23,10 +23,15 @@ internal sealed partial class PeerTransport : IAsyncDisposable
 {
     private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true);
 
-    /// <summary>Incoming connections served at once: a flood on the peer port cannot exhaust memory or descriptors.</summary>
-    private const int IncomingConnectionsMax = 64;
+    /// <summary>
+    /// Incoming connections that have not yet passed their TLS handshake and hello: a flood on the peer port cannot
+    /// exhaust memory or descriptors, and as the oldest is closed to make room, it cannot keep a member out either.
+    /// Admitted connections are bounded per peer (one message connection, <see cref="SnapshotReceptionsMax"/> snapshot
+    /// connections).
+    /// </summary>
+    private const int PendingConnectionsMax = 16;
 
-    /// <summary>A connection that has not sent its hello by then is closed: silent sockets must not hold slots.</summary>
+    /// <summary>A connection that has not finished its TLS handshake and hello by then is closed: silent sockets hold no slot.</summary>
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -67,7 +72,9 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     private readonly ILogger logger;
     private readonly CancellationTokenSource stopping = new();
     private readonly HashSet<Socket> incoming = [];
+    private readonly List<Socket> pending = []; // under `incoming`: connections before their hello, oldest first
     private readonly Dictionary<int, Socket> latestFrom = []; // under `incoming`: each peer's current message connection
+    private readonly Dictionary<int, int> snapshotStreamsFrom = []; // under `incoming`: snapshot connections per peer
     private readonly List<Task> tasks = [];
     private Socket? listener;
     private int stagingCounter;
@@ -136,7 +143,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         {
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(listenEndPoint);
-            socket.Listen(IncomingConnectionsMax);
+            socket.Listen(128);
         }
         catch
         {

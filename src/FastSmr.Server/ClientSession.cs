@@ -3,11 +3,13 @@ using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using System.Text;
 using System.Threading.Channels;
 using FastSmr.Core.Batching;
 using FastSmr.Core.Protocol;
 using FastSmr.Engine;
+using FastSmr.Security;
 using Microsoft.Extensions.Logging;
 
 namespace FastSmr.Server;
@@ -22,13 +24,14 @@ namespace FastSmr.Server;
 /// <see cref="ServerOptions.InFlightPerConnectionMax"/> requests in flight are answered Busy.
 /// Concurrency profile: one reader task, one writer task, completions from any thread through the reply channel.
 /// </remarks>
-internal sealed class ClientSession
+internal sealed partial class ClientSession
 {
     private readonly Socket socket;
     private readonly ReplicaServer server;
     private readonly ILogger logger;
-    private readonly PipeReader input;
-    private readonly PipeWriter output;
+    private PipeReader input = null!; // set once the connection is open (after the TLS handshake)
+    private PipeWriter output = null!;
+    private uint owner; // the client number in the client's certificate (0 without TLS): every record must carry it
     private readonly Channel<ServerReply> replies;
     private readonly int bodyLengthMax;
     private readonly long openedAt;
@@ -49,9 +52,6 @@ internal sealed class ClientSession
         this.socket = socket;
         this.server = server;
         this.logger = logger;
-        var stream = new NetworkStream(socket, ownsSocket: true);
-        input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096));
-        output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
         replies = Channel.CreateUnbounded<ServerReply>(new UnboundedChannelOptions { SingleReader = true });
         bodyLengthMax = BatchFormat.RecordHeaderSize + server.Engine.Options.CommandBytesMax;
         openedAt = lastReadAt = server.Time.GetTimestamp();
@@ -63,6 +63,14 @@ internal sealed class ClientSession
         using var session = CancellationTokenSource.CreateLinkedTokenSource(token);
         this.session = session;
         using var deadlines = server.Time.CreateTimer(_ => CheckDeadlines(), null, DeadlineCheckInterval, DeadlineCheckInterval);
+        if (await OpenAsync(session.Token).ConfigureAwait(false) is not { } stream)
+        {
+            socket.Dispose();
+            return;
+        }
+
+        input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096));
+        output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
         var writer = Task.Run(() => WriteLoopAsync(session), CancellationToken.None);
         try
         {
@@ -70,7 +78,7 @@ internal sealed class ClientSession
         }
         catch (ProtocolException e)
         {
-            ServerLog.ProtocolViolation(logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
+            ServerLog.ProtocolViolation(logger, RemoteName(), e.Message);
             Enqueue(new ServerReply(FrameType.Error, 0, SubmitResult.FromStatus(SubmitStatus.ProtocolError), e.Message));
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
@@ -93,6 +101,58 @@ internal sealed class ClientSession
         {
             // The socket is already closed; unflushed bytes had nowhere to go.
         }
+    }
+
+    /// <summary>
+    /// The connection's stream: with TLS, after a handshake that requires a client certificate of this cluster (within
+    /// the Hello deadline, which <see cref="CheckDeadlines"/> enforces); null when the client is refused or gone.
+    /// </summary>
+    private async Task<Stream?> OpenAsync(CancellationToken token)
+    {
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        if (server.Tls is not { } tls)
+        {
+            return stream;
+        }
+
+        try
+        {
+            var (secured, identity) = await tls.AcceptAsync(stream, CertificateRole.Client, null, token).ConfigureAwait(false);
+            owner = identity.Number;
+            return secured;
+        }
+        catch (AuthenticationException e)
+        {
+            ServerLog.ProtocolViolation(logger, RemoteName(), "TLS: " + e.Message);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
+
+        return null;
+    }
+
+    private string RemoteName()
+    {
+        try
+        {
+            return socket.RemoteEndPoint?.ToString() ?? "?";
+        }
+        catch (ObjectDisposedException)
+        {
+            return "?";
+        }
+    }
+
+    /// <summary>Whether a Submit's record carries this connection's owner in its client id (always, without TLS).</summary>
+    private bool Owns(ReadOnlySequence<byte> record)
+    {
+        if (owner == 0 || record.Length < BatchFormat.RecordHeaderSize)
+        {
+            return true; // the engine refuses a short record itself
+        }
+
+        Span<byte> clientId = stackalloc byte[8];
+        record.Slice(8, 8).CopyTo(clientId);
+        return (uint)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(clientId) >> 32) == owner;
     }
 
     private async Task ReadLoopAsync(CancellationToken token)
@@ -171,7 +231,7 @@ internal sealed class ClientSession
             return;
         }
 
-        ServerLog.ClientClosed(logger, socket.RemoteEndPoint?.ToString() ?? "?", reason);
+        ServerLog.ClientClosed(logger, RemoteName(), reason);
         try
         {
             current.Cancel();
@@ -239,6 +299,10 @@ internal sealed class ClientSession
                 // TEST ONLY (fastsmr chaos --inject-bug): claim success for a command that was never appended.
                 Reply(replyType, header.RequestId, SubmitResult.FromOutput([0]));
                 return;
+            case FrameType.Submit when !Owns(body):
+                // With TLS the client id's upper half is the certificate's client number: no client writes as another.
+                Reply(replyType, header.RequestId, SubmitResult.FromStatus(SubmitStatus.Rejected));
+                return;
             case FrameType.Submit:
                 Track(replyType, header.RequestId, server.Engine.SubmitRecordAsync(body, timeout));
                 return;
@@ -277,215 +341,6 @@ internal sealed class ClientSession
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(1), server.Time, token).ConfigureAwait(false);
-        }
-    }
-
-    private void Track(FrameType replyType, ulong requestId, ValueTask<SubmitResult> pending)
-    {
-        if (pending.IsCompletedSuccessfully)
-        {
-            Reply(replyType, requestId, pending.Result);
-            return;
-        }
-
-        // A pooled continuation instead of an async method: no Task or state machine is allocated per request.
-        PendingReply.Rent().Start(this, replyType, requestId, pending);
-    }
-
-    /// <summary>Waits for one request's outcome and queues its reply; pooled, so a request allocates no continuation.</summary>
-    private sealed class PendingReply
-    {
-        private static readonly ConcurrentQueue<PendingReply> Pool = new();
-        private static int pooled;
-        private readonly Action onCompleted;
-        private ClientSession? session;
-        private FrameType replyType;
-        private ulong requestId;
-        private ConfiguredValueTaskAwaitable<SubmitResult>.ConfiguredValueTaskAwaiter awaiter;
-
-        private PendingReply() => onCompleted = OnCompleted;
-
-        public static PendingReply Rent()
-        {
-            if (Pool.TryDequeue(out var reply))
-            {
-                Interlocked.Decrement(ref pooled);
-                return reply;
-            }
-
-            return new PendingReply();
-        }
-
-        public void Start(ClientSession owner, FrameType type, ulong id, ValueTask<SubmitResult> pending)
-        {
-            session = owner;
-            replyType = type;
-            requestId = id;
-            awaiter = pending.ConfigureAwait(false).GetAwaiter();
-            awaiter.UnsafeOnCompleted(onCompleted);
-        }
-
-        private void OnCompleted()
-        {
-            var owner = session!;
-            var type = replyType;
-            var id = requestId;
-            SubmitResult result;
-            try
-            {
-                result = awaiter.GetResult();
-            }
-#pragma warning disable CA1031 // The client must get an answer whatever went wrong inside.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                ServerLog.RequestFailed(owner.logger, e);
-                result = SubmitResult.FromStatus(SubmitStatus.Unknown);
-            }
-
-            session = null;
-            awaiter = default;
-            if (Interlocked.Increment(ref pooled) <= 4_096)
-            {
-                Pool.Enqueue(this);
-            }
-            else
-            {
-                Interlocked.Decrement(ref pooled);
-            }
-
-            owner.Reply(type, id, result);
-        }
-    }
-
-    /// <summary>Queues a reply to a counted request; its slot is released once the writer has written it.</summary>
-    private void Reply(FrameType type, ulong requestId, SubmitResult result) => Enqueue(new ServerReply(type, requestId, result));
-
-    /// <summary>Queues a reply for the writer, counting it against the connection's output budget.</summary>
-    private void Enqueue(ServerReply reply)
-    {
-        var result = reply.Result;
-        var unsent = Interlocked.Add(ref unsentBytes, SizeOf(reply));
-        if (!replies.Writer.TryWrite(reply))
-        {
-            result.Dispose(); // connection gone
-            return;
-        }
-
-        if (unsent > server.Options.ConnectionOutputBytesMax)
-        {
-            Close(unsent + " bytes of replies unsent, more than ConnectionOutputBytesMax: the client does not read them");
-        }
-    }
-
-    /// <summary>The most bytes <see cref="Write"/> puts on the wire for <paramref name="reply"/>.</summary>
-    private static long SizeOf(in ServerReply reply) =>
-        FrameCodec.HeaderSize
-        + reply.Type switch
-        {
-            FrameType.HelloReply => FrameCodec.HelloReplySize,
-            FrameType.StatusReply => FrameCodec.StatusReplySize,
-            FrameType.Error => 1_024,
-            _ => Math.Max(reply.Result.Output.Length, FrameCodec.NotLeaderSizeMax),
-        };
-
-    private async Task WriteLoopAsync(CancellationTokenSource session)
-    {
-        var token = session.Token;
-        var reader = replies.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
-            {
-                var close = false;
-                long written = 0;
-                while (reader.TryRead(out var reply))
-                {
-                    close |= reply.Type == FrameType.Error;
-                    written += SizeOf(reply);
-                    Write(reply);
-                }
-
-                var flush = await output.FlushAsync(token).ConfigureAwait(false);
-                Interlocked.Add(ref unsentBytes, -written);
-                if (close || flush.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e)
-            when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
-        { }
-        finally
-        {
-            // Nothing more will be written: stop the reader too (it may be waiting for replies to drain).
-            try
-            {
-                await session.CancelAsync().ConfigureAwait(false);
-            }
-            catch (ObjectDisposedException) { }
-
-            // Return the pooled outputs of replies nobody will send.
-            while (reader.TryRead(out var dropped))
-            {
-                dropped.Result.Dispose();
-            }
-        }
-    }
-
-    private void Write(ServerReply reply)
-    {
-        using var result = reply.Result;
-        switch (reply.Type)
-        {
-            case FrameType.HelloReply:
-                Span<byte> hello = stackalloc byte[FrameCodec.HelloReplySize];
-                FrameCodec.WriteHelloReply(hello, server.Options.Id, server.Options.ClusterId);
-                FrameCodec.WriteFrame(output, FrameType.HelloReply, 0, SubmitStatus.Ok, reply.RequestId, 0, hello);
-                return;
-            case FrameType.StatusReply when result.Status == SubmitStatus.Busy:
-                FrameCodec.WriteFrame(output, FrameType.StatusReply, 0, SubmitStatus.Busy, reply.RequestId, 0, default);
-                Interlocked.Decrement(ref inFlight);
-                return;
-            case FrameType.StatusReply:
-                Span<byte> status = stackalloc byte[FrameCodec.StatusReplySize];
-                FrameCodec.WriteStatus(
-                    status,
-                    server.Engine.GetStatus() with
-                    {
-                        ProcessAllocatedBytes = GC.GetTotalAllocatedBytes(precise: true),
-                    }
-                );
-                FrameCodec.WriteFrame(output, FrameType.StatusReply, 0, SubmitStatus.Ok, reply.RequestId, 0, status);
-                Interlocked.Decrement(ref inFlight);
-                return;
-            case FrameType.Error:
-                var text = Encoding.UTF8.GetBytes(reply.Text ?? "protocol error");
-                FrameCodec.WriteFrame(
-                    output,
-                    FrameType.Error,
-                    0,
-                    SubmitStatus.ProtocolError,
-                    reply.RequestId,
-                    0,
-                    text.AsSpan(0, Math.Min(text.Length, 1024))
-                );
-                return;
-            default:
-                if (result.Status == SubmitStatus.NotLeader)
-                {
-                    Span<byte> notLeader = stackalloc byte[FrameCodec.NotLeaderSizeMax];
-                    var length = FrameCodec.WriteNotLeader(notLeader, result.LeaderId, server.ClientEndPointOf(result.LeaderId));
-                    FrameCodec.WriteFrame(output, reply.Type, 0, result.Status, reply.RequestId, 0, notLeader[..length]);
-                }
-                else
-                {
-                    FrameCodec.WriteFrame(output, reply.Type, 0, result.Status, reply.RequestId, 0, result.Output.Span);
-                }
-
-                Interlocked.Decrement(ref inFlight);
-                return;
         }
     }
 }

@@ -5,6 +5,7 @@ using FastSmr.Core.StateMachines;
 using FastSmr.DotNext;
 using FastSmr.Engine;
 using FastSmr.Native;
+using FastSmr.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -72,7 +73,8 @@ public sealed class ReplicaServer : IAsyncDisposable
             _ => InjectedBug.None,
         };
         StateMachine = stateMachine ?? new KvStateMachine();
-        Backend = CreateBackend(options, this.loggerFactory, Time);
+        Tls = options.Certificates is { } directory ? TlsCredentials.Load(directory, CertificateIdentity.Member(options.Id)) : null;
+        Backend = CreateBackend(options, this.loggerFactory, Time, Tls);
         options.Engine.ReplicaId = options.Id;
         options.Engine.ClusterId = options.ClusterId;
         newStateMachine ??= stateMachine is null ? () => new KvStateMachine() : null;
@@ -86,6 +88,9 @@ public sealed class ReplicaServer : IAsyncDisposable
         );
         Failure = Task.WhenAny(Engine.Failure, Backend.Failure).Unwrap();
     }
+
+    /// <summary>This replica's TLS credentials (its member certificate); null when <see cref="ServerOptions.Insecure"/>.</summary>
+    public TlsCredentials? Tls { get; }
 
     /// <summary>The test-only fault this replica was asked to inject (<see cref="ServerOptions.InjectBug"/>).</summary>
     internal InjectedBug InjectedBug { get; }
@@ -119,7 +124,12 @@ public sealed class ReplicaServer : IAsyncDisposable
     public IStateMachine StateMachine { get; }
 
     /// <summary>Builds the back-end the options name; both get the same shared options, parsed here once.</summary>
-    public static IReplicationBackend CreateBackend(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    public static IReplicationBackend CreateBackend(
+        ServerOptions options,
+        ILoggerFactory loggerFactory,
+        TimeProvider? time = null,
+        TlsCredentials? tls = null
+    )
     {
         ArgumentNullException.ThrowIfNull(options);
         var members = new List<(ReplicaId, IPEndPoint)>();
@@ -159,6 +169,7 @@ public sealed class ReplicaServer : IAsyncDisposable
             backendOptions.Durability = options.Durability;
             backendOptions.LoggerFactory = loggerFactory;
             backendOptions.PeerRoutes = routes;
+            backendOptions.Tls = tls;
             backendOptions.Election = new ElectionTiming(options.LowerElectionTimeoutMs, options.UpperElectionTimeoutMs);
             backendOptions.Snapshots = new SnapshotPolicy { EntriesInterval = options.SnapshotInterval };
             backendOptions.Time = time ?? TimeProvider.System;
@@ -186,6 +197,11 @@ public sealed class ReplicaServer : IAsyncDisposable
         listener = socket;
         await Engine.StartAsync(token).ConfigureAwait(false);
         acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
+        if (Tls is null)
+        {
+            ServerLog.Insecure(logger, Options.Id);
+        }
+
         if (logger.IsEnabled(LogLevel.Information))
         {
             ServerLog.Started(logger, Options.Id, Options.Self.Client, Options.Self.Raft, Options.Backend, Options.Durability);
@@ -223,6 +239,7 @@ public sealed class ReplicaServer : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         await Backend.DisposeAsync().ConfigureAwait(false);
         stopping.Dispose();
+        Tls?.Dispose();
     }
 
     internal string? ClientEndPointOf(ReplicaId replicaId) => clientEndPoints.GetValueOrDefault(replicaId);

@@ -30,4 +30,11 @@ internal static partial class ServerLog
         BackendKind backend,
         FastSmr.Engine.DurabilityMode durability
     );
+
+    [LoggerMessage(
+        EventId = 4005,
+        Level = LogLevel.Warning,
+        Message = "replica {Id} runs INSECURE: both ports in plaintext, trusting whoever can reach them (no --certs)"
+    )]
+    public static partial void Insecure(ILogger logger, ReplicaId id);
 }

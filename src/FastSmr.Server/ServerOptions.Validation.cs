@@ -14,6 +14,17 @@ public sealed partial class ServerOptions
     {
         ValidateMembers();
         ValidateStorage();
+        OptionRules.That(
+            Certificates is not null || Insecure,
+            nameof(Certificates),
+            "is required (a directory made by `fastsmr certs create`), or set Insecure to run both ports in plaintext"
+        );
+        OptionRules.That(Certificates is null || !Insecure, nameof(Insecure), "cannot be set together with Certificates");
+        OptionRules.That(
+            Certificates is null || Directory.Exists(Certificates),
+            nameof(Certificates),
+            Certificates + " is not a directory"
+        );
         OptionRules.Range(nameof(ConnectionsMax), ConnectionsMax, 1, 100_000);
         OptionRules.Range(nameof(InFlightPerConnectionMax), InFlightPerConnectionMax, 1, 1 << 20);
         OptionRules.Range(nameof(ConnectionOutputBytesMax), ConnectionOutputBytesMax, 1L << 20, 1L << 34);

@@ -21,6 +21,19 @@ public sealed partial class ServerOptions
     /// <summary>The data directory (WAL, snapshots).</summary>
     public string DataDirectory { get; set; } = "";
 
+    /// <summary>
+    /// The certificates directory (made by <c>fastsmr certs create</c>): <c>ca.crt</c>, and this replica's
+    /// <c>member-ID.crt</c> and <c>member-ID.key</c>. Both ports then run mutual TLS: peers must present their member
+    /// certificate, clients a client certificate of the same authority. Required unless <see cref="Insecure"/>.
+    /// </summary>
+    public string? Certificates { get; set; }
+
+    /// <summary>
+    /// Runs both ports in plaintext, trusting whoever can reach them (tests of the protocol itself, benchmarks against
+    /// TLS); a replica logs a warning when it starts so. See native-notes/security.md.
+    /// </summary>
+    public bool Insecure { get; set; }
+
     /// <summary>The replication back-end: "dotnext" (stock DotNext Raft, the default) or "native" (FastSmr.Raft + FastSmr.Log).</summary>
     [JsonConverter(typeof(JsonStringEnumConverter<BackendKind>))]
     public BackendKind Backend { get; set; } = BackendKind.DotNext;

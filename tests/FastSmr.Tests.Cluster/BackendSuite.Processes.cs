@@ -23,7 +23,7 @@ public abstract partial class BackendSuite
         // With the other follower down, every commit needs the keeper's acknowledgement.
         await cluster.StopAsync(other, TimeSpan.FromSeconds(10));
         const int Keys = 150;
-        await using (var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) }))
+        await using (var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) }.Secured(((IReplicaCluster)cluster).ClientTls)))
         {
             var writes = Enumerable.Range(0, Keys).Select(async i =>
             {
@@ -50,7 +50,7 @@ public abstract partial class BackendSuite
         var newLeader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
         output.WriteLine($"replicas {keeper} and {other} elected {newLeader.ReplicaId} in {watch.ElapsedMilliseconds} ms after the restart");
 
-        await using var reader = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.RunningClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) });
+        await using var reader = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.RunningClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) }.Secured(((IReplicaCluster)cluster).ClientTls));
         var missing = new List<int>();
         for (var i = 0; i < Keys; i++)
         {

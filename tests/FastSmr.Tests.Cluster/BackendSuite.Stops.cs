@@ -23,7 +23,7 @@ public abstract partial class BackendSuite
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60));
         var acknowledged = new ConcurrentBag<int>();
         using var stopLoad = new CancellationTokenSource();
-        var load = WriteUntilAsync(cluster.ClientEndPoints, acknowledged, stopLoad.Token);
+        var load = WriteUntilAsync(cluster, acknowledged, stopLoad.Token);
         var stops = 0;
         for (var round = 0; round < 3; round++)
         {
@@ -41,7 +41,7 @@ public abstract partial class BackendSuite
         var written = await load;
         output.WriteLine($"{stops} stops, all with exit code 0; {acknowledged.Count} of {written} writes acknowledged meanwhile");
         Assert.False(acknowledged.IsEmpty, "no write was acknowledged while replicas were stopped and restarted");
-        await AssertAllPresentAsync(cluster.RunningClientEndPoints, acknowledged);
+        await AssertAllPresentAsync(cluster, acknowledged);
     }
 
     /// <summary>
@@ -62,7 +62,8 @@ public abstract partial class BackendSuite
             output,
             TimeSpan.FromMinutes(1),
             "serve", "--id", id.ToString(), "--members", alone, "--data", data,
-            "--cluster-id", cluster.ClusterId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--backend", Testing.Names.Of(Backend)
+            "--cluster-id", cluster.ClusterId.ToString(System.Globalization.CultureInfo.InvariantCulture), "--backend", Testing.Names.Of(Backend),
+            "--certs", cluster.Certificates!
         );
         Assert.Equal(2, exitCode);
         Assert.Contains("this data directory belongs to cluster", errors, StringComparison.Ordinal);
@@ -73,9 +74,9 @@ public abstract partial class BackendSuite
     }
 
     /// <summary>Puts keys "s-N" one after the other until cancelled; returns how many were sent.</summary>
-    private static async Task<int> WriteUntilAsync(IReadOnlyList<string> endPoints, ConcurrentBag<int> acknowledged, CancellationToken stop)
+    private static async Task<int> WriteUntilAsync(ProcessCluster cluster, ConcurrentBag<int> acknowledged, CancellationToken stop)
     {
-        await using var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = endPoints, DefaultTimeout = TimeSpan.FromSeconds(5) });
+        await using var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(5) }.Secured(((IReplicaCluster)cluster).ClientTls));
         var sent = 0;
         while (!stop.IsCancellationRequested)
         {
@@ -91,9 +92,9 @@ public abstract partial class BackendSuite
     }
 
     /// <summary>Reads every acknowledged key "s-N" back (16 readers at once) and fails naming the ones that are gone.</summary>
-    private static async Task AssertAllPresentAsync(IReadOnlyList<string> endPoints, IEnumerable<int> keys)
+    private static async Task AssertAllPresentAsync(ProcessCluster cluster, IEnumerable<int> keys)
     {
-        await using var reader = new FastSmrClient(new FastSmrClientOptions { EndPoints = endPoints, DefaultTimeout = TimeSpan.FromSeconds(10) });
+        await using var reader = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.RunningClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) }.Secured(((IReplicaCluster)cluster).ClientTls));
         var missing = new ConcurrentBag<int>();
         await Parallel.ForEachAsync(
             keys,

@@ -53,7 +53,7 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
     [Fact]
     public async Task AClientThatNeverReadsItsReplies_IsClosed_OnceTheyPassTheOutputBudget()
     {
-        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.ConnectionOutputBytesMax = 1 << 20);
+        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.ConnectionOutputBytesMax = 1 << 20, insecure: true);
         await cluster.StartAllAsync();
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         await using var client = cluster.NewClient();
@@ -124,7 +124,7 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
     [Fact]
     public async Task AnIdleConnection_IsClosed_AndTheClientReconnectsByItself()
     {
-        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.ClientIdleTimeoutMs = 1_000);
+        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.ClientIdleTimeoutMs = 1_000, insecure: true);
         await cluster.StartAllAsync();
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
@@ -143,7 +143,7 @@ public class ClientPortBoundsTests(ITestOutputHelper output)
     [Fact]
     public async Task StatusRequests_BeyondTheServersRate_AreAnsweredBusy()
     {
-        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.StatusPerSecondMax = 5);
+        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.StatusPerSecondMax = 5, insecure: true);
         await cluster.StartAllAsync();
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);

@@ -24,7 +24,7 @@ public class NativeBackendTests(ITestOutputHelper output)
     [Fact]
     public async Task GarbageOnThePeerPort_ClosesThatConnection_AndTheClusterCarriesOn()
     {
-        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native, insecure: true); // forged frames need a plaintext port
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         var target = EndPointParser.Parse(leader.Options.Self.Raft);
@@ -66,7 +66,7 @@ public class NativeBackendTests(ITestOutputHelper output)
     {
         // Issue 13's attack on d9a8542: one heartbeat with term 2^63 - 1 left the cluster leaderless for good, and an
         // append whose entry terms go down stopped the replica ("storage failed"). Sent as replica X to follower F.
-        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native, insecure: true); // forged frames need a plaintext port
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s != leader);
@@ -113,7 +113,7 @@ public class NativeBackendTests(ITestOutputHelper output)
         // Issue 13's attack on d9a8542: a malformed InstallSnapshot, sent as the leader, was installed before it was
         // parsed, stopped the follower, and stopped it again at every restart. Its file is well formed (lengths, CRC,
         // this cluster's image header); only the state machine's bytes are garbage.
-        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native, insecure: true); // forged frames need a plaintext port
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s != leader);
@@ -154,7 +154,7 @@ public class NativeBackendTests(ITestOutputHelper output)
         // Issue 13: staged snapshots that could never be installed stayed on disk with no quota. This one restores
         // (valid state), but comes from a replica that is not the term's leader, so the core drops it: its staged file
         // must go with it, not wait for the commit index to pass its (huge) index.
-        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native, insecure: true); // forged frames need a plaintext port
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s != leader);
@@ -185,7 +185,7 @@ public class NativeBackendTests(ITestOutputHelper output)
     {
         // Issue 13: eight 65 MiB frames sent in part and left there pinned 489 MB with no deadline. A frame that makes
         // no progress for 10 s now closes its connection.
-        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native, insecure: true); // forged frames need a plaintext port
         await cluster.StartAllAsync();
         var leader = await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30));
         var follower = cluster.Running.First(s => s != leader);

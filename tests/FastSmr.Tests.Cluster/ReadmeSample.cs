@@ -3,6 +3,7 @@
 using FastSmr;
 using FastSmr.Client;
 using FastSmr.Core.Kv;
+using FastSmr.Security;
 using FastSmr.Server;
 
 public static class EmbeddingSample
@@ -11,13 +12,15 @@ public static class EmbeddingSample
     /// <param name="id">This replica's id, e.g. 1.</param>
     /// <param name="members">Every replica: "1=127.0.0.1:7001/127.0.0.1:9001,2=...,3=..." (id=peer endpoint/client endpoint).</param>
     /// <param name="dataDirectory">Where this replica keeps its log and snapshots.</param>
-    public static async Task<byte[]> PutThenGetAsync(uint id, string members, string dataDirectory)
+    /// <param name="certificates">Made by `fastsmr certs create --out DIR --members 1,2,3 --clients 1`.</param>
+    public static async Task<byte[]> PutThenGetAsync(uint id, string members, string dataDirectory, string certificates)
     {
         var options = new ServerOptions
         {
             Id = new ReplicaId(id),
             Members = ServerOptions.ParseMembers(members),
             DataDirectory = dataDirectory,   // durable by default: acknowledged once flushed on a majority
+            Certificates = certificates,     // mutual TLS on both ports (or Insecure = true for plaintext)
         };
 
         // Your deterministic state machine goes here; KvStateMachine is the built-in key-value store.
@@ -29,6 +32,7 @@ public static class EmbeddingSample
         {
             EndPoints = options.Members.Select(m => m.Client).ToList(),
             DefaultTimeout = TimeSpan.FromSeconds(5),
+            Tls = TlsCredentials.Load(certificates, CertificateIdentity.Client(1)), // the state machine sees owner 1
         });
         var put = await client.SubmitAsync(KvCommand.Put("greeting"u8, "hello"u8));
         if (put.Status != FastSmr.Core.Protocol.SubmitStatus.Ok)

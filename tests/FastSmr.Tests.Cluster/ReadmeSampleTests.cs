@@ -30,7 +30,8 @@ public class ReadmeSampleTests
         try
         {
             var members = $"1=127.0.0.1:{FreePorts.Next()}/127.0.0.1:{FreePorts.Next()}";
-            var output = await EmbeddingSample.PutThenGetAsync(1, members, directory);
+            var certificates = ClusterCertificates.Create(Path.Combine(directory, "certs"), members: 1);
+            var output = await EmbeddingSample.PutThenGetAsync(1, members, Path.Combine(directory, "data"), certificates);
             Assert.Equal(KvResult.Ok, (KvResult)output[0]);
             Assert.Equal("hello", System.Text.Encoding.UTF8.GetString(output.AsSpan(1)));
         }

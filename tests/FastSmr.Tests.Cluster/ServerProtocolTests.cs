@@ -48,7 +48,7 @@ public class ServerProtocolTests
     [Fact]
     public async Task BadInput_GetsAnErrorAndAClosedConnection_AndTheReplicaKeepsServing()
     {
-        await using var cluster = new InProcessCluster(1, DurabilityMode.Memory);
+        await using var cluster = new InProcessCluster(1, DurabilityMode.Memory, insecure: true);
         await cluster.StartAllAsync();
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         var endPoint = cluster.ClientEndPoints[0];
@@ -113,7 +113,7 @@ public class ServerProtocolTests
         await using var client = cluster.NewClient();
         var result = await client.SubmitAsync(KvCommand.Put(Kv.Key("still"), Kv.Key("alive")));
         Assert.Equal(SubmitStatus.Ok, result.Status);
-        var status = await FastSmrClient.GetStatusAsync(endPoint, 1, TimeSpan.FromSeconds(5));
+        var status = await FastSmrClient.GetStatusAsync(endPoint, 1, TimeSpan.FromSeconds(5), tls: null);
         Assert.Equal(ReplicaRole.Leader, status.Role);
         Assert.True(status.AppliedIndex >= new LogIndex(1));
     }
@@ -121,7 +121,7 @@ public class ServerProtocolTests
     [Fact]
     public async Task TooManyInFlightOnOneConnection_AreAnsweredBusy()
     {
-        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.InFlightPerConnectionMax = 2);
+        await using var cluster = new InProcessCluster(1, DurabilityMode.Durable, configure: o => o.InFlightPerConnectionMax = 2, insecure: true);
         await cluster.StartAllAsync();
         await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(30));
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);

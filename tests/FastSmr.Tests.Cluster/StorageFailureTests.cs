@@ -37,7 +37,7 @@ public class StorageFailureTests(ITestOutputHelper output)
         SetImmutable(snapshots, true);
         try
         {
-            await using var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(5) });
+            await using var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(5) }.Secured(((IReplicaCluster)cluster).ClientTls));
             var exited = await Wait.TryUntilAsync(
                 async () =>
                 {
@@ -72,7 +72,7 @@ public class StorageFailureTests(ITestOutputHelper output)
         await cluster.StopAsync(victim, TimeSpan.FromSeconds(5));
         cluster.Start(victim);
         await cluster.ConvergeAsync(TimeSpan.FromSeconds(60));
-        await using var reader = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) });
+        await using var reader = new FastSmrClient(new FastSmrClientOptions { EndPoints = cluster.ClientEndPoints, DefaultTimeout = TimeSpan.FromSeconds(10) }.Secured(((IReplicaCluster)cluster).ClientTls));
         foreach (var i in acknowledged)
         {
             var read = await reader.ReadAsync(KvCommand.Get(Kv.Key("s-" + i)));

@@ -106,7 +106,7 @@ public class ClientRetryTests
         }
     }
 
-    private static FastSmrClient Client(string endPoint) => new(new FastSmrClientOptions { EndPoints = [endPoint], DefaultTimeout = TimeSpan.FromSeconds(5) });
+    private static FastSmrClient Client(string endPoint) => new(new FastSmrClientOptions { EndPoints = [endPoint], DefaultTimeout = TimeSpan.FromSeconds(5), Insecure = true });
 
     [Fact]
     public async Task NonIdempotent_ConnectionLostAfterSend_IsUnknownAndSentOnce()
@@ -169,7 +169,7 @@ public class ClientRetryTests
     public async Task RefusedConnection_IsUnavailableWithinTheDeadline_AndNothingIsSent()
     {
         var port = FastSmr.Testing.Clusters.FreePorts.Next();
-        await using var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = ["127.0.0.1:" + port] });
+        await using var client = new FastSmrClient(new FastSmrClientOptions { EndPoints = ["127.0.0.1:" + port], Insecure = true });
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var result = await client.SubmitAsync(KvCommand.Increment(Kv.Key("c"), 1), timeout: TimeSpan.FromMilliseconds(500));
         Assert.Equal(SubmitStatus.Unavailable, result.Status);

@@ -11,12 +11,13 @@ public class LayeringTests
     [Theory]
     [InlineData("src", "FastSmr.Primitives", new string[0])]
     [InlineData("src", "FastSmr.Core", new[] { "FastSmr.Primitives" })]
+    [InlineData("src", "FastSmr.Security", new[] { "FastSmr.Primitives" })]
     [InlineData("src", "FastSmr.Verification", new string[0])]
     [InlineData("src", "FastSmr.Log", new[] { "FastSmr.Primitives" })]
     [InlineData("src", "FastSmr.Raft", new[] { "FastSmr.Primitives" })]
-    [InlineData("src", "FastSmr.Engine", new[] { "FastSmr.Core" })]
+    [InlineData("src", "FastSmr.Engine", new[] { "FastSmr.Core", "FastSmr.Security" })]
     [InlineData("src", "FastSmr.DotNext", new[] { "FastSmr.Engine" })]
-    [InlineData("src", "FastSmr.Client", new[] { "FastSmr.Core" })]
+    [InlineData("src", "FastSmr.Client", new[] { "FastSmr.Core", "FastSmr.Security" })]
     [InlineData("src", "FastSmr.Native", new[] { "FastSmr.Engine", "FastSmr.Log", "FastSmr.Raft" })]
     [InlineData("src", "FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine", "FastSmr.Log", "FastSmr.Native" })]
     [InlineData("src", "FastSmr.Testing", new[] { "FastSmr.Client", "FastSmr.Log", "FastSmr.Server", "FastSmr.Verification" })]
@@ -36,7 +37,7 @@ public class LayeringTests
     {
         var covered = new[]
         {
-            "FastSmr.Primitives", "FastSmr.Core", "FastSmr.Verification", "FastSmr.Log", "FastSmr.Raft", "FastSmr.Engine", "FastSmr.DotNext", "FastSmr.Client",
+            "FastSmr.Primitives", "FastSmr.Core", "FastSmr.Security", "FastSmr.Verification", "FastSmr.Log", "FastSmr.Raft", "FastSmr.Engine", "FastSmr.DotNext", "FastSmr.Client",
             "FastSmr.Native", "FastSmr.Server", "FastSmr.Testing", "FastSmr.Cli", "FastSmr.Simulation", "FastSmr.Simulation.Runner", "FastSmr.Bench",
             "FastSmr.Tests.Fast", "FastSmr.Tests.Cluster",
         };

@@ -14,6 +14,7 @@ public class ServerOptionsTests
             DataDirectory = "/tmp/unused",
             Members = ServerOptions.ParseMembers("1=127.0.0.1:1/127.0.0.1:2,2=127.0.0.1:3/127.0.0.1:4"),
             PeerRoutes = ServerOptions.ParsePeerRoutes("2=127.0.0.1:5"),
+            Insecure = true,
         };
         options.Validate();
         options.PeerRoutes = ServerOptions.ParsePeerRoutes("1=127.0.0.1:5");
@@ -35,7 +36,7 @@ public class ServerOptionsTests
             { "Id": 2, "DataDirectory": "/tmp/unused",
               "Members": [ { "Id": 1, "Raft": "127.0.0.1:1", "Client": "127.0.0.1:2" },
                            { "Id": 2, "Raft": "127.0.0.1:3", "Client": "127.0.0.1:4" } ],
-              "PeerRoutes": { "1": "127.0.0.1:5" } }
+              "PeerRoutes": { "1": "127.0.0.1:5" }, "Insecure": true }
             """;
         var options = System.Text.Json.JsonSerializer.Deserialize<ServerOptions>(Json, ServerOptions.JsonOptions)!;
         Assert.Equal(new ReplicaId(2), options.Id);
@@ -56,6 +57,7 @@ public class ServerOptionsTests
             Id = new ReplicaId(1),
             DataDirectory = "/tmp/fastsmr-options-test-unused",
             Members = ServerOptions.ParseMembers("1=127.0.0.1:1/127.0.0.1:2,2=127.0.0.1:3/127.0.0.1:4,3=127.0.0.1:5/127.0.0.1:6"),
+            Insecure = true,
         };
 
     public static TheoryData<string, string> BadValues =>
@@ -87,6 +89,9 @@ public class ServerOptionsTests
             { "queued commands int.MaxValue", "Engine.QueuedCommandsMax: must be 1..16777216 (got 2147483647)" },
             { "peer route to itself", "PeerRoutes.1: not another member" },
             { "unknown injected bug", "InjectBug: unknown 'x'" },
+            { "neither certificates nor insecure", "Certificates: is required" },
+            { "certificates and insecure", "Insecure: cannot be set together with Certificates" },
+            { "certificates not a directory", "Certificates: /nonexistent-fastsmr-certs is not a directory" },
         };
 
     [Theory]
@@ -118,6 +123,9 @@ public class ServerOptionsTests
             case "id 0": o.Id = default; break;
             case "id not a member": o.Id = new ReplicaId(9); break;
             case "no members": o.Members = []; break;
+            case "neither certificates nor insecure": o.Insecure = false; break;
+            case "certificates and insecure": o.Certificates = Path.GetTempPath(); break;
+            case "certificates not a directory": o.Insecure = false; o.Certificates = "/nonexistent-fastsmr-certs"; break;
             case "same peer endpoint twice": o.Members[1].Raft = o.Members[0].Raft; break;
             case "bad client endpoint": o.Members[0].Client = "nowhere"; break;
             case "cluster id 0": o.ClusterId = 0; break;

@@ -38,21 +38,14 @@ public static class ChaosRun
             settings.Backend,
             settings.Durability,
             clusterId: (ulong)(uint)settings.Seed + 1,
-            extraServeArguments: serveArguments
+            extraServeArguments: serveArguments,
+            insecure: settings.Insecure
         );
         await using var clusterScope = cluster.ConfigureAwait(false);
         var topology = ChaosTopology.Create(cluster);
         await using var topologyScope = topology.ConfigureAwait(false);
         var started = ChaosWorkload.Now();
-        var replicas = FormattableString.Invariant(
-            $"{settings.Replicas} {Names.Of(settings.Backend)} replicas ({Names.Of(settings.Durability)})"
-        );
-        var bug = settings.InjectBug is null ? "" : ", INJECTED BUG " + settings.InjectBug;
-        var header = FormattableString.Invariant($"chaos: seed {settings.Seed}, {settings.Seconds} s, {replicas}, ");
-        var timeout = FormattableString.Invariant($"election timeout {settings.ElectionTimeoutMs} ms");
-        await progress
-            .WriteLineAsync(header + timeout + ", every peer pair and client path through its own proxy" + bug)
-            .ConfigureAwait(false);
+        await PrintHeaderAsync(settings, progress).ConfigureAwait(false);
         await StartAsync(cluster, outDirectory, progress).ConfigureAwait(false);
 
         var registerClients = settings.RegisterClients > 0 ? settings.RegisterClients : 2 * settings.Replicas;
@@ -62,7 +55,8 @@ public static class ChaosRun
             settings.Seed,
             settings.OperationTimeout,
             settings.KeySlots,
-            settings.OperationsPerKey
+            settings.OperationsPerKey,
+            ((IReplicaCluster)cluster).ClientTls
         );
         workload.Start(registerClients, settings.SetClients);
         var nemesis = new ChaosNemesis(cluster, topology, workload, settings.Seed, settings.RecoveryMax, progress);
@@ -86,6 +80,21 @@ public static class ChaosRun
             .ConfigureAwait(false);
         await progress.WriteLineAsync(outcome.VerdictLine(workload, nemesis)).ConfigureAwait(false);
         return outcome.Pass;
+    }
+
+    private static async Task PrintHeaderAsync(ChaosSettings settings, TextWriter progress)
+    {
+        var replicas = FormattableString.Invariant(
+            $"{settings.Replicas} {Names.Of(settings.Backend)} replicas ({Names.Of(settings.Durability)})"
+        );
+        var bug =
+            (settings.Insecure ? ", INSECURE" : ", mutual TLS")
+            + (settings.InjectBug is null ? "" : ", INJECTED BUG " + settings.InjectBug);
+        var header = FormattableString.Invariant($"chaos: seed {settings.Seed}, {settings.Seconds} s, {replicas}, ");
+        var timeout = FormattableString.Invariant($"election timeout {settings.ElectionTimeoutMs} ms");
+        await progress
+            .WriteLineAsync(header + timeout + ", every peer pair and client path through its own proxy" + bug)
+            .ConfigureAwait(false);
     }
 
     private static async Task StartAsync(ProcessCluster cluster, string outDirectory, TextWriter progress)

@@ -9,6 +9,9 @@ public sealed record ChaosSettings
     /// <summary>How long the nemesis injects faults.</summary>
     public int Seconds { get; init; } = 60;
 
+    /// <summary>Runs the replicas and the clients in plaintext (<c>--insecure</c>) instead of mutual TLS.</summary>
+    public bool Insecure { get; init; }
+
     /// <summary>Seed of the fault schedule and the workload.</summary>
     public int Seed { get; init; } = 1;
 

@@ -5,6 +5,8 @@ using System.Text;
 using FastSmr.Client;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
+using FastSmr.Security;
+using FastSmr.Testing.Clusters;
 using FastSmr.Verification;
 
 namespace FastSmr.Testing.Chaos;
@@ -18,6 +20,7 @@ namespace FastSmr.Testing.Chaos;
 /// </summary>
 internal sealed class ChaosWorkload
 {
+    private readonly TlsCredentials? tls;
     private readonly IReadOnlyList<string> endPoints;
     private readonly ulong clusterId;
     private readonly int seed;
@@ -36,8 +39,17 @@ internal sealed class ChaosWorkload
     private long overruns;
     private long worstOverrunNanos;
 
-    public ChaosWorkload(IReadOnlyList<string> endPoints, ulong clusterId, int seed, TimeSpan timeout, int keySlots, int opsPerKey)
+    public ChaosWorkload(
+        IReadOnlyList<string> endPoints,
+        ulong clusterId,
+        int seed,
+        TimeSpan timeout,
+        int keySlots,
+        int opsPerKey,
+        TlsCredentials? tls
+    )
     {
+        this.tls = tls;
         this.endPoints = endPoints;
         this.clusterId = clusterId;
         this.seed = seed;
@@ -169,8 +181,8 @@ internal sealed class ChaosWorkload
                 ClusterId = clusterId,
                 DefaultTimeout = timeout,
                 ConnectTimeout = TimeSpan.FromSeconds(1),
-                ClientId = ((ulong)(uint)seed << 20) | (uint)(client + 1),
-            }
+                ClientId = ((uint)seed << 20) | (uint)(client + 1), // 32 bits: with TLS the upper half is the certificate's
+            }.Secured(tls)
         );
 
     private async Task RegisterClientAsync(int clientNumber)

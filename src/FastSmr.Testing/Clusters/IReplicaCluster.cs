@@ -18,6 +18,15 @@ public interface IReplicaCluster : IAsyncDisposable
     /// <summary>Where clients reach the replicas, in id order.</summary>
     IReadOnlyList<string> ClientEndPoints { get; }
 
+    /// <summary>
+    /// The certificates directory the replicas run mutual TLS with (inside <see cref="Directory"/>), or null when they run
+    /// <c>--insecure</c>.
+    /// </summary>
+    string? Certificates { get; }
+
+    /// <summary>The credentials of client 1 for <see cref="Certificates"/> (null when insecure): what the harness's clients use.</summary>
+    FastSmr.Security.TlsCredentials? ClientTls => ClusterCertificates.Client(Certificates);
+
     /// <summary>The temporary directory holding every replica's data; deleted on disposal.</summary>
     string Directory { get; }
 

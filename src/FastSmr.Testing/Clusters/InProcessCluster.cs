@@ -24,12 +24,14 @@ public sealed class InProcessCluster : IReplicaCluster
     /// <param name="snapshotInterval">Log entries between snapshots.</param>
     /// <param name="configure">Adjusts each replica's options before it starts.</param>
     /// <param name="backend">The back-end every replica runs.</param>
+    /// <param name="insecure">Run both ports in plaintext instead of mutual TLS.</param>
     public InProcessCluster(
         int replicas,
         DurabilityMode durability = DurabilityMode.Durable,
         long snapshotInterval = 2_048,
         Action<ServerOptions>? configure = null,
-        BackendKind backend = BackendKind.DotNext
+        BackendKind backend = BackendKind.DotNext,
+        bool insecure = false
     )
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
@@ -39,6 +41,7 @@ public sealed class InProcessCluster : IReplicaCluster
         this.snapshotInterval = snapshotInterval;
         Directory = Path.Combine(Path.GetTempPath(), "fastsmr-test-" + Guid.NewGuid().ToString("N")[..10]);
         System.IO.Directory.CreateDirectory(Directory);
+        Certificates = insecure ? null : ClusterCertificates.Create(Path.Combine(Directory, "certs"), replicas);
         for (var i = 1; i <= replicas; i++)
         {
             members.Add(
@@ -54,6 +57,9 @@ public sealed class InProcessCluster : IReplicaCluster
 
     /// <inheritdoc/>
     public string Directory { get; }
+
+    /// <inheritdoc/>
+    public string? Certificates { get; }
 
     /// <inheritdoc/>
     public ulong ClusterId => 1;
@@ -90,6 +96,8 @@ public sealed class InProcessCluster : IReplicaCluster
             Durability = durability,
             SnapshotInterval = snapshotInterval,
             Backend = backend,
+            Certificates = Certificates,
+            Insecure = Certificates is null,
         };
         configure?.Invoke(options);
         var server = new ReplicaServer(options);
@@ -137,7 +145,11 @@ public sealed class InProcessCluster : IReplicaCluster
 
     /// <summary>A client of this cluster that knows every replica.</summary>
     public FastSmrClient NewClient(TimeSpan? timeout = null) =>
-        new(new FastSmrClientOptions { EndPoints = ClientEndPoints, DefaultTimeout = timeout ?? TimeSpan.FromSeconds(10) });
+        new(
+            new FastSmrClientOptions { EndPoints = ClientEndPoints, DefaultTimeout = timeout ?? TimeSpan.FromSeconds(10) }.Secured(
+                ((IReplicaCluster)this).ClientTls
+            )
+        );
 
     /// <summary>Stops every replica and deletes the directory.</summary>
     public async ValueTask DisposeAsync()

@@ -27,6 +27,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
     /// <param name="clusterId">The cluster id.</param>
     /// <param name="extraServeArguments">Extra arguments for every <c>serve</c> (for example election timeouts).</param>
     /// <param name="keepDirectory">Keep the data directory after disposal (for inspection).</param>
+    /// <param name="insecure">Run both ports in plaintext (<c>--insecure</c>) instead of mutual TLS.</param>
     public ProcessCluster(
         int replicas,
         ReplicaLauncher launcher,
@@ -34,7 +35,8 @@ public sealed partial class ProcessCluster : IReplicaCluster
         DurabilityMode durability = DurabilityMode.Durable,
         ulong clusterId = 1,
         IReadOnlyList<string>? extraServeArguments = null,
-        bool keepDirectory = false
+        bool keepDirectory = false,
+        bool insecure = false
     )
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(replicas, 1);
@@ -51,6 +53,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
             "fastsmr-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..8]
         );
         System.IO.Directory.CreateDirectory(Directory);
+        Certificates = insecure ? null : ClusterCertificates.Create(Path.Combine(Directory, "certs"), replicas);
         for (var i = 1; i <= replicas; i++)
         {
             members.Add(new Member(new ReplicaId((uint)i), FreePorts.LoopbackEndPoint(), FreePorts.LoopbackEndPoint()));
@@ -59,6 +62,9 @@ public sealed partial class ProcessCluster : IReplicaCluster
 
     /// <summary>The temporary directory holding every replica's data and log file.</summary>
     public string Directory { get; }
+
+    /// <inheritdoc/>
+    public string? Certificates { get; }
 
     /// <summary>The back-end every replica runs.</summary>
     public BackendKind Backend { get; }
@@ -240,7 +246,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
 
     /// <inheritdoc/>
     public Task<List<StatusReport>> StatusesAsync(TimeSpan timeout) =>
-        ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout);
+        ClusterProbe.StatusesAsync(RunningClientEndPoints, ClusterId, timeout, ((IReplicaCluster)this).ClientTls);
 
     /// <inheritdoc/>
     /// <exception cref="InvalidOperationException">A replica exited meanwhile (its log tail is in the message).</exception>
@@ -286,7 +292,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
 
     /// <inheritdoc/>
     public Task<List<StatusReport>?> WaitForConvergenceAsync(TimeSpan timeout) =>
-        ClusterProbe.WaitForConvergenceAsync(() => RunningClientEndPoints, ClusterId, timeout);
+        ClusterProbe.WaitForConvergenceAsync(() => RunningClientEndPoints, ClusterId, timeout, ((IReplicaCluster)this).ClientTls);
 
     /// <summary>The last lines of a replica's log.</summary>
     public string LogTail(ReplicaId id, int lines = 20)
@@ -354,6 +360,16 @@ public sealed partial class ProcessCluster : IReplicaCluster
             Names.Of(Durability),
             "--exit-with-parent",
         };
+        if (Certificates is null)
+        {
+            arguments.Add("--insecure");
+        }
+        else
+        {
+            arguments.Add("--certs");
+            arguments.Add(Certificates);
+        }
+
         if (member.AdvertisedClient != member.Client)
         {
             arguments.Add("--client-listen");

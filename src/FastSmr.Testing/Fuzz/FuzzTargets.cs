@@ -270,7 +270,8 @@ public static class FuzzTargets
     private static FuzzTarget ConfigurationJson()
     {
         const string Json = """
-            { "Id": 1, "ClusterId": 7, "DataDirectory": "/tmp/fuzz-never-created", "Backend": "Native", "Durability": "Durable",
+            { "Id": 1, "ClusterId": 7, "DataDirectory": "/tmp/fuzz-never-created", "Insecure": true,
+              "Backend": "Native", "Durability": "Durable",
               "Members": [ { "Id": 1, "Raft": "127.0.0.1:7001", "Client": "127.0.0.1:9001" },
                            { "Id": 2, "Raft": "127.0.0.1:7002", "Client": "127.0.0.1:9002" } ],
               "PeerRoutes": { "2": "127.0.0.1:7102" }, "SnapshotInterval": 2048, "LowerElectionTimeoutMs": 300,

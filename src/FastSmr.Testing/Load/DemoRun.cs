@@ -23,6 +23,9 @@ public sealed record DemoSettings
     /// <summary>Keep the temporary data directory.</summary>
     public bool KeepDirectory { get; init; }
 
+    /// <summary>Runs the replicas and the clients in plaintext (<c>--insecure</c>) instead of mutual TLS.</summary>
+    public bool Insecure { get; init; }
+
     /// <summary>Extra arguments for every replica's <c>serve</c>.</summary>
     public IReadOnlyList<string> ServeArguments { get; init; } = [];
 
@@ -66,7 +69,8 @@ public static class DemoRun
             settings.Durability,
             settings.Load.ClusterId,
             settings.ServeArguments,
-            settings.KeepDirectory
+            settings.KeepDirectory,
+            settings.Insecure
         );
         var ok = false;
         try
@@ -115,6 +119,7 @@ public static class DemoRun
             )
             .ConfigureAwait(false);
         cluster.StartAll();
+        settings = settings with { Load = settings.Load with { Tls = ((IReplicaCluster)cluster).ClientTls } };
         var leader = await cluster.WaitForLeaderAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         await output
             .WriteLineAsync(

@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using FastSmr.Client;
 using FastSmr.Core.Kv;
 using FastSmr.Core.Protocol;
+using FastSmr.Testing.Clusters;
 using HdrHistogram;
 
 namespace FastSmr.Testing.Load;
@@ -122,7 +123,7 @@ internal sealed class LoadGenerator
                     DefaultTimeout = settings.Timeout,
                     InFlightMax = settings.Pipeline,
                     ClientId = (ulong)(i + 1),
-                }
+                }.Secured(settings.Tls)
             );
             histograms[i] = new LongHistogram(HighestTrackableMicros, 3);
         }

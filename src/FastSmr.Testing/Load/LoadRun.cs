@@ -19,9 +19,9 @@ internal sealed record MeasuredLoad(LoadReport Load, double? LeaderAllocationPer
         CancellationToken token
     )
     {
-        var before = await ClusterProbe.LeaderAllocationAsync(probeEndPoints(), settings.ClusterId).ConfigureAwait(false);
+        var before = await ClusterProbe.LeaderAllocationAsync(probeEndPoints(), settings.ClusterId, settings.Tls).ConfigureAwait(false);
         var load = await new LoadGenerator(settings, endPoints, output).RunAsync(TimeSpan.FromSeconds(1), token).ConfigureAwait(false);
-        var after = await ClusterProbe.LeaderAllocationAsync(probeEndPoints(), settings.ClusterId).ConfigureAwait(false);
+        var after = await ClusterProbe.LeaderAllocationAsync(probeEndPoints(), settings.ClusterId, settings.Tls).ConfigureAwait(false);
         double? perCommand =
             before is { } b && after is { } a && a.Id == b.Id && load.Ops > 0 ? (a.Bytes - b.Bytes) / (double)load.Ops : null;
         return new MeasuredLoad(load, perCommand);
@@ -63,7 +63,7 @@ public static class LoadRun
             .ConfigureAwait(false);
         var measured = await MeasuredLoad.RunAsync(settings, endPoints, () => endPoints, output, token).ConfigureAwait(false);
         var converged = await ClusterProbe
-            .WaitForConvergenceAsync(() => endPoints, settings.ClusterId, TimeSpan.FromSeconds(30))
+            .WaitForConvergenceAsync(() => endPoints, settings.ClusterId, TimeSpan.FromSeconds(30), settings.Tls)
             .ConfigureAwait(false);
         RunReport.PrintTable(
             output,

@@ -30,6 +30,9 @@ public sealed record LoadSettings
     /// <summary>The machine's floor (from <c>bench floor --json</c>), when given: the p50 is reported as a ratio to it.</summary>
     public CommitFloor? Floor { get; init; }
 
+    /// <summary>Client 1's credentials for a cluster that runs mutual TLS; null connects in plaintext (<c>--insecure</c>).</summary>
+    public FastSmr.Security.TlsCredentials? Tls { get; init; }
+
     /// <summary>Checks the settings.</summary>
     public void Validate()
     {

@@ -18,6 +18,9 @@ internal sealed record RunReport
     [JsonPropertyName("durability")]
     public string Durability { get; init; } = "";
 
+    /// <summary>Whether the clients and peers ran mutual TLS (false: <c>--insecure</c>).</summary>
+    public bool Tls { get; init; }
+
     [JsonPropertyName("replicas")]
     public int Replicas { get; init; }
 
@@ -109,6 +112,7 @@ internal sealed record RunReport
         {
             Backend = Names.Of(backend),
             Durability = Names.Of(durability),
+            Tls = settings.Tls is not null,
             Replicas = replicas,
             Clients = settings.Clients,
             Pipeline = settings.Pipeline,
@@ -188,7 +192,9 @@ internal sealed record RunReport
         var mode = settings.Rate > 0 ? FormattableString.Invariant($"open loop, {settings.Rate:F0} req/s offered") : "closed loop";
         output.WriteLine();
         output.WriteLine(
-            FormattableString.Invariant($"FastSmr {Names.Of(backend)} back-end, {Names.Of(durability)}, {settings.Clients} client(s) x ")
+            FormattableString.Invariant($"FastSmr {Names.Of(backend)} back-end, {Names.Of(durability)}, ")
+                + (settings.Tls is null ? "INSECURE, " : "mutual TLS, ")
+                + FormattableString.Invariant($"{settings.Clients} client(s) x ")
                 + FormattableString.Invariant(
                     $"{settings.Pipeline} in flight, {settings.PayloadBytes} B values, {mode}, {settings.Seconds} s"
                 )
