@@ -23,6 +23,9 @@ public class ServeConfigurationTests(ITestOutputHelper output) : IDisposable
     [InlineData("election timeout 0", "LowerElectionTimeoutMs: must be 20..60000 (got 0)")]
     [InlineData("data directory is a file", "is a file, not a directory")]
     [InlineData("election timeout int.MaxValue", "LowerElectionTimeoutMs: must be 20..60000 (got 2147483647)")]
+    [InlineData("neither certificates nor insecure", "Certificates: is required")]
+    [InlineData("certificates and insecure", "Insecure: cannot be set together with Certificates")]
+    [InlineData("no certificate for this member", "member-1.crt: no such file")]
     public async Task ABadConfiguration_IsRefused_WithOneLineAndExitCode2(string bad, string expected)
     {
         var members = "1=127.0.0.1:1/127.0.0.1:2,2=127.0.0.1:3/127.0.0.1:4";
@@ -33,8 +36,16 @@ public class ServeConfigurationTests(ITestOutputHelper output) : IDisposable
             "duplicate member ids" => ["serve", "--id", "1", "--members", "1=127.0.0.1:1/127.0.0.1:2,1=127.0.0.1:3/127.0.0.1:4", "--data", data],
             "election timeout 0" => ["serve", "--id", "1", "--members", members, "--data", data, "--election-timeout-ms", "0"],
             "data directory is a file" => ["serve", "--id", "1", "--members", members, "--data", Write("a-file", "x")],
-            _ => ["serve", "--id", "1", "--members", members, "--data", data, "--election-timeout-ms", int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            "election timeout int.MaxValue" => ["serve", "--id", "1", "--members", members, "--data", data, "--election-timeout-ms", int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            "neither certificates nor insecure" => ["serve", "--id", "1", "--members", members, "--data", data],
+            "certificates and insecure" => ["serve", "--id", "1", "--members", members, "--data", data, "--insecure", "--certs", directory],
+            _ => ["serve", "--id", "1", "--members", members, "--data", data, "--certs", CertificatesOfMember2Only()],
         };
+        if (bad.StartsWith("election timeout", StringComparison.Ordinal))
+        {
+            arguments = [.. arguments, "--insecure"]; // else the missing certificates are named first
+        }
+
 
         var (exitCode, _, errors) = await FastsmrProcess.RunWithErrorsAsync(output, TimeSpan.FromMinutes(1), arguments);
 
@@ -44,6 +55,13 @@ public class ServeConfigurationTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(expected, lines[0], StringComparison.Ordinal);
         Assert.DoesNotContain(" at ", lines[0], StringComparison.Ordinal);
         Assert.False(Directory.Exists(data), "a refused configuration created the data directory");
+    }
+
+    private string CertificatesOfMember2Only()
+    {
+        var certificates = Path.Combine(directory, "certs");
+        FastSmr.Security.CertificateAuthority.Create(certificates, [FastSmr.Security.CertificateIdentity.Member(new ReplicaId(2))], TimeSpan.FromDays(1));
+        return certificates;
     }
 
     private string Write(string name, string text)
