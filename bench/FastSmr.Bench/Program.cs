@@ -37,6 +37,11 @@ public static class Program
             return RaftBench.Run(args[1..]);
         }
 
+        if (args.Length > 0 && args[0] == "tls")
+        {
+            return TlsBench.Run(args[1..]);
+        }
+
         if (args.Length > 0 && args[0] == "log")
         {
             return LogBench.Run(args[1..]);

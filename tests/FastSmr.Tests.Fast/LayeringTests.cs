@@ -24,7 +24,7 @@ public class LayeringTests
     [InlineData("src", "FastSmr.Cli", new[] { "FastSmr.Log", "FastSmr.Server", "FastSmr.Testing", "FastSmr.Verification" })]
     [InlineData("tests", "FastSmr.Simulation", new[] { "FastSmr.Raft" })]
     [InlineData("tests", "FastSmr.Simulation.Runner", new[] { "FastSmr.Simulation" })]
-    [InlineData("bench", "FastSmr.Bench", new[] { "FastSmr.Core", "FastSmr.Log", "FastSmr.Raft" })]
+    [InlineData("bench", "FastSmr.Bench", new[] { "FastSmr.Core", "FastSmr.Log", "FastSmr.Raft", "FastSmr.Security" })]
     public void Project_ReferencesOnlyTheLayersBelowIt(string folder, string project, string[] expected)
     {
         var path = Path.Combine(Repository.Root, folder, project, project + ".csproj");
