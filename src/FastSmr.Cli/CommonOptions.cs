@@ -46,7 +46,10 @@ internal sealed class LoadOptions
         Description = "offered requests/s (open loop, latency from intended send time); 0 = closed loop",
         DefaultValueFactory = _ => 0,
     };
-    private readonly Option<ulong> clusterId = new("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
+    private readonly Option<ulong> clusterId = new("--cluster-id")
+    {
+        Description = "cluster id (default: the certificates' authority's, or 1 with --insecure)",
+    };
     private readonly Option<int> keys = new("--keys") { Description = "distinct keys written", DefaultValueFactory = _ => 100_000 };
     private readonly Option<FileInfo?> floor = new("--floor")
     {

@@ -15,7 +15,10 @@ internal sealed class ServeOptions
     private readonly Option<uint?> id = new("--id") { Description = "this replica's id" };
     private readonly Option<string?> members = new("--members") { Description = "all replicas: id=raftHost:port/clientHost:port,..." };
     private readonly Option<string?> data = new("--data") { Description = "data directory" };
-    private readonly Option<ulong?> clusterId = new("--cluster-id") { Description = "cluster id (default 1)" };
+    private readonly Option<ulong?> clusterId = new("--cluster-id")
+    {
+        Description = "cluster id (default: from the certificates' authority, random per cluster; 1 with --insecure)",
+    };
     private readonly Option<BackendKind?> backend = new("--backend") { Description = "replication back-end: dotnext (default) or native" };
     private readonly Option<int?> spin = new("--spin")
     {

@@ -10,7 +10,7 @@ internal static class StatusCommand
     public static Command Build()
     {
         var cluster = new Option<string>("--cluster") { Description = "client endpoints host:port,...", Required = true };
-        var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id", DefaultValueFactory = _ => 1 };
+        var clusterId = new Option<ulong>("--cluster-id") { Description = "cluster id (default: the authority's; 1 with --insecure)" };
         var command = new Command("status", "print every replica's status frame") { cluster, clusterId };
         var tls = new TlsOptions(command, ownCluster: false);
         command.SetAction(

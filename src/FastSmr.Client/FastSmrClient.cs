@@ -136,7 +136,7 @@ public sealed class FastSmrClient : IAsyncDisposable
     {
         using var cts = new CancellationTokenSource(timeout);
         var connection = await ClientConnection
-            .ConnectAsync(endPoint, clusterId, 1 << 16, TimeProvider.System, tls, cts.Token)
+            .ConnectAsync(endPoint, TlsCredentials.ResolveClusterId(clusterId, tls), 1 << 16, TimeProvider.System, tls, cts.Token)
             .ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
@@ -368,7 +368,14 @@ public sealed class FastSmrClient : IAsyncDisposable
             leaderHint = null;
             using var cts = new CancellationTokenSource(limit);
             current = await ClientConnection
-                .ConnectAsync(target, options.ClusterId, options.ReplyBytesMax, options.Time, options.Tls, cts.Token)
+                .ConnectAsync(
+                    target,
+                    TlsCredentials.ResolveClusterId(options.ClusterId, options.Tls),
+                    options.ReplyBytesMax,
+                    options.Time,
+                    options.Tls,
+                    cts.Token
+                )
                 .ConfigureAwait(false);
             connection = current;
             return current;

@@ -9,7 +9,7 @@ public sealed class FastSmrClientOptions
     public IReadOnlyList<string> EndPoints { get; set; } = [];
 
     /// <summary>The cluster id; a server of another cluster refuses the handshake.</summary>
-    public ulong ClusterId { get; set; } = 1;
+    public ulong ClusterId { get; set; }
 
     /// <summary>The deadline of a request that does not give one.</summary>
     public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(5);

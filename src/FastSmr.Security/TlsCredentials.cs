@@ -40,6 +40,26 @@ public sealed class TlsCredentials : IDisposable
     /// <summary>The identity in <see cref="Certificate"/>.</summary>
     public CertificateIdentity Identity { get; }
 
+    /// <summary>
+    /// The cluster id this authority stands for: the first 8 bytes of the SHA-256 of its certificate. Random (the
+    /// authority's key is), made when the authority was (<c>fastsmr certs create</c> is the cluster's bootstrap), and the
+    /// same on every replica and client without configuration.
+    /// </summary>
+    public ulong ClusterId
+    {
+        get
+        {
+            var id = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(Authority.RawData));
+            return id == 0 ? 1 : id;
+        }
+    }
+
+    /// <summary>
+    /// The cluster id to use: <paramref name="configured"/> when it is set (non-zero), else the authority's
+    /// (<see cref="ClusterId"/>) with TLS, else 1.
+    /// </summary>
+    public static ulong ResolveClusterId(ulong configured, TlsCredentials? tls) => configured != 0 ? configured : tls?.ClusterId ?? 1;
+
     /// <summary>The directory the files were read from.</summary>
     public string Directory { get; }
 

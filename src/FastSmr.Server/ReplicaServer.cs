@@ -74,6 +74,7 @@ public sealed class ReplicaServer : IAsyncDisposable
         };
         StateMachine = stateMachine ?? new KvStateMachine();
         Tls = options.Certificates is { } directory ? TlsCredentials.Load(directory, CertificateIdentity.Member(options.Id)) : null;
+        options.ClusterId = TlsCredentials.ResolveClusterId(options.ClusterId, Tls);
         Backend = CreateBackend(options, this.loggerFactory, Time, Tls);
         options.Engine.ReplicaId = options.Id;
         options.Engine.ClusterId = options.ClusterId;

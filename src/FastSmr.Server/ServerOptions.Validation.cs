@@ -62,7 +62,6 @@ public sealed partial class ServerOptions
     private void ValidateMembers()
     {
         OptionRules.That(Members is { Count: > 0 }, nameof(Members), "at least one member is required");
-        OptionRules.That(ClusterId != 0, nameof(ClusterId), "must be non-zero");
         var ids = new HashSet<ReplicaId>();
         var raft = new HashSet<IPEndPoint>();
         var clients = new HashSet<IPEndPoint>();

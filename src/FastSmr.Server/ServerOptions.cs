@@ -12,8 +12,12 @@ public sealed partial class ServerOptions
     /// <summary>This replica's id.</summary>
     public ReplicaId Id { get; set; }
 
-    /// <summary>The cluster id; clients and snapshots of another cluster are refused.</summary>
-    public ulong ClusterId { get; set; } = 1;
+    /// <summary>
+    /// The cluster id; peers, clients and snapshots of another cluster are refused, and a data directory remembers it. 0
+    /// (the default) takes it from <see cref="Certificates"/> (a random id made with the authority, the same on every
+    /// replica), or 1 when <see cref="Insecure"/>. Set it only to keep a data directory made under another id.
+    /// </summary>
+    public ulong ClusterId { get; set; }
 
     /// <summary>All replicas, this one included.</summary>
     public List<MemberConfig> Members { get; set; } = [];

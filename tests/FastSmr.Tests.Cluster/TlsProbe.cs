@@ -87,7 +87,7 @@ internal static class TlsProbe
         try
         {
             await using var stream = await HandshakeAsync(new NetworkStream(socket, ownsSocket: false), credentials, timeout.Token);
-            await stream.WriteAsync(RawClientFrames.Hello(), timeout.Token);
+            await stream.WriteAsync(RawClientFrames.Hello(credentials.ClusterId), timeout.Token);
             await stream.WriteAsync(frames, timeout.Token);
             var buffer = new byte[1 << 16];
             var filled = 0;

@@ -83,7 +83,7 @@ public class TlsTests(ITestOutputHelper output)
         var status = StatusFrame();
         Assert.Null(await TlsProbe.ClientExchangeAsync(target, member, status, 1));
         Assert.Null(await TlsProbe.ClientExchangeAsync(target, stranger!, status, 1));
-        Assert.True(await TlsProbe.IsRefusedAsync(target, null, RawClientFrames.Hello(), TimeSpan.FromSeconds(10)), "a plaintext client was served");
+        Assert.True(await TlsProbe.IsRefusedAsync(target, null, RawClientFrames.Hello(cluster.ClusterId), TimeSpan.FromSeconds(10)), "a plaintext client was served");
         Assert.Equal([SubmitStatus.Ok], await TlsProbe.ClientExchangeAsync(target, ClusterCertificates.Client(cluster.Certificates)!, status, 1));
 
         // The client library: a plaintext client finds no replica it can talk to; a TLS client is served.
@@ -125,6 +125,41 @@ public class TlsTests(ITestOutputHelper output)
             var two = ClusterCertificates.Client(certificates, 2)!;
             Assert.Equal([SubmitStatus.Rejected], await TlsProbe.ClientExchangeAsync(target, two, Submit((1UL << 32) | 5), 1));
             Assert.Equal([SubmitStatus.Ok], await TlsProbe.ClientExchangeAsync(target, two, Submit((2UL << 32) | 5), 1));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task ADataDirectory_RemembersTheClusterIdItsAuthorityMade_AndRefusesAnotherAuthority()
+    {
+        // Issue 13, item 4: the cluster id is random, made at bootstrap (with the authority), and stored with the data.
+        var directory = Directory.CreateTempSubdirectory("fastsmr-cluster-id-").FullName;
+        try
+        {
+            var members = ServerOptions.ParseMembers($"1=127.0.0.1:{FreePorts.Next()}/127.0.0.1:{FreePorts.Next()}");
+            ServerOptions Options(string certificates) =>
+                new() { Id = new ReplicaId(1), Members = members, DataDirectory = Path.Combine(directory, "data"), Certificates = certificates };
+            var first = ClusterCertificates.Create(Path.Combine(directory, "first"), 1);
+            var second = ClusterCertificates.Create(Path.Combine(directory, "second"), 1);
+            ulong made;
+            await using (var replica = new ReplicaServer(Options(first)))
+            {
+                await replica.StartAsync();
+                made = replica.Options.ClusterId;
+                Assert.Equal(ClusterCertificates.Client(first)!.ClusterId, made);
+            }
+
+            await using (var again = new ReplicaServer(Options(first)))
+            {
+                await again.StartAsync(); // the same authority: the same cluster
+            }
+
+            await using var other = new ReplicaServer(Options(second));
+            var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => other.StartAsync());
+            Assert.Contains("belongs to cluster " + made, refused.Message, StringComparison.Ordinal);
         }
         finally
         {

@@ -132,4 +132,20 @@ public sealed class CertificateTests : IDisposable
         }
         catch (Exception e) when (e is AuthenticationException or IOException) { }
     }
+
+    [Fact]
+    public void TheClusterId_IsTheAuthoritys_RandomPerAuthority_AndAConfiguredIdWins()
+    {
+        var first = Authority("first", Member(1), Member(2));
+        var second = Authority("second", Member(1));
+        using var one = TlsCredentials.Load(first, Member(1));
+        using var two = TlsCredentials.Load(first, Member(2));
+        using var other = TlsCredentials.Load(second, Member(1));
+        Assert.Equal(one.ClusterId, two.ClusterId); // every holder of the authority derives the same id
+        Assert.NotEqual(one.ClusterId, other.ClusterId);
+        Assert.NotEqual(0UL, one.ClusterId);
+        Assert.Equal(one.ClusterId, TlsCredentials.ResolveClusterId(0, one));
+        Assert.Equal(7UL, TlsCredentials.ResolveClusterId(7, one));
+        Assert.Equal(1UL, TlsCredentials.ResolveClusterId(0, null));
+    }
 }

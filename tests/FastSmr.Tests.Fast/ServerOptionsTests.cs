@@ -70,7 +70,6 @@ public class ServerOptionsTests
             { "no members", "Members: at least one member is required" },
             { "same peer endpoint twice", "Members[2].Raft: another member has this endpoint" },
             { "bad client endpoint", "Members[1].Client:" },
-            { "cluster id 0", "ClusterId: must be non-zero" },
             { "election timeout 0", "LowerElectionTimeoutMs: must be 20..60000 (got 0)" },
             { "election timeout below the tick", "LowerElectionTimeoutMs: must be 20..60000 (got 5)" },
             { "upper timeout not above lower", "UpperElectionTimeoutMs: must be 301..120000 (got 300)" },
@@ -128,7 +127,6 @@ public class ServerOptionsTests
             case "certificates not a directory": o.Insecure = false; o.Certificates = "/nonexistent-fastsmr-certs"; break;
             case "same peer endpoint twice": o.Members[1].Raft = o.Members[0].Raft; break;
             case "bad client endpoint": o.Members[0].Client = "nowhere"; break;
-            case "cluster id 0": o.ClusterId = 0; break;
             case "election timeout 0": o.LowerElectionTimeoutMs = 0; break;
             case "election timeout below the tick": o.LowerElectionTimeoutMs = 5; break;
             case "upper timeout not above lower": o.UpperElectionTimeoutMs = 300; break;

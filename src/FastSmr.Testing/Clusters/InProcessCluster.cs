@@ -62,7 +62,7 @@ public sealed class InProcessCluster : IReplicaCluster
     public string? Certificates { get; }
 
     /// <inheritdoc/>
-    public ulong ClusterId => 1;
+    public ulong ClusterId => FastSmr.Security.TlsCredentials.ResolveClusterId(0, ((IReplicaCluster)this).ClientTls);
 
     /// <inheritdoc/>
     public IReadOnlyList<ReplicaId> Ids => members.ConvertAll(m => m.Id);

@@ -18,13 +18,14 @@ public sealed partial class ProcessCluster : IReplicaCluster
     private readonly ReplicaLauncher launcher;
     private readonly List<Member> members = [];
     private readonly bool keepDirectory;
+    private readonly ulong configuredClusterId; // 0: the replicas take it from their certificates (or 1 when insecure)
 
     /// <summary>Creates (but does not start) a cluster of <paramref name="replicas"/> replicas.</summary>
     /// <param name="replicas">How many replicas.</param>
     /// <param name="launcher">The program and leading arguments that run <c>fastsmr</c>.</param>
     /// <param name="backend">The back-end every replica runs.</param>
     /// <param name="durability">The durability mode every replica runs in.</param>
-    /// <param name="clusterId">The cluster id.</param>
+    /// <param name="clusterId">The cluster id; 0 lets the replicas take it from the certificates (1 when insecure).</param>
     /// <param name="extraServeArguments">Extra arguments for every <c>serve</c> (for example election timeouts).</param>
     /// <param name="keepDirectory">Keep the data directory after disposal (for inspection).</param>
     /// <param name="insecure">Run both ports in plaintext (<c>--insecure</c>) instead of mutual TLS.</param>
@@ -33,7 +34,7 @@ public sealed partial class ProcessCluster : IReplicaCluster
         ReplicaLauncher launcher,
         BackendKind backend = BackendKind.DotNext,
         DurabilityMode durability = DurabilityMode.Durable,
-        ulong clusterId = 1,
+        ulong clusterId = 0,
         IReadOnlyList<string>? extraServeArguments = null,
         bool keepDirectory = false,
         bool insecure = false
@@ -45,7 +46,6 @@ public sealed partial class ProcessCluster : IReplicaCluster
         this.launcher = launcher;
         Backend = backend;
         Durability = durability;
-        ClusterId = clusterId;
         ExtraServeArguments = extraServeArguments ?? [];
         this.keepDirectory = keepDirectory;
         Directory = Path.Combine(
@@ -54,6 +54,8 @@ public sealed partial class ProcessCluster : IReplicaCluster
         );
         System.IO.Directory.CreateDirectory(Directory);
         Certificates = insecure ? null : ClusterCertificates.Create(Path.Combine(Directory, "certs"), replicas);
+        configuredClusterId = clusterId;
+        ClusterId = FastSmr.Security.TlsCredentials.ResolveClusterId(clusterId, ((IReplicaCluster)this).ClientTls);
         for (var i = 1; i <= replicas; i++)
         {
             members.Add(new Member(new ReplicaId((uint)i), FreePorts.LoopbackEndPoint(), FreePorts.LoopbackEndPoint()));
@@ -352,14 +354,17 @@ public sealed partial class ProcessCluster : IReplicaCluster
             MembersArgument,
             "--data",
             Path.Combine(Directory, "replica-" + id),
-            "--cluster-id",
-            ClusterId.ToString(CultureInfo.InvariantCulture),
             "--backend",
             Names.Of(Backend),
             "--durability",
             Names.Of(Durability),
             "--exit-with-parent",
         };
+        if (configuredClusterId != 0)
+        {
+            arguments.AddRange(["--cluster-id", configuredClusterId.ToString(CultureInfo.InvariantCulture)]);
+        }
+
         if (Certificates is null)
         {
             arguments.Add("--insecure");

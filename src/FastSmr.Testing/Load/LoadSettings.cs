@@ -25,7 +25,7 @@ public sealed record LoadSettings
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The cluster id.</summary>
-    public ulong ClusterId { get; init; } = 1;
+    public ulong ClusterId { get; init; }
 
     /// <summary>The machine's floor (from <c>bench floor --json</c>), when given: the p50 is reported as a ratio to it.</summary>
     public CommitFloor? Floor { get; init; }
