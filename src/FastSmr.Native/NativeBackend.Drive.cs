@@ -127,6 +127,15 @@ public sealed partial class NativeBackend
 
         if (now >= nextTick)
         {
+            if (fresh && (n.Term.Value != 0 || n.LastIndex.Value != 0))
+            {
+                Volatile.Write(ref fresh, false); // it has state now: its hellos say so
+            }
+            else if (fresh && rejoining)
+            {
+                transport?.EnsureConnected(); // a replica that sends nothing must still say hello, or no new cluster starts
+            }
+
             if (!rejoining || n.Role == Role.Leader)
             {
                 n.Tick(now);

@@ -11,10 +11,64 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FastSmr.Native;
 
-// Recovery at start: the core rebuilt from the log and the newest snapshot, and the memory-mode boot-id rule (a replica
-// whose machine restarted neither votes nor campaigns until it has caught up).
+// Recovery at start: the core rebuilt from the log and the newest snapshot, the memory-mode boot-id rule (a replica
+// whose machine restarted neither votes nor campaigns until it has caught up), and the same rule for a replica that
+// starts with no state at all (amnesia), lifted early only when a majority of the members are as new (a new cluster).
 public sealed partial class NativeBackend
 {
+    /// <summary>
+    /// A replica with no state (term 0, empty log: a new data directory, or a wiped one) cannot tell a new cluster from
+    /// a running one whose entries it acknowledged before it lost them. It starts as a non-voter (decision 87).
+    /// </summary>
+    private void CheckFresh(RaftNode n)
+    {
+        if (n.Term.Value != 0 || n.LastIndex.Value != 0)
+        {
+            return;
+        }
+
+        fresh = true;
+        if (options.Members.Count == 1)
+        {
+            return; // alone: a majority of itself
+        }
+
+        if (!rejoining)
+        {
+            rejoining = true;
+            NativeLog.StartsEmpty(logger, options.ReplicaId);
+        }
+    }
+
+    /// <summary>
+    /// A peer's message connection was admitted: while this replica has no state, a majority of members without state
+    /// (itself included) means a new cluster, whose replicas may vote from the start. Safe within the failure model: if
+    /// a running cluster had committed anything, a majority holds it, and at most F of them can have lost it.
+    /// </summary>
+    private void OnGreeted(int peer, bool peerFresh)
+    {
+        int count;
+        lock (freshPeers)
+        {
+            if (peerFresh)
+            {
+                freshPeers.Add(peer);
+            }
+            else
+            {
+                freshPeers.Remove(peer);
+            }
+
+            count = freshPeers.Count + 1;
+        }
+
+        if (Volatile.Read(ref fresh) && Volatile.Read(ref rejoining) && count * 2 > options.Members.Count)
+        {
+            Volatile.Write(ref rejoining, false);
+            NativeLog.NewCluster(logger, options.ReplicaId, count, options.Members.Count);
+        }
+    }
+
     private bool CheckBootId()
     {
         // memory mode (docs/architecture.md, "Safety rules"): after an unclean OS shutdown — the boot id stored here

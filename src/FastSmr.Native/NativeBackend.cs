@@ -58,6 +58,8 @@ public sealed partial class NativeBackend : IReplicationBackend
     private SnapshotHeader? currentSnapshot;
     private Exception? fatal;
     private bool rejoining;
+    private bool fresh; // no term, no entry yet: said in the hello; cleared once the core has either
+    private readonly HashSet<int> freshPeers = []; // under itself: peers whose last hello said they have no state
     private long rejoinLeaderCommit;
     private readonly TaskCompletionSource<Exception> failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long snapshotsRefused;
@@ -103,8 +105,9 @@ public sealed partial class NativeBackend : IReplicationBackend
     public LogIndex CommitIndex => new(Volatile.Read(ref leaseCommitIndex));
 
     /// <summary>
-    /// True while this replica, after an unclean machine restart in memory mode, neither votes nor campaigns until it
-    /// has caught up.
+    /// True while this replica neither votes nor campaigns until it has caught up: after an unclean machine restart in
+    /// memory mode, and when it starts with no state at all (a new or wiped data directory) until a majority of the
+    /// members turn out to be as new (a new cluster).
     /// </summary>
     public bool Rejoining => Volatile.Read(ref rejoining);
 
@@ -151,7 +154,12 @@ public sealed partial class NativeBackend : IReplicationBackend
         );
         node = Recover(log, host);
         var self = (int)options.ReplicaId.Value;
-        transport = new PeerTransport(options, snapshotDirectory, OnReceived, Kick, OnSnapshotReceived, clock, logger);
+        CheckFresh(node);
+        transport = new PeerTransport(options, snapshotDirectory, OnReceived, Kick, OnSnapshotReceived, clock, logger)
+        {
+            Fresh = () => Volatile.Read(ref fresh),
+            Greeted = OnGreeted,
+        };
         transport.Start();
         raftThread = new Thread(RaftLoop) { IsBackground = true, Name = "fastsmr-raft-" + self };
         applyThread = new Thread(ApplyLoop) { IsBackground = true, Name = "fastsmr-apply-" + self };

@@ -17,12 +17,23 @@ internal static partial class NativeLog
     )]
     public static partial void Rejoining(ILogger logger, ReplicaId replicaId);
 
-    [LoggerMessage(
-        EventId = 3001,
-        Level = LogLevel.Information,
-        Message = "replica {ReplicaId}: caught up after the unclean restart; voting again"
-    )]
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "replica {ReplicaId}: caught up from the leader; voting again")]
     public static partial void Rejoined(ILogger logger, ReplicaId replicaId);
+
+    [LoggerMessage(
+        EventId = 3008,
+        Level = LogLevel.Warning,
+        Message = "replica {ReplicaId} starts with no state (a new data directory, or one that was wiped): it neither "
+            + "votes nor campaigns until it has caught up from a leader, or a majority of the members are as new as it is"
+    )]
+    public static partial void StartsEmpty(ILogger logger, ReplicaId replicaId);
+
+    [LoggerMessage(
+        EventId = 3009,
+        Level = LogLevel.Information,
+        Message = "replica {ReplicaId}: {Fresh} of {Members} members, itself included, have no state: a new cluster; voting"
+    )]
+    public static partial void NewCluster(ILogger logger, ReplicaId replicaId, int fresh, int members);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "snapshot {Path} skipped: {Reason}")]
     public static partial void SnapshotSkipped(ILogger logger, string path, string reason);

@@ -55,6 +55,16 @@ internal sealed class PeerLink(PeerTransport owner, int id, IPEndPoint dial)
         }
     }
 
+    /// <summary>Connects now if there is no connection (paced like any reconnect), so that the hello goes out unasked.</summary>
+    public void EnsureConnected()
+    {
+        var current = Volatile.Read(ref connection);
+        if (current is null || current.Failed)
+        {
+            Reconnect(current);
+        }
+    }
+
     public void SendSnapshot(Message message, string path)
     {
         if (Interlocked.CompareExchange(ref snapshotSending, 1, 0) != 0)
@@ -123,8 +133,13 @@ internal sealed class PeerLink(PeerTransport owner, int id, IPEndPoint dial)
                 : null;
             opened = new PeerConnection(socket, sealer);
             var hello = new byte[WireFormat.HelloSize];
-            WireFormat.WriteHello(hello, WireFormat.KindMessages, owner.Options.ClusterId, owner.Self);
-            opened.WriteRaw(hello); // goes out with the first flush of messages
+            var flags = owner.Fresh?.Invoke() == true ? WireFormat.HelloFresh : (byte)0;
+            WireFormat.WriteHello(hello, WireFormat.KindMessages, owner.Options.ClusterId, owner.Self, flags);
+            opened.WriteRaw(hello);
+            if (opened.Flush() is { } draining) // at once, before the connection is shared: the peer learns who connected
+            {
+                owner.Track(draining);
+            }
         }
         catch (Exception e)
             when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or AuthenticationException)

@@ -91,7 +91,11 @@ internal sealed partial class PeerTransport
                     return;
                 }
 
-                admitted = Admit(socket, hello.Kind, hello.From) ? hello : null;
+                admitted = Admit(socket, hello.Kind, hello.From) ? (hello.Kind, hello.From) : null;
+                if (admitted is { Kind: WireFormat.KindMessages })
+                {
+                    Greeted?.Invoke(hello.From, hello.Fresh);
+                }
             }
 
             if (admitted is not { } connection)
@@ -177,7 +181,7 @@ internal sealed partial class PeerTransport
     /// Reads the hello; the sender's kind of connection and id, or null (the connection is then closed) when it is short,
     /// of another cluster, from a replica that is not a peer, or (with TLS) from another replica than the certificate's.
     /// </summary>
-    private async Task<(byte Kind, int From)?> ReadHelloAsync(
+    private async Task<(byte Kind, int From, bool Fresh)?> ReadHelloAsync(
         PipeReader reader,
         string remote,
         ReplicaId? certified,
@@ -192,7 +196,7 @@ internal sealed partial class PeerTransport
 
         var helloBytes = hello.Buffer.Slice(0, WireFormat.HelloSize).ToArray();
         reader.AdvanceTo(hello.Buffer.GetPosition(WireFormat.HelloSize));
-        var refused = WireFormat.ReadHello(helloBytes, options.ClusterId, out var kind, out var from);
+        var refused = WireFormat.ReadHello(helloBytes, options.ClusterId, out var kind, out var from, out var flags);
         if (refused is null && (from == self || !links.ContainsKey(from)))
         {
             refused = "replica " + from + " is not a peer of this replica";
@@ -209,7 +213,7 @@ internal sealed partial class PeerTransport
             return null;
         }
 
-        return (kind, from);
+        return (kind, from, (flags & WireFormat.HelloFresh) != 0);
     }
 
     /// <summary>Closes an incoming connection and forgets it (and, if it was a peer's current message connection, that too).</summary>

@@ -119,6 +119,12 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         listenEndPoint = own!;
     }
 
+    /// <summary>Whether this replica has no state yet (term 0, empty log): said in every message connection's hello.</summary>
+    public Func<bool>? Fresh { get; init; }
+
+    /// <summary>Called with each peer's id and its hello's "no state yet" flag when its message connection is admitted.</summary>
+    public Action<int, bool>? Greeted { get; init; }
+
     /// <summary>The back-end's clock (receive times of messages, reconnect pacing).</summary>
     public MonotonicClock Clock { get; }
 
@@ -164,6 +170,15 @@ internal sealed partial class PeerTransport : IAsyncDisposable
         if (links.TryGetValue((int)message.To.Value, out var link))
         {
             link.Send(message);
+        }
+    }
+
+    /// <summary>Opens a connection to every peer that has none (paced), so that hellos flow before any message does.</summary>
+    public void EnsureConnected()
+    {
+        foreach (var link in links.Values)
+        {
+            link.EnsureConnected();
         }
     }
 

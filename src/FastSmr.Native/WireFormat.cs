@@ -6,7 +6,7 @@ namespace FastSmr.Native;
 
 /// <summary>
 /// The peer protocol. A connection opens with a hello (<see cref="HelloSize"/> bytes: magic "FSRP", version u16, kind u8,
-/// reserved u8, cluster id u64, sender id i32); then, on a message connection, frames follow: a u32 body length, then
+/// flags u8 (1: the sender has no state yet — term 0, empty log; other bits must be 0), cluster id u64, sender id i32); then, on a message connection, frames follow: a u32 body length, then
 /// the body — type u8, flags u8 (1 reject, 2 transfer, 4 has config), from i32, to i32, term, log term, index, commit,
 /// reject hint, round (i64 each), entry count u32, the configuration when flagged (u16 length, bytes), then per entry
 /// term i64, type u8, length u32 and its bytes. Entries are consecutive from index + 1. Little-endian throughout.
@@ -31,25 +31,33 @@ internal static class WireFormat
     public const byte KindMessages = 1;
     public const byte KindSnapshot = 2;
 
+    /// <summary>Hello flag: the sender has no state yet (term 0, nothing in its log).</summary>
+    public const byte HelloFresh = 1;
+
     private const byte FlagReject = 1;
     private const byte FlagTransfer = 2;
     private const byte FlagConfig = 4;
 
-    public static void WriteHello(Span<byte> destination, byte kind, ulong clusterId, int from)
+    public static void WriteHello(Span<byte> destination, byte kind, ulong clusterId, int from, byte flags = 0)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
         BinaryPrimitives.WriteUInt16LittleEndian(destination[4..], Version);
         destination[6] = kind;
-        destination[7] = 0;
+        destination[7] = flags;
         BinaryPrimitives.WriteUInt64LittleEndian(destination[8..], clusterId);
         BinaryPrimitives.WriteInt32LittleEndian(destination[16..], from);
     }
 
     /// <summary>Checks a hello; returns null when acceptable, else why not.</summary>
-    public static string? ReadHello(ReadOnlySpan<byte> source, ulong clusterId, out byte kind, out int from)
+    public static string? ReadHello(ReadOnlySpan<byte> source, ulong clusterId, out byte kind, out int from) =>
+        ReadHello(source, clusterId, out kind, out from, out _);
+
+    /// <summary>Checks a hello and returns its flags too; null when acceptable, else why not.</summary>
+    public static string? ReadHello(ReadOnlySpan<byte> source, ulong clusterId, out byte kind, out int from, out byte flags)
     {
         kind = 0;
         from = 0;
+        flags = 0;
         if (BinaryPrimitives.ReadUInt32LittleEndian(source) != Magic)
         {
             return "not a FastSmr peer (bad magic)";
@@ -61,9 +69,10 @@ internal static class WireFormat
         }
 
         kind = source[6];
-        if (kind is not (KindMessages or KindSnapshot) || source[7] != 0)
+        flags = source[7];
+        if (kind is not (KindMessages or KindSnapshot) || (flags & ~HelloFresh) != 0)
         {
-            return "unknown connection kind " + kind;
+            return "unknown connection kind " + kind + " or flags " + flags;
         }
 
         if (BinaryPrimitives.ReadUInt64LittleEndian(source[8..]) != clusterId)

@@ -285,6 +285,48 @@ public class NativeBackendTests(ITestOutputHelper output)
         await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
     }
 
+    [Fact]
+    public async Task AReplicaWhoseDataWasWiped_DoesNotVote_UntilItHasCaughtUp_SoNoAcknowledgedWriteIsLost()
+    {
+        // Issue 13, item 4 (amnesia): the writes are acknowledged by leader L and follower F while G is down; then L
+        // stops and F's data directory is wiped. F and G together are a majority: if F voted for G (whose log lacks the
+        // writes), G would lead and the acknowledged writes would be gone. F must wait until it has caught up.
+        await using var cluster = new InProcessCluster(3, backend: BackendKind.Native);
+        await cluster.StartAllAsync();
+        var l = (await cluster.WaitForLeaderServerAsync(TimeSpan.FromSeconds(30))).Options.Id;
+        var (f, g) = (cluster.Ids.First(id => id != l), cluster.Ids.Last(id => id != l));
+        await cluster.StopAsync(g);
+        await using (var client = cluster.NewClient())
+        {
+            for (var i = 0; i < 30; i++)
+            {
+                Assert.Equal(SubmitStatus.Ok, (await client.SubmitAsync(KvCommand.Put(Kv.Key("w" + i), Kv.Key("v")))).Status);
+            }
+        }
+
+        await cluster.StopAsync(l);
+        await cluster.StopAsync(f);
+        Directory.Delete(Path.Combine(cluster.Directory, "replica-" + f), recursive: true);
+        await cluster.StartAsync(f);
+        await cluster.StartAsync(g);
+        Assert.True(((NativeBackend)cluster[f].Backend).Rejoining, "a replica with no state votes at once");
+        await Wait.HoldsForAsync(
+            () => !cluster.Running.Any(s => s.Engine.Leadership.Role is ReplicaRole.Leader),
+            TimeSpan.FromSeconds(3),
+            "no leader without the replica that holds the writes");
+
+        await cluster.StartAsync(l);
+        await Wait.UntilAsync(() => !((NativeBackend)cluster[f].Backend).Rejoining, TimeSpan.FromSeconds(30), "the wiped replica caught up");
+        await cluster.ConvergeAsync(TimeSpan.FromSeconds(30));
+        await using var reader = cluster.NewClient();
+        for (var i = 0; i < 30; i++)
+        {
+            var read = await reader.ReadAsync(KvCommand.Get(Kv.Key("w" + i)));
+            Assert.Equal(SubmitStatus.Ok, read.Status);
+            Assert.Equal("v", Kv.Text(read.Output));
+        }
+    }
+
     /// <summary>
     /// Sends a snapshot stream to <paramref name="follower"/>'s peer port as replica <paramref name="from"/>: the hello of
     /// a snapshot connection, the Snapshot message for (<paramref name="index"/>, <paramref name="term"/>) and a
