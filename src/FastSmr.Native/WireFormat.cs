@@ -6,7 +6,8 @@ namespace FastSmr.Native;
 
 /// <summary>
 /// The peer protocol. A connection opens with a hello (<see cref="HelloSize"/> bytes: magic "FSRP", version u16, kind u8,
-/// flags u8 (1: the sender has no state yet — term 0, empty log; other bits must be 0), cluster id u64, sender id i32); then, on a message connection, frames follow: a u32 body length, then
+/// flags u8 (1: the sender has no state yet — term 0, empty log; other bits must be 0), cluster id u64,
+/// sender id i32); then, on a message connection, frames follow: a u32 body length, then
 /// the body — type u8, flags u8 (1 reject, 2 transfer, 4 has config), from i32, to i32, term, log term, index, commit,
 /// reject hint, round (i64 each), entry count u32, the configuration when flagged (u16 length, bytes), then per entry
 /// term i64, type u8, length u32 and its bytes. Entries are consecutive from index + 1. Little-endian throughout.
