@@ -26,6 +26,7 @@ public sealed class DotNextBackend : IReplicationBackend
     private WriteAheadLog? log;
     private RaftCluster? cluster;
     private IReplicationHost? host;
+    private readonly TaskCompletionSource<Exception> failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile StrongBox<LeadershipInfo> leadership = new(new LeadershipInfo(ReplicaRole.Follower, default, ReplicaId.None));
 
     /// <summary>Creates the back-end; nothing runs until <see cref="StartAsync"/>.</summary>
@@ -42,6 +43,9 @@ public sealed class DotNextBackend : IReplicationBackend
 
     /// <inheritdoc />
     public LeadershipInfo Leadership => leadership.Value;
+
+    /// <inheritdoc />
+    public Task<Exception> Failure => failure.Task;
 
     /// <inheritdoc />
     public LogIndex CommitIndex => new(log?.LastCommittedEntryIndex ?? 0);
@@ -63,10 +67,7 @@ public sealed class DotNextBackend : IReplicationBackend
         // The snapshot must be restored before the WAL is constructed: the WAL reads it in its constructor.
         await stateMachine.RestoreAsync(token).ConfigureAwait(false);
         var walOptions = new WriteAheadLog.Options { Location = Path.Combine(root, "wal"), ChunkSize = options.ChunkSize };
-        log =
-            options.Durability == DurabilityMode.Durable
-                ? new DurableWriteAheadLog(walOptions, stateMachine)
-                : new WriteAheadLog(walOptions, stateMachine);
+        log = new DurableWriteAheadLog(walOptions, stateMachine, options.Durability == DurabilityMode.Durable, OnStorageFailure);
 
         var local = LocalEndPoint();
         RaftCluster.NodeConfiguration configuration =
@@ -167,7 +168,15 @@ public sealed class DotNextBackend : IReplicationBackend
         {
             return new ProposeResult(ProposeOutcome.Unknown, term, default);
         }
+        catch (Exception e) when (DurableWriteAheadLog.IsStorageFailure(e))
+        {
+            OnStorageFailure(e); // the leader's own append or the applier behind it failed: this replica cannot go on
+            return new ProposeResult(ProposeOutcome.Unknown, term, default);
+        }
     }
+
+    private void OnStorageFailure(Exception e) =>
+        failure.TrySetResult(new IOException("DotNext's log or snapshot storage failed: " + e.GetBaseException().Message, e));
 
     /// <inheritdoc />
     public async ValueTask<LogIndex?> ReadBarrierAsync(CancellationToken token)

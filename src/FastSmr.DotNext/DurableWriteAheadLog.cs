@@ -5,7 +5,8 @@ using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
 namespace FastSmr.DotNext;
 
 /// <summary>
-/// A <see cref="WriteAheadLog"/> whose follower appends are flushed before the follower answers AppendEntries.
+/// A <see cref="WriteAheadLog"/> whose follower appends are flushed before the follower answers AppendEntries (in
+/// durable mode), and whose storage failures are reported instead of repeated (both modes).
 /// </summary>
 /// <remarks>
 /// Stock DotNext 6.12 (read from the package, not the 6.4 public source): <c>RaftCluster.AppendEntriesAsync</c> calls
@@ -17,12 +18,40 @@ namespace FastSmr.DotNext;
 /// waits for data, metadata and the checkpoint to be written) before the answer goes out; concurrent flush waiters
 /// share one flusher round. Heartbeats (no entries) skip the flush. The leader needs no change: its
 /// <c>CommitAsync</c> already waits for its own flush up to the commit index before publishing it.
+/// Storage failures: when the WAL or the snapshot writer fails (a full disk, a directory it may not write), DotNext's
+/// applier stops for good and every later append fails with the same cause, while the replica runs on. The first such
+/// failure is handed to <c>onFailure</c> (the back-end's <c>Failure</c>), so that the process stops and says why.
 /// </remarks>
 public sealed class DurableWriteAheadLog : WriteAheadLog, IAuditTrail<IRaftLogEntry>
 {
+    private readonly bool flushAppends;
+    private readonly Action<Exception> onFailure;
+
     /// <summary>Creates the log.</summary>
-    public DurableWriteAheadLog(Options configuration, IStateMachine stateMachine)
-        : base(configuration, stateMachine) { }
+    /// <param name="configuration">DotNext's WAL options.</param>
+    /// <param name="stateMachine">The state machine the WAL applies to.</param>
+    /// <param name="flushAppends">Flush follower appends before answering (durable mode).</param>
+    /// <param name="onFailure">Told about a storage failure (the first; later ones are the same).</param>
+    public DurableWriteAheadLog(Options configuration, IStateMachine stateMachine, bool flushAppends, Action<Exception> onFailure)
+        : base(configuration, stateMachine)
+    {
+        this.flushAppends = flushAppends;
+        this.onFailure = onFailure;
+    }
+
+    /// <summary>Whether <paramref name="e"/> (or what it wraps) is a storage failure rather than a stop or a lost race.</summary>
+    public static bool IsStorageFailure(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is IOException or UnauthorizedAccessException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <inheritdoc />
     async ValueTask IAuditTrail<IRaftLogEntry>.AppendAsync<TEntry>(
@@ -33,10 +62,33 @@ public sealed class DurableWriteAheadLog : WriteAheadLog, IAuditTrail<IRaftLogEn
     )
     {
         var hasEntries = entries.RemainingCount > 0;
-        await AppendAsync(entries, startIndex, skipCommitted, token).ConfigureAwait(false);
-        if (hasEntries)
+        try
         {
-            await FlushAsync(token).ConfigureAwait(false);
+            await AppendAsync(entries, startIndex, skipCommitted, token).ConfigureAwait(false);
+            if (hasEntries && flushAppends)
+            {
+                await FlushAsync(token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (IsStorageFailure(e))
+        {
+            onFailure(e);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A follower installing a snapshot comes through here; only the failure report is added.</remarks>
+    async ValueTask IAuditTrail<IRaftLogEntry>.AppendAsync<TEntry>(TEntry entry, long startIndex, CancellationToken token)
+    {
+        try
+        {
+            await AppendAsync(entry, startIndex, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsStorageFailure(e))
+        {
+            onFailure(e);
+            throw;
         }
     }
 }

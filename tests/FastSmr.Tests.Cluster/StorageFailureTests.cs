@@ -19,10 +19,12 @@ namespace FastSmr.Tests;
 [Collection(ClusterCollection.Name)]
 public class StorageFailureTests(ITestOutputHelper output)
 {
-    [Fact]
-    public async Task AFailedSnapshotWrite_EndsTheProcessWithExitCode1_AndARestartAfterTheFixLosesNothing()
+    [Theory]
+    [InlineData(BackendKind.Native)]
+    [InlineData(BackendKind.DotNext)]
+    public async Task AFailedSnapshotWrite_EndsTheProcessWithExitCode1_AndARestartAfterTheFixLosesNothing(BackendKind backend)
     {
-        await using var cluster = new ProcessCluster(3, Programs.Fastsmr, BackendKind.Native, DurabilityMode.Durable);
+        await using var cluster = new ProcessCluster(3, Programs.Fastsmr, backend, DurabilityMode.Durable);
         foreach (var id in cluster.Ids)
         {
             cluster.SetReplicaArguments(id, ["--snapshot-interval", "64"]);
