@@ -6,11 +6,12 @@ namespace FastSmr.Native;
 
 /// <summary>
 /// The peer protocol. A connection opens with a hello (<see cref="HelloSize"/> bytes: magic "FSRP", version u16, kind u8,
-/// flags u8 (1: the sender has no state yet — term 0, empty log; other bits must be 0), cluster id u64,
-/// sender id i32); then, on a message connection, frames follow: a u32 body length, then
-/// the body — type u8, flags u8 (1 reject, 2 transfer, 4 has config), from i32, to i32, term, log term, index, commit,
-/// reject hint, round (i64 each), entry count u32, the configuration when flagged (u16 length, bytes), then per entry
-/// term i64, type u8, length u32 and its bytes. Entries are consecutive from index + 1. Little-endian throughout.
+/// flags u8 (1: the sender has no state yet — term 0, empty log; other bits must be 0), cluster id u64, sender id
+/// i32); then, on a message connection, frames follow: a u32 body length, then the body — type u8, flags u8
+/// (1 reject, 2 transfer, 4 has config, 8 differs: the rejected entry has the leader's term, not its bytes), from i32,
+/// to i32, term, log term, index, commit, reject hint, round (i64 each), the previous entry's hash u64, entry count
+/// u32, the configuration when flagged (u16 length, bytes), then per entry term i64, type u8, length u32 and its
+/// bytes. Entries are consecutive from index + 1. Little-endian throughout.
 /// </summary>
 /// <remarks>
 /// Entry bytes go from the core's entries (the leader's own copies of the batches) straight into the connection's send buffer:
@@ -20,10 +21,10 @@ namespace FastSmr.Native;
 internal static class WireFormat
 {
     public const uint Magic = 0x50525346; // "FSRP"
-    public const ushort Version = 1;
+    public const ushort Version = 2; // 2: Append carries the hash of the previous entry (decision 89)
     public const int HelloSize = 20;
     public const int FrameHeaderSize = 4;
-    public const int FixedBodySize = 2 + 4 + 4 + (6 * 8) + 4;
+    public const int FixedBodySize = 2 + 4 + 4 + (6 * 8) + 8 + 4;
     public const int EntryHeaderSize = 8 + 1 + 4;
 
     /// <summary>The largest frame accepted: a 64 MiB log record plus headroom (the core sends one oversized entry alone).</summary>
@@ -38,6 +39,7 @@ internal static class WireFormat
     private const byte FlagReject = 1;
     private const byte FlagTransfer = 2;
     private const byte FlagConfig = 4;
+    private const byte FlagDiffers = 8;
 
     public static void WriteHello(Span<byte> destination, byte kind, ulong clusterId, int from, byte flags = 0)
     {
@@ -112,7 +114,12 @@ internal static class WireFormat
         var span = writer.GetSpan(fixedSize);
         BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(size - FrameHeaderSize));
         span[4] = (byte)message.Type;
-        span[5] = (byte)((message.Reject ? FlagReject : 0) | (message.Transfer ? FlagTransfer : 0) | (config is null ? 0 : FlagConfig));
+        span[5] = (byte)(
+            (message.Reject ? FlagReject : 0)
+            | (message.Transfer ? FlagTransfer : 0)
+            | (config is null ? 0 : FlagConfig)
+            | (message.Differs ? FlagDiffers : 0)
+        );
         BinaryPrimitives.WriteUInt32LittleEndian(span[6..], message.From.Value);
         BinaryPrimitives.WriteUInt32LittleEndian(span[10..], message.To.Value);
         BinaryPrimitives.WriteInt64LittleEndian(span[14..], message.Term.Value);
@@ -121,11 +128,12 @@ internal static class WireFormat
         BinaryPrimitives.WriteInt64LittleEndian(span[38..], message.Commit.Value);
         BinaryPrimitives.WriteInt64LittleEndian(span[46..], message.RejectHint.Value);
         BinaryPrimitives.WriteInt64LittleEndian(span[54..], message.Round);
-        BinaryPrimitives.WriteUInt32LittleEndian(span[62..], (uint)message.Entries.Count);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[62..], message.PrevHash);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[70..], (uint)message.Entries.Count);
         if (config is not null)
         {
-            BinaryPrimitives.WriteUInt16LittleEndian(span[66..], (ushort)config.Length);
-            config.CopyTo(span[68..]);
+            BinaryPrimitives.WriteUInt16LittleEndian(span[74..], (ushort)config.Length);
+            config.CopyTo(span[76..]);
         }
 
         writer.Advance(fixedSize);
@@ -203,13 +211,13 @@ internal static class WireFormat
         }
 
         var flags = body[1];
-        if ((flags & ~(FlagReject | FlagTransfer | FlagConfig)) != 0)
+        if ((flags & ~(FlagReject | FlagTransfer | FlagConfig | FlagDiffers)) != 0)
         {
             throw new InvalidDataException("unknown message flags " + flags);
         }
 
         var index = BinaryPrimitives.ReadInt64LittleEndian(body[26..]);
-        var count = BinaryPrimitives.ReadUInt32LittleEndian(body[58..]);
+        var count = BinaryPrimitives.ReadUInt32LittleEndian(body[66..]);
         var position = FixedBodySize;
         var config = (flags & FlagConfig) != 0 ? DecodeConfig(body, ref position) : null;
 
@@ -232,6 +240,7 @@ internal static class WireFormat
             Type = type,
             Reject = (flags & FlagReject) != 0,
             Transfer = (flags & FlagTransfer) != 0,
+            Differs = (flags & FlagDiffers) != 0,
             From = new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body[2..])),
             To = new ReplicaId(BinaryPrimitives.ReadUInt32LittleEndian(body[6..])),
             Term = new Term(BinaryPrimitives.ReadInt64LittleEndian(body[10..])),
@@ -240,6 +249,7 @@ internal static class WireFormat
             Commit = new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[34..])),
             RejectHint = new LogIndex(BinaryPrimitives.ReadInt64LittleEndian(body[42..])),
             Round = BinaryPrimitives.ReadInt64LittleEndian(body[50..]),
+            PrevHash = BinaryPrimitives.ReadUInt64LittleEndian(body[58..]),
             Entries = entries,
             Config = config,
         };

@@ -109,8 +109,18 @@ internal sealed class Progress(LogIndex next)
     }
 
     /// <summary>A rejection of an append after <paramref name="rejected"/>; false when it is stale (answered an older append).</summary>
-    public bool Rejected(LogIndex rejected, LogIndex hint)
+    public bool Rejected(LogIndex rejected, LogIndex hint, bool differs = false)
     {
+        if (differs)
+        {
+            // The follower holds other bytes than ours at an index it acknowledged (a forged entry): what it matches is
+            // below that. Lowering Match only makes commit more careful; resend from there.
+            Match = LogIndex.Min(Match, rejected - 1);
+            BecomeProbe();
+            Next = LogIndex.Max(Match + 1, LogIndex.Min(rejected, hint + 1));
+            return true;
+        }
+
         if (State == ProgressState.Replicate)
         {
             if (rejected <= Match)

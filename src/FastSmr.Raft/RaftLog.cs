@@ -85,6 +85,36 @@ internal sealed class RaftLog
 
     public Entry At(LogIndex index) => entries[(int)(index - FirstIndex)];
 
+    // Recent hashes, by index: a leader hashes the same few entries (the previous entry of each append, the commit
+    // index of each heartbeat) once per peer. An entry is recognised by its memory as well, so a replaced one is rehashed.
+    private readonly (LogIndex Index, ReadOnlyMemory<byte> Data, ulong Hash)[] hashed = new (LogIndex, ReadOnlyMemory<byte>, ulong)[8];
+
+    /// <summary>The hash of entry <paramref name="index"/> (<see cref="HashOf"/>); 0 when it is compacted away or beyond the end.</summary>
+    public ulong HashAt(LogIndex index)
+    {
+        if (index < FirstIndex || index > LastIndex)
+        {
+            return 0;
+        }
+
+        var entry = entries[(int)(index - FirstIndex)];
+        ref var slot = ref hashed[(int)(index.Value & 7)];
+        if (slot.Index == index && slot.Data.Equals(entry.Data) && slot.Hash != 0)
+        {
+            return slot.Hash;
+        }
+
+        slot = (index, entry.Data, HashOf(entry));
+        return slot.Hash;
+    }
+
+    /// <summary>A 64-bit hash of an entry's kind and bytes (XXH3), never 0 (0 means "not known").</summary>
+    public static ulong HashOf(in Entry entry)
+    {
+        var hash = System.IO.Hashing.XxHash3.HashToUInt64(entry.Data.Span, (long)entry.Type);
+        return hash == 0 ? 1 : hash;
+    }
+
     /// <summary>
     /// Whether a log ending at (<paramref name="lastIndex"/>, <paramref name="lastTerm"/>) is at least as up to date as
     /// this one (thesis §3.6.1).

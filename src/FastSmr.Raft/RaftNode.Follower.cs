@@ -22,8 +22,17 @@ public sealed partial class RaftNode
                 break;
             case MessageType.Heartbeat:
                 HeardFromLeader(message.From);
-                // The leader sent min(our match, its commit): we hold those entries.
-                log.CommitTo(LogIndex.Min(message.Commit, log.LastIndex));
+                // The leader sent min(our match, its commit): we hold those entries — unless the one there is not the
+                // leader's (a forged entry we acknowledged): then it is not committed here, and the leader resends it.
+                if (message.Commit > log.Committed && message.Commit <= log.LastIndex && EntryDiffers(message.Commit, message.PrevHash))
+                {
+                    RejectAppend(message.From, message.Commit, message.Commit - 1, differs: true);
+                }
+                else
+                {
+                    log.CommitTo(LogIndex.Min(message.Commit, log.LastIndex));
+                }
+
                 if (message.Round != 0)
                 {
                     Send(
@@ -72,18 +81,16 @@ public sealed partial class RaftNode
             // Hint: our last index if we are short, else the index before the conflicting term, never below commit.
             var hint =
                 message.Index > log.LastIndex ? log.LastIndex : LogIndex.Max(log.Committed, log.FirstIndexOfTermAt(message.Index) - 1);
-            Send(
-                new Message
-                {
-                    Type = MessageType.AppendResponse,
-                    From = Id,
-                    To = message.From,
-                    Term = Term,
-                    Index = message.Index,
-                    Reject = true,
-                    RejectHint = hint,
-                }
-            );
+            RejectAppend(message, hint);
+            return;
+        }
+
+        if (PreviousEntryDiffers(message))
+        {
+            // The previous entry has the leader's term but not its bytes (a forger's, or a broken peer's): Log Matching by
+            // term alone would keep it for good. Reject as a conflict just below it, so the leader resends that entry and
+            // AppendFromLeader replaces it.
+            RejectAppend(message, LogIndex.Max(log.Committed, message.Index - 1), differs: true);
             return;
         }
 
@@ -108,6 +115,34 @@ public sealed partial class RaftNode
             AcknowledgeAppend(message.From, lastNew);
         }
     }
+
+    /// <summary>
+    /// Whether this replica's entry at the append's previous index differs from the leader's (decision 89). At or below
+    /// the commit index nothing can be replaced, so nothing is checked there; nor when either side lacks the bytes.
+    /// </summary>
+    private bool PreviousEntryDiffers(Message message) => message.Index > log.Committed && EntryDiffers(message.Index, message.PrevHash);
+
+    /// <summary>Whether this replica holds entry <paramref name="index"/> with another hash than the leader's (0: not known).</summary>
+    private bool EntryDiffers(LogIndex index, ulong leaderHash) =>
+        leaderHash != 0 && log.HashAt(index) is var held and not 0 && held != leaderHash;
+
+    private void RejectAppend(Message message, LogIndex hint, bool differs = false) =>
+        RejectAppend(message.From, message.Index, hint, differs);
+
+    private void RejectAppend(ReplicaId leader, LogIndex index, LogIndex hint, bool differs) =>
+        Send(
+            new Message
+            {
+                Type = MessageType.AppendResponse,
+                From = Id,
+                To = leader,
+                Term = Term,
+                Index = index,
+                Reject = true,
+                RejectHint = hint,
+                Differs = differs,
+            }
+        );
 
     private void HandleSnapshot(Message message)
     {

@@ -114,6 +114,7 @@ public sealed partial class RaftNode
                     To = id,
                     Term = Term,
                     Commit = LogIndex.Min(pr.Match, log.Committed),
+                    PrevHash = log.HashAt(LogIndex.Min(pr.Match, log.Committed)),
                     Round = round,
                 }
             );
@@ -165,6 +166,7 @@ public sealed partial class RaftNode
                 Term = Term,
                 Index = prev,
                 LogTerm = prevTerm,
+                PrevHash = log.HashAt(prev),
                 Entries = entries,
                 Commit = log.Committed,
             }
@@ -189,7 +191,7 @@ public sealed partial class RaftNode
         switch (message.Type)
         {
             case MessageType.AppendResponse when message.Reject:
-                if (pr.Rejected(message.Index, message.RejectHint))
+                if (pr.Rejected(message.Index, message.RejectHint, message.Differs))
                 {
                     SendAppend(message.From, pr);
                 }
@@ -279,6 +281,7 @@ public sealed partial class RaftNode
                         To = id,
                         Term = Term,
                         Commit = LogIndex.Min(other.Match, log.Committed),
+                        PrevHash = log.HashAt(LogIndex.Min(other.Match, log.Committed)),
                     }
                 );
             }

@@ -126,6 +126,19 @@ public sealed class Message
     /// <summary>The snapshot's configuration (Snapshot only).</summary>
     public ClusterConfig? Config { get; init; }
 
+    /// <summary>
+    /// Append: a hash of the leader's entry at <see cref="Index"/> (the previous entry; <see cref="RaftLog.HashOf"/>), 0
+    /// when the leader no longer holds its bytes. A follower whose entry there has the same term but another hash
+    /// rejects, so that the leader resends that entry and it is replaced (decision 89).
+    /// </summary>
+    public ulong PrevHash { get; init; }
+
+    /// <summary>
+    /// AppendResponse rejection: the entry at <see cref="Index"/> has the leader's term but not the leader's bytes, so
+    /// the follower does not match there even if it said so before (decision 89).
+    /// </summary>
+    public bool Differs { get; init; }
+
     /// <inheritdoc />
     public override string ToString() =>
         $"{Type} {From}->{To} t{Term} i{Index} lt{LogTerm} c{Commit} "

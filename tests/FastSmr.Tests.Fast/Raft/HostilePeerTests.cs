@@ -134,6 +134,41 @@ public sealed class HostilePeerTests(ITestOutputHelper output)
         Assert.All(texts.Values, text => Assert.Equal("real", text));
     }
 
+    [Fact]
+    public void AForgedEntryTheFollowerAcknowledged_IsFoundAtThePreviousIndex_AndReplaced()
+    {
+        // Harder than the case above: replica 2 misses the leader's entry, a forger speaking as the leader puts its own
+        // there (same index, same term), and replica 2 acknowledges it to the leader, who has that index: the leader
+        // then sends the next entry with that one as the previous. Matched by term alone, replica 2 would keep the
+        // forged entry for good and apply it. The previous entry's hash shows the difference; the leader resends.
+        var h = Running();
+        var last = h[2].LastIndex;
+        var term = h[2].Term;
+        h.Cut(1, 2);
+        Assert.Equal(ProposeStatus.Ok, h.Propose(1, "real").Status);
+        h.ProcessAll();
+        Assert.Equal(last, h[2].LastIndex);
+        h.Heal();
+        h[2].Step(
+            new Message
+            {
+                Type = MessageType.Append,
+                From = R(1),
+                To = R(2),
+                Term = term,
+                Index = last,
+                LogTerm = h[2].TermAt(last),
+                Entries = [new Entry(last + 1, term, EntryKind.Normal, Bytes("forged"))],
+                Commit = h[2].CommitIndex,
+            },
+            h.Now
+        );
+        h.ProcessAll(); // replica 2 acknowledges last + 1 to the leader, who holds that index
+
+        AssertCommitsEverywhere(h, 1, "next");
+        Assert.All(h.Applied, p => Assert.Equal("real", RaftHarness.Text(p.Value.Single(e => e.Index == last + 1))));
+    }
+
     [Theory]
     [InlineData("gap")]
     [InlineData("terms go down")]
