@@ -55,6 +55,10 @@ internal sealed class ServeOptions
     {
         Description = "run both ports in plaintext, trusting whoever can reach them (required when there is no --certs)",
     };
+    private readonly Option<bool> bootstrap = new("--bootstrap")
+    {
+        Description = "DotNext back-end: the first start of a new cluster (an empty data directory is expected); first start only",
+    };
     private readonly Option<string?> injectBug = new("--inject-bug")
     {
         Description = "TEST ONLY: break this replica on purpose (ack-without-append, stale-read) to prove the chaos harness catches it",
@@ -100,6 +104,7 @@ internal sealed class ServeOptions
                 peerRoutes,
                 certs,
                 insecure,
+                bootstrap,
                 injectBug,
                 ExitWithParent,
                 LogLevel,
@@ -134,6 +139,7 @@ internal sealed class ServeOptions
         OverrideText(result, injectBug, v => o.InjectBug = v);
         OverrideText(result, certs, v => o.Certificates = v);
         o.Insecure |= result.GetValue(insecure);
+        o.Bootstrap |= result.GetValue(bootstrap);
         Override(result, electionLow, v =>
         {
             o.LowerElectionTimeoutMs = v;

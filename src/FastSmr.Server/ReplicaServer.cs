@@ -181,6 +181,7 @@ public sealed class ReplicaServer : IAsyncDisposable
     /// <summary>Starts the engine and the client listener.</summary>
     public async Task StartAsync(CancellationToken token = default)
     {
+        RefuseAmnesia();
         MembershipRecord.CheckOrCreate(Options);
         var endPoint = ServerOptions.ParseEndPoint(Options.ClientListen ?? Options.Self.Client);
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -206,6 +207,28 @@ public sealed class ReplicaServer : IAsyncDisposable
         if (logger.IsEnabled(LogLevel.Information))
         {
             ServerLog.Started(logger, Options.Id, Options.Self.Client, Options.Self.Raft, Options.Backend, Options.Durability);
+        }
+    }
+
+    /// <summary>
+    /// A DotNext replica of a multi-member cluster with an empty data directory needs <see cref="ServerOptions.Bootstrap"/>
+    /// (decision 90): it cannot tell a new cluster from one whose writes it acknowledged before its data was lost.
+    /// </summary>
+    private void RefuseAmnesia()
+    {
+        var directory = Options.DataDirectory;
+        var empty = !Directory.Exists(directory) || !Directory.EnumerateFileSystemEntries(directory).Any();
+        if (Options.Backend == BackendKind.DotNext && Options.Members.Count > 1 && empty && !Options.Bootstrap)
+        {
+            throw new InvalidOperationException(
+                "replica "
+                    + Options.Id
+                    + "'s data directory "
+                    + directory
+                    + " is empty: on the DotNext back-end give --bootstrap on the first start of a new cluster only; a "
+                    + "DotNext replica that lost its data must not rejoin a running cluster (it would vote as if it had "
+                    + "acknowledged nothing); the native back-end rejoins such a replica safely"
+            );
         }
     }
 

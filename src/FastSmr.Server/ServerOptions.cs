@@ -38,6 +38,14 @@ public sealed partial class ServerOptions
     /// </summary>
     public bool Insecure { get; set; }
 
+    /// <summary>
+    /// DotNext back-end: this is the first start of a new cluster, so an empty data directory is expected. Without it a
+    /// DotNext replica of a multi-member cluster refuses an empty data directory: DotNext cannot hold back the vote of a
+    /// replica that lost what it acknowledged (amnesia). Ignored on a non-empty data directory, and by the native
+    /// back-end, which tells a new cluster apart by itself (decision 87). Give it on the first start only.
+    /// </summary>
+    public bool Bootstrap { get; set; }
+
     /// <summary>The replication back-end: "dotnext" (stock DotNext Raft, the default) or "native" (FastSmr.Raft + FastSmr.Log).</summary>
     [JsonConverter(typeof(JsonStringEnumConverter<BackendKind>))]
     public BackendKind Backend { get; set; } = BackendKind.DotNext;

@@ -26,6 +26,7 @@ public class ServeConfigurationTests(ITestOutputHelper output) : IDisposable
     [InlineData("neither certificates nor insecure", "Certificates: is required")]
     [InlineData("certificates and insecure", "Insecure: cannot be set together with Certificates")]
     [InlineData("no certificate for this member", "member-1.crt: no such file")]
+    [InlineData("DotNext, empty data directory, no --bootstrap", "is empty: on the DotNext back-end give --bootstrap")]
     public async Task ABadConfiguration_IsRefused_WithOneLineAndExitCode2(string bad, string expected)
     {
         var members = "1=127.0.0.1:1/127.0.0.1:2,2=127.0.0.1:3/127.0.0.1:4";
@@ -38,6 +39,7 @@ public class ServeConfigurationTests(ITestOutputHelper output) : IDisposable
             "data directory is a file" => ["serve", "--id", "1", "--members", members, "--data", Write("a-file", "x")],
             "election timeout int.MaxValue" => ["serve", "--id", "1", "--members", members, "--data", data, "--election-timeout-ms", int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture)],
             "neither certificates nor insecure" => ["serve", "--id", "1", "--members", members, "--data", data],
+            "DotNext, empty data directory, no --bootstrap" => ["serve", "--id", "1", "--members", members, "--data", data, "--insecure", "--backend", "dotnext"],
             "certificates and insecure" => ["serve", "--id", "1", "--members", members, "--data", data, "--insecure", "--certs", directory],
             _ => ["serve", "--id", "1", "--members", members, "--data", data, "--certs", CertificatesOfMember2Only()],
         };

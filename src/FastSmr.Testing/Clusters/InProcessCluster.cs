@@ -99,6 +99,7 @@ public sealed class InProcessCluster : IReplicaCluster
             Certificates = Certificates,
             Insecure = Certificates is null,
         };
+        options.Bootstrap = !System.IO.Directory.Exists(options.DataDirectory); // its first start
         configure?.Invoke(options);
         var server = new ReplicaServer(options);
         await server.StartAsync().ConfigureAwait(false);

@@ -360,6 +360,11 @@ public sealed partial class ProcessCluster : IReplicaCluster
             Names.Of(Durability),
             "--exit-with-parent",
         };
+        if (!System.IO.Directory.Exists(Path.Combine(Directory, "replica-" + id)))
+        {
+            arguments.Add("--bootstrap"); // its first start: an empty data directory is expected
+        }
+
         if (configuredClusterId != 0)
         {
             arguments.AddRange(["--cluster-id", configuredClusterId.ToString(CultureInfo.InvariantCulture)]);
