@@ -4,6 +4,8 @@
 # opposite order). Durable, 3 replicas, 64 B values. The old commit is built in a temporary git worktree, removed after.
 # Writes OUT_DIR/DATE-before-after-NEW.json with every run and, per shape, the means and new/old ratios.
 # Usage: bench/scripts/before-after.sh OLD_COMMIT OUT_DIR [SECONDS]
+# NEW_ARGS and OLD_ARGS (environment) add demo flags to one build's runs: NEW_ARGS=--insecure compares a build that
+# runs TLS by default with one from before TLS, both in plaintext.
 set -euo pipefail
 old_commit=${1:?usage: before-after.sh OLD_COMMIT OUT_DIR [SECONDS]}
 out=${2:?usage: before-after.sh OLD_COMMIT OUT_DIR [SECONDS]}
@@ -27,8 +29,10 @@ echo "== floor"
 FASTSMR_COMMIT=$new_commit dotnet "$root/bench/FastSmr.Bench/bin/Release/net10.0/FastSmr.Bench.dll" floor --seconds 4 --dir "$root" --json "$work/floor.json" | tail -3
 run() { # which cli commit backend clients pipeline round
   echo "== $1 $4 ${5}x$6 round $7"
+  local extra
+  if [ "$1" = old ]; then extra=${OLD_ARGS:-}; else extra=${NEW_ARGS:-}; fi
   FASTSMR_COMMIT=$3 dotnet "$2" demo --backend "$4" --seconds "$seconds" --clients "$5" --pipeline "$6" --floor "$work/floor.json" \
-    --json "$work/$1-$4-${5}x$6-$7.json" | grep -E "committed ops/s|latency p50|latency p99 |OK|FAILED"
+    --json "$work/$1-$4-${5}x$6-$7.json" $extra | grep -E "committed ops/s|latency p50|latency p99 |OK|FAILED"
 }
 for round in 1 2; do
   if [ "$round" = 1 ]; then order="old new"; else order="new old"; fi
