@@ -35,6 +35,13 @@ internal static partial class NativeLog
     )]
     public static partial void NewCluster(ILogger logger, ReplicaId replicaId, int fresh, int members);
 
+    [LoggerMessage(
+        EventId = 3010,
+        Level = LogLevel.Warning,
+        Message = "{Count} more peer connections were refused without a log line (at most 20 lines a second)"
+    )]
+    public static partial void PeerRefusalsSuppressed(ILogger logger, long count);
+
     [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "snapshot {Path} skipped: {Reason}")]
     public static partial void SnapshotSkipped(ILogger logger, string path, string reason);
 

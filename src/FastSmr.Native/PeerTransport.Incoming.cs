@@ -53,11 +53,7 @@ internal sealed partial class PeerTransport
 
             if (evicted is not null)
             {
-                NativeLog.PeerRefused(
-                    logger,
-                    Remote(evicted),
-                    "closed before its hello: " + PendingConnectionsMax + " newer connections wait"
-                );
+                LogRefused(Remote(evicted), "closed before its hello: " + PendingConnectionsMax + " newer connections wait");
                 evicted.Dispose();
             }
 
@@ -100,7 +96,7 @@ internal sealed partial class PeerTransport
 
             if (admitted is not { } connection)
             {
-                NativeLog.PeerRefused(logger, remote, "more than " + SnapshotReceptionsMax + " snapshot connections from one peer");
+                LogRefused(remote, "more than " + SnapshotReceptionsMax + " snapshot connections from one peer");
             }
             else if (connection.Kind == WireFormat.KindMessages)
             {
@@ -113,7 +109,7 @@ internal sealed partial class PeerTransport
         }
         catch (Exception e) when (e is InvalidDataException or AuthenticationException)
         {
-            NativeLog.PeerRefused(logger, remote, e.Message);
+            LogRefused(remote, e.Message);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
@@ -128,6 +124,20 @@ internal sealed partial class PeerTransport
 
             await stream.DisposeAsync().ConfigureAwait(false);
             Forget(socket, admitted);
+        }
+    }
+
+    /// <summary>Logs a refused connection within the budget (<see cref="Engine.LogBudget"/>): a flood is counted.</summary>
+    private void LogRefused(string remote, string reason)
+    {
+        if (refusalLog.TryTake(out var skipped))
+        {
+            if (skipped > 0)
+            {
+                NativeLog.PeerRefusalsSuppressed(logger, skipped);
+            }
+
+            NativeLog.PeerRefused(logger, remote, reason);
         }
     }
 
@@ -209,7 +219,7 @@ internal sealed partial class PeerTransport
 
         if (refused is not null)
         {
-            NativeLog.PeerRefused(logger, remote, refused);
+            LogRefused(remote, refused);
             return null;
         }
 

@@ -78,7 +78,11 @@ internal sealed partial class ClientSession
         }
         catch (ProtocolException e)
         {
-            ServerLog.ProtocolViolation(logger, RemoteName(), e.Message);
+            if (server.MayWarnAboutClient())
+            {
+                ServerLog.ProtocolViolation(logger, RemoteName(), e.Message);
+            }
+
             Enqueue(new ServerReply(FrameType.Error, 0, SubmitResult.FromStatus(SubmitStatus.ProtocolError), e.Message));
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
@@ -123,7 +127,10 @@ internal sealed partial class ClientSession
         }
         catch (AuthenticationException e)
         {
-            ServerLog.ProtocolViolation(logger, RemoteName(), "TLS: " + e.Message);
+            if (server.MayWarnAboutClient())
+            {
+                ServerLog.ProtocolViolation(logger, RemoteName(), "TLS: " + e.Message);
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException) { }
 
@@ -231,7 +238,11 @@ internal sealed partial class ClientSession
             return;
         }
 
-        ServerLog.ClientClosed(logger, RemoteName(), reason);
+        if (server.MayWarnAboutClient())
+        {
+            ServerLog.ClientClosed(logger, RemoteName(), reason);
+        }
+
         try
         {
             current.Cancel();

@@ -35,6 +35,7 @@ public sealed class ReplicaServer : IAsyncDisposable
     private const int KeepAliveProbes = 3;
 
     private int connections;
+    private readonly LogBudget clientWarnings = new(20);
     private readonly Lock statusLock = new();
     private double statusTokens = double.MaxValue; // starts full (clamped to the rate on first use)
     private long statusRefilledAt;
@@ -266,6 +267,25 @@ public sealed class ReplicaServer : IAsyncDisposable
         Tls?.Dispose();
     }
 
+    /// <summary>
+    /// Whether a warning about a client (refused, violating the protocol, closed) may be logged now: at most 20 a second,
+    /// so that a flood of bad clients is counted rather than logged line by line.
+    /// </summary>
+    internal bool MayWarnAboutClient()
+    {
+        if (!clientWarnings.TryTake(out var skipped))
+        {
+            return false;
+        }
+
+        if (skipped > 0)
+        {
+            ServerLog.ClientWarningsSuppressed(logger, skipped);
+        }
+
+        return true;
+    }
+
     internal string? ClientEndPointOf(ReplicaId replicaId) => clientEndPoints.GetValueOrDefault(replicaId);
 
     /// <summary>Takes one Status request from the server-wide budget (<see cref="ServerOptions.StatusPerSecondMax"/>).</summary>
@@ -313,7 +333,11 @@ public sealed class ReplicaServer : IAsyncDisposable
             if (Interlocked.Increment(ref connections) > Options.ConnectionsMax)
             {
                 Interlocked.Decrement(ref connections);
-                ServerLog.ConnectionRefused(logger, Options.ConnectionsMax, client.RemoteEndPoint?.ToString() ?? "?");
+                if (MayWarnAboutClient())
+                {
+                    ServerLog.ConnectionRefused(logger, Options.ConnectionsMax, client.RemoteEndPoint?.ToString() ?? "?");
+                }
+
                 client.Dispose();
                 continue;
             }

@@ -32,6 +32,13 @@ internal static partial class ServerLog
     );
 
     [LoggerMessage(
+        EventId = 4006,
+        Level = LogLevel.Warning,
+        Message = "{Count} more client warnings (refused, violating, closed) were not logged (at most 20 lines a second)"
+    )]
+    public static partial void ClientWarningsSuppressed(ILogger logger, long count);
+
+    [LoggerMessage(
         EventId = 4005,
         Level = LogLevel.Warning,
         Message = "replica {Id} runs INSECURE: both ports in plaintext, trusting whoever can reach them (no --certs)"
