@@ -42,6 +42,16 @@ internal static class StatusCommand
                     await Console.Out.WriteLineAsync(line + indexes + "  digest " + s.Digest).ConfigureAwait(false);
                 }
 
+                if (reports.Count < endPoints.Length)
+                {
+                    await Console
+                        .Error.WriteLineAsync(
+                            FormattableString.Invariant($"fastsmr status: {endPoints.Length - reports.Count} of {endPoints.Length} ")
+                                + "replicas did not answer (down, or they run TLS and this ran without the right --certs, or the reverse)"
+                        )
+                        .ConfigureAwait(false);
+                }
+
                 return reports.Count == endPoints.Length ? 0 : 1;
             }
         );

@@ -31,6 +31,7 @@ internal sealed partial class ClientSession
     private readonly ILogger logger;
     private PipeReader input = null!; // set once the connection is open (after the TLS handshake)
     private PipeWriter output = null!;
+    private string? remoteName;
     private uint owner; // the client number in the client's certificate (0 without TLS): every record must carry it
     private readonly Channel<ServerReply> replies;
     private readonly int bodyLengthMax;
@@ -113,6 +114,7 @@ internal sealed partial class ClientSession
     /// </summary>
     private async Task<Stream?> OpenAsync(CancellationToken token)
     {
+        _ = RemoteName(); // before a failed handshake closes the socket
         var stream = new NetworkStream(socket, ownsSocket: true);
         if (server.Tls is not { } tls)
         {
@@ -137,7 +139,10 @@ internal sealed partial class ClientSession
         return null;
     }
 
-    private string RemoteName()
+    /// <summary>The client's address, read once while the socket is open (a failed handshake closes it).</summary>
+    private string RemoteName() => remoteName ??= RemoteNameOf(socket);
+
+    private static string RemoteNameOf(Socket socket)
     {
         try
         {
