@@ -39,19 +39,36 @@ public sealed class DurableWriteAheadLog : WriteAheadLog, IAuditTrail<IRaftLogEn
         this.onFailure = onFailure;
     }
 
-    /// <summary>Whether <paramref name="e"/> (or what it wraps) is a storage failure rather than a stop or a lost race.</summary>
+    /// <summary>
+    /// Whether <paramref name="e"/> (or what it wraps) is a storage failure rather than a stop, a lost race or the
+    /// network: a permission refused, or an I/O error the file system reports (EIO, EFBIG, ENOSPC, EROFS, EDQUOT: .NET
+    /// carries the errno in <see cref="Exception.HResult"/>). A snapshot arrives through the same append, so a connection
+    /// reset, a TLS failure or an early end of the stream must not count (a chaos run found exactly that).
+    /// </summary>
     public static bool IsStorageFailure(Exception? e)
     {
+        var storage = false;
         for (; e is not null; e = e.InnerException)
         {
-            if (e is IOException or UnauthorizedAccessException)
+            switch (e)
             {
-                return true;
+                case System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException:
+                    return false;
+                case UnauthorizedAccessException:
+                case IOException when e.HResult is Eio or Efbig or Enospc or Erofs or Edquot:
+                    storage = true;
+                    break;
             }
         }
 
-        return false;
+        return storage;
     }
+
+    private const int Eio = 5;
+    private const int Efbig = 27;
+    private const int Enospc = 28;
+    private const int Erofs = 30;
+    private const int Edquot = 122;
 
     /// <inheritdoc />
     async ValueTask IAuditTrail<IRaftLogEntry>.AppendAsync<TEntry>(

@@ -82,6 +82,19 @@ public class StorageFailureTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void OnDotNext_OnlyFileSystemErrorsCountAsStorageFailures_NeverTheNetwork()
+    {
+        // A snapshot reaches DotNext's log through the same append as entries: a chaos run (seed 103) once stopped a
+        // replica for a connection reset in the middle of a snapshot, counted as a storage failure.
+        Assert.True(FastSmr.DotNext.DurableWriteAheadLog.IsStorageFailure(new IOException("No space left on device", 28)));
+        Assert.True(FastSmr.DotNext.DurableWriteAheadLog.IsStorageFailure(new InvalidOperationException("wal", new UnauthorizedAccessException())));
+        var reset = new IOException("Unable to read data from the transport connection", new System.Net.Sockets.SocketException(104));
+        Assert.False(FastSmr.DotNext.DurableWriteAheadLog.IsStorageFailure(new InvalidOperationException("wal", reset)));
+        Assert.False(FastSmr.DotNext.DurableWriteAheadLog.IsStorageFailure(new IOException("Received an unexpected EOF or 0 bytes from the transport stream.")));
+        Assert.False(FastSmr.DotNext.DurableWriteAheadLog.IsStorageFailure(new OperationCanceledException()));
+    }
+
     private static void SetImmutable(string path, bool immutable)
     {
         using var chattr = Process.Start(new ProcessStartInfo("chattr", [immutable ? "+i" : "-i", path]) { RedirectStandardError = true })!;
