@@ -7,6 +7,9 @@ namespace FastSmr.Engine;
 /// </summary>
 public sealed class LogBudget
 {
+    /// <summary>The budget of the warnings about refused peers and about clients (their messages say so).</summary>
+    public const int WarningsPerSecond = 20;
+
     private readonly int perSecond;
     private readonly TimeProvider time;
     private readonly Lock gate = new();

@@ -170,7 +170,8 @@ internal sealed class PeerConnection
         }
     }
 
-    private static void Reset(ref ArrayBufferWriter<byte> buffer)
+    /// <summary>Empties a send buffer; one that a burst grew past 4 MiB is replaced, so it does not pin its peak forever.</summary>
+    internal static void Reset(ref ArrayBufferWriter<byte> buffer)
     {
         if (buffer.Capacity > ShrinkAbove)
         {

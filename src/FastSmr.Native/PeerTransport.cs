@@ -47,7 +47,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     /// </summary>
     private const int SnapshotReceptionsMax = 2;
 
-    private readonly Engine.LogBudget refusalLog = new(20);
+    private readonly Engine.LogBudget refusalLog = new(Engine.LogBudget.WarningsPerSecond);
     private readonly SemaphoreSlim snapshotReceptions = new(SnapshotReceptionsMax, SnapshotReceptionsMax);
 
     /// <summary>How long an outgoing message connection may take to connect (a failed one is retried 50 ms later).</summary>

@@ -13,7 +13,6 @@ namespace FastSmr.Native;
 /// <remarks>Not thread-safe: only the holder of the connection's sender role seals, as only it sends.</remarks>
 internal sealed class TlsSealer : IDisposable
 {
-    private const int ShrinkAbove = 4 << 20;
     private readonly Collector collector;
     private readonly SslStream stream;
 
@@ -50,14 +49,9 @@ internal sealed class TlsSealer : IDisposable
     /// <summary>Forgets what was sent.</summary>
     public void Reset()
     {
-        if (collector.Output.Capacity > ShrinkAbove)
-        {
-            collector.Output = new ArrayBufferWriter<byte>(64 * 1024);
-        }
-        else
-        {
-            collector.Output.ResetWrittenCount();
-        }
+        var output = collector.Output;
+        PeerConnection.Reset(ref output);
+        collector.Output = output;
     }
 
     public void Dispose() => stream.Dispose();

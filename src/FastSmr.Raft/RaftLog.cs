@@ -87,7 +87,10 @@ internal sealed class RaftLog
 
     // Recent hashes, by index: a leader hashes the same few entries (the previous entry of each append, the commit
     // index of each heartbeat) once per peer. An entry is recognised by its memory as well, so a replaced one is rehashed.
-    private readonly (LogIndex Index, ReadOnlyMemory<byte> Data, ulong Hash)[] hashed = new (LogIndex, ReadOnlyMemory<byte>, ulong)[8];
+    private const int HashSlots = 8; // a power of two: the slot is the index's low bits
+    private readonly (LogIndex Index, ReadOnlyMemory<byte> Data, ulong Hash)[] hashed = new (LogIndex, ReadOnlyMemory<byte>, ulong)[
+        HashSlots
+    ];
 
     /// <summary>The hash of entry <paramref name="index"/> (<see cref="HashOf"/>); 0 when it is compacted away or beyond the end.</summary>
     public ulong HashAt(LogIndex index)
@@ -98,7 +101,7 @@ internal sealed class RaftLog
         }
 
         var entry = entries[(int)(index - FirstIndex)];
-        ref var slot = ref hashed[(int)(index.Value & 7)];
+        ref var slot = ref hashed[(int)(index.Value & (HashSlots - 1))];
         if (slot.Index == index && slot.Data.Equals(entry.Data) && slot.Hash != 0)
         {
             return slot.Hash;

@@ -105,20 +105,28 @@ public sealed partial class RaftNode
         roundSentAt[round % RoundHistory] = now;
         foreach (var (id, pr) in progress)
         {
-            // Commit only up to what the follower is known to hold, so it can apply it without checking the log.
-            Send(
-                new Message
-                {
-                    Type = MessageType.Heartbeat,
-                    From = Id,
-                    To = id,
-                    Term = Term,
-                    Commit = LogIndex.Min(pr.Match, log.Committed),
-                    PrevHash = log.HashAt(LogIndex.Min(pr.Match, log.Committed)),
-                    Round = round,
-                }
-            );
+            Send(Heartbeat(id, pr, round));
         }
+    }
+
+    /// <summary>
+    /// A heartbeat to <paramref name="id"/>: it commits only up to what the follower is known to hold, so the follower can
+    /// apply it without checking its log, and carries that entry's hash (decision 89). Round 0: a commit notice, not a
+    /// lease round.
+    /// </summary>
+    private Message Heartbeat(ReplicaId id, Progress pr, long heartbeatRound)
+    {
+        var commit = LogIndex.Min(pr.Match, log.Committed);
+        return new Message
+        {
+            Type = MessageType.Heartbeat,
+            From = Id,
+            To = id,
+            Term = Term,
+            Commit = commit,
+            PrevHash = log.HashAt(commit),
+            Round = heartbeatRound,
+        };
     }
 
     private void SendAppends()
@@ -272,18 +280,7 @@ public sealed partial class RaftNode
             log.CommitTo(candidate);
             foreach (var (id, other) in progress)
             {
-                // Tell followers promptly; commit-only notifications are not lease rounds.
-                Send(
-                    new Message
-                    {
-                        Type = MessageType.Heartbeat,
-                        From = Id,
-                        To = id,
-                        Term = Term,
-                        Commit = LogIndex.Min(other.Match, log.Committed),
-                        PrevHash = log.HashAt(LogIndex.Min(other.Match, log.Committed)),
-                    }
-                );
+                Send(Heartbeat(id, other, heartbeatRound: 0)); // tell followers promptly
             }
 
             if (!config.IsVoter(Id) && log.Committed >= configs[^1].Index)

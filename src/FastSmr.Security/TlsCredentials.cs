@@ -29,6 +29,8 @@ public sealed class TlsCredentials : IDisposable
         serverChainPolicy = Policy(authority, CertificateAuthority.ServerAuthentication);
         clientChainPolicy = Policy(authority, CertificateAuthority.ClientAuthentication);
         context = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
+        var id = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(authority.RawData));
+        ClusterId = id == 0 ? 1 : id;
     }
 
     /// <summary>The authority every remote certificate must chain to.</summary>
@@ -45,14 +47,7 @@ public sealed class TlsCredentials : IDisposable
     /// authority's key is), made when the authority was (<c>fastsmr certs create</c> is the cluster's bootstrap), and the
     /// same on every replica and client without configuration.
     /// </summary>
-    public ulong ClusterId
-    {
-        get
-        {
-            var id = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(Authority.RawData));
-            return id == 0 ? 1 : id;
-        }
-    }
+    public ulong ClusterId { get; }
 
     /// <summary>
     /// The cluster id to use: <paramref name="configured"/> when it is set (non-zero), else the authority's

@@ -35,7 +35,7 @@ public sealed class ReplicaServer : IAsyncDisposable
     private const int KeepAliveProbes = 3;
 
     private int connections;
-    private readonly LogBudget clientWarnings = new(20);
+    private readonly LogBudget clientWarnings = new(LogBudget.WarningsPerSecond);
     private readonly Lock statusLock = new();
     private double statusTokens = double.MaxValue; // starts full (clamped to the rate on first use)
     private long statusRefilledAt;

@@ -14,6 +14,9 @@ public static class ClusterCertificates
     /// <summary>Client certificates made for a harness cluster (client-1 drives the load; client-2 plays another owner).</summary>
     public const int Clients = 2;
 
+    /// <summary>How long a harness cluster's certificates are valid: far longer than any run.</summary>
+    private static readonly TimeSpan Validity = TimeSpan.FromDays(30);
+
     private static readonly ConcurrentDictionary<(string, uint), TlsCredentials> Loaded = new();
 
     /// <summary>Makes <paramref name="directory"/>: an authority, members 1..N and <see cref="Clients"/> clients.</summary>
@@ -24,7 +27,7 @@ public static class ClusterCertificates
             .Select(i => CertificateIdentity.Member(new ReplicaId((uint)i)))
             .Concat(Enumerable.Range(1, Clients).Select(i => CertificateIdentity.Client((uint)i)))
             .ToArray();
-        CertificateAuthority.Create(directory, identities, TimeSpan.FromDays(30));
+        CertificateAuthority.Create(directory, identities, Validity);
         return directory;
     }
 

@@ -102,15 +102,8 @@ public sealed class HostilePeerTests(ITestOutputHelper output)
         Assert.Equal("real", RaftHarness.Text(h.Applied[2].Single(e => e.Index == last + 1)));
     }
 
-    [Fact]
-    public void AnEntryWithTheLeadersTermButOtherBytes_IsReplacedWhenTheLeaderSendsItsOwn()
-    {
-        // A forger speaking as the leader (replica 1) puts an entry of the leader's term into replica 2 where the
-        // leader's next entry will go. Same index, same term, other bytes: Log Matching alone would let replica 2 keep
-        // it and skip the real one (what happened on d9a8542). It must take the leader's.
-        var h = Running();
-        var last = h[2].LastIndex;
-        var term = h[2].Term;
+    /// <summary>A forger speaking as the leader (replica 1) appends "forged" at <paramref name="last"/> + 1 on replica 2.</summary>
+    private static void ForgeNextEntry(RaftHarness h, LogIndex last, Term term) =>
         h[2].Step(
             new Message
             {
@@ -125,6 +118,17 @@ public sealed class HostilePeerTests(ITestOutputHelper output)
             },
             h.Now
         );
+
+    [Fact]
+    public void AnEntryWithTheLeadersTermButOtherBytes_IsReplacedWhenTheLeaderSendsItsOwn()
+    {
+        // A forger speaking as the leader (replica 1) puts an entry of the leader's term into replica 2 where the
+        // leader's next entry will go. Same index, same term, other bytes: Log Matching alone would let replica 2 keep
+        // it and skip the real one (what happened on d9a8542). It must take the leader's.
+        var h = Running();
+        var last = h[2].LastIndex;
+        var term = h[2].Term;
+        ForgeNextEntry(h, last, term);
         h.ProcessAll();
         Assert.Equal(last + 1, h[2].LastIndex);
 
@@ -149,20 +153,7 @@ public sealed class HostilePeerTests(ITestOutputHelper output)
         h.ProcessAll();
         Assert.Equal(last, h[2].LastIndex);
         h.Heal();
-        h[2].Step(
-            new Message
-            {
-                Type = MessageType.Append,
-                From = R(1),
-                To = R(2),
-                Term = term,
-                Index = last,
-                LogTerm = h[2].TermAt(last),
-                Entries = [new Entry(last + 1, term, EntryKind.Normal, Bytes("forged"))],
-                Commit = h[2].CommitIndex,
-            },
-            h.Now
-        );
+        ForgeNextEntry(h, last, term);
         h.ProcessAll(); // replica 2 acknowledges last + 1 to the leader, who holds that index
 
         AssertCommitsEverywhere(h, 1, "next");
