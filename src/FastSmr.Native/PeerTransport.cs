@@ -19,7 +19,7 @@ namespace FastSmr.Native;
 /// Sending never blocks the thread driving the core: while a peer is unreachable (connecting, or more than
 /// <see cref="NativeBackendOptions.PeerQueueBytesMax"/> queued) its messages are dropped and Raft resends.
 /// </remarks>
-internal sealed partial class PeerTransport : IAsyncDisposable
+internal sealed partial class PeerTransport : IMessageBus
 {
     private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true);
 
@@ -163,7 +163,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     }
 
     /// <summary>
-    /// Queues <paramref name="message"/> for its peer (only the thread driving the core). Call <see cref="FlushAll"/> after a
+    /// Queues <paramref name="message"/> for its peer (only the thread driving the core). Call <see cref="Flush"/> after a
     /// batch.
     /// </summary>
     public void Send(Message message)
@@ -184,7 +184,7 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     }
 
     /// <summary>Wakes the senders of every peer written to since the last call.</summary>
-    public void FlushAll()
+    public void Flush()
     {
         foreach (var link in links.Values)
         {
@@ -193,14 +193,14 @@ internal sealed partial class PeerTransport : IAsyncDisposable
     }
 
     /// <summary>
-    /// Streams snapshot <paramref name="path"/> to the message's recipient on a connection of its own (at most one at a
+    /// Streams <paramref name="snapshot"/> to the message's recipient on a connection of its own (at most one at a
     /// time per peer).
     /// </summary>
-    public void SendSnapshot(Message message, string path)
+    public void SendSnapshot(Message message, SnapshotHeader snapshot)
     {
         if (links.TryGetValue((int)message.To.Value, out var link))
         {
-            link.SendSnapshot(message, path);
+            link.SendSnapshot(message, snapshot.Path);
         }
     }
 

@@ -6,13 +6,13 @@ using FastSmr.Raft;
 namespace FastSmr.Native;
 
 /// <summary>What a snapshot file says about itself.</summary>
-/// <param name="Path">The file.</param>
+/// <param name="Path">The file (its name in the storage that holds it).</param>
 /// <param name="Index">The last log index it covers.</param>
 /// <param name="Term">That entry's term.</param>
 /// <param name="Config">The configuration in effect at <paramref name="Index"/>.</param>
 /// <param name="StateOffset">Where the state machine's bytes start.</param>
 /// <param name="StateLength">How many bytes they are.</param>
-internal sealed record SnapshotHeader(string Path, long Index, long Term, ClusterConfig Config, long StateOffset, long StateLength);
+public sealed record SnapshotHeader(string Path, long Index, long Term, ClusterConfig Config, long StateOffset, long StateLength);
 
 /// <summary>
 /// Snapshots on disk, one file per snapshot named by its index, laid out as <see cref="SnapshotFormat"/> says (fixed

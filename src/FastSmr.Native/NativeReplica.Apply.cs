@@ -8,7 +8,7 @@ using FastSmr.Raft;
 namespace FastSmr.Native;
 
 // Applying what committed, in order, on the thread that holds `applying`, and taking snapshots by entries and by bytes.
-public sealed partial class NativeBackend
+public sealed partial class NativeReplica
 {
     private void KickApply()
     {
@@ -19,25 +19,20 @@ public sealed partial class NativeBackend
 
         if (!options.InlineDrive)
         {
-            applySignal.Set();
+            wakeApplier();
         }
-        else if (Interlocked.CompareExchange(ref applying, 1, 0) == 0)
+        else
         {
-            ApplyAll();
+            TryApply();
         }
     }
 
-    /// <summary>The apply thread: applies when woken (dedicated mode) and, inline, picks up anything left behind.</summary>
-    private void ApplyLoop()
+    /// <summary>Applies what is queued unless another thread is applying (it then sees the work).</summary>
+    public void TryApply()
     {
-        while (!stopRequested)
+        if (!applyQueue.IsEmpty && Interlocked.CompareExchange(ref applying, 1, 0) == 0)
         {
-            applySignal.Wait(options.InlineDrive ? 100 : 1_000);
-            applySignal.Reset();
-            if (!applyQueue.IsEmpty && Interlocked.CompareExchange(ref applying, 1, 0) == 0)
-            {
-                ApplyAll();
-            }
+            ApplyAll();
         }
     }
 
@@ -88,10 +83,12 @@ public sealed partial class NativeBackend
         var replicationHost = host!;
         if (item.Restore is { } restore)
         {
-            using var stream = new FileStream(restore.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            stream.Position = restore.StateOffset;
-            replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
-            SnapshotFile.DeleteOlder(snapshotDirectory, restore.Index);
+            using (var stream = storage.OpenSnapshotState(restore))
+            {
+                replicationHost.RestoreSnapshot(stream, new LogIndex(restore.Index), new Term(restore.Term));
+            }
+
+            storage.DeleteSnapshotsBefore(restore.Index);
             lastApplied = restore.Index;
             lastSnapshotIndex = restore.Index;
             bytesSinceSnapshot = 0;
@@ -122,7 +119,7 @@ public sealed partial class NativeBackend
         // By entries, and by bytes (SnapshotPolicy): the core keeps every entry since the last compaction in memory.
         if (options.Snapshots.IsDue(lastApplied, lastSnapshotIndex, bytesSinceSnapshot))
         {
-            var header = SnapshotFile.Write(snapshotDirectory, applyConfig, s =>
+            var header = storage.WriteSnapshot(applyConfig, s =>
             {
                 var (index, term) = replicationHost.WriteSnapshot(s);
                 return (index.Value, term.Value);

@@ -8,7 +8,7 @@ using FastSmr.Raft;
 namespace FastSmr.Native;
 
 // Running the core: who drives it (Kick, Drive, the ticker), stepping messages, proposing, handling each Ready in its order.
-public sealed partial class NativeBackend
+public sealed partial class NativeReplica
 {
     /// <summary>
     /// New work is queued. Inline (the default), the calling thread — a peer receive, a proposal — runs the core itself
@@ -16,13 +16,22 @@ public sealed partial class NativeBackend
     /// kind, native-notes/latency.md), the largest item on the latency path after fdatasync. Otherwise the dedicated
     /// replication thread is woken.
     /// </summary>
-    private void Kick()
+    public void Kick()
     {
         if (!options.InlineDrive)
         {
-            raftSignal.Set();
+            wakeDriver();
         }
-        else if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
+        else
+        {
+            TryDrive();
+        }
+    }
+
+    /// <summary>Runs the core (ticking it when due) unless another thread is running it; that thread then sees the work.</summary>
+    public void TryDrive()
+    {
+        if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
         {
             Drive();
         }
@@ -75,7 +84,7 @@ public sealed partial class NativeBackend
             {
                 try
                 {
-                    log!.Flush(toSync.Index);
+                    storage.Flush(toSync.Index);
                 }
 #pragma warning disable CA1031 // A failed fdatasync is fatal to this replica (it stops rather than acknowledge what it may not hold).
                 catch (Exception e)
@@ -133,7 +142,7 @@ public sealed partial class NativeBackend
             }
             else if (fresh && rejoining)
             {
-                transport?.EnsureConnected(); // a replica that sends nothing must still say hello, or no new cluster starts
+                bus!.EnsureConnected(); // a replica that sends nothing must still say hello, or no new cluster starts
             }
 
             if (!rejoining || n.Role == Role.Leader)
@@ -151,25 +160,6 @@ public sealed partial class NativeBackend
 
         DropStagedSnapshots(n.CommitIndex.Value);
         Publish(n);
-    }
-
-    /// <summary>The replication thread: ticks the core, and runs it for queued work when nobody else does.</summary>
-    private void RaftLoop()
-    {
-        while (!stopRequested)
-        {
-            // A tick overdue means another thread is running the core right now (it ticks too): check back in a while.
-            // Whole milliseconds, rounded up: the wait's resolution is 1 ms, and a sub-millisecond timeout returns at once,
-            // which made this thread spin through the last millisecond before every tick (measured: 8-12 % of a core
-            // on an idle leader, and ~15 MB/s of garbage from what that spin ran).
-            var wait = Volatile.Read(ref nextTick) - NowUs();
-            raftSignal.Wait((int)Math.Clamp((wait + 999) / 1000, 1, TickUs / 1000));
-            raftSignal.Reset();
-            if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
-            {
-                Drive();
-            }
-        }
     }
 
     /// <summary>Logs messages the core dropped as impossible (a forger or a broken peer), at most once a second.</summary>
@@ -198,7 +188,7 @@ public sealed partial class NativeBackend
 
             if (stagedSnapshots.Remove(message.Index.Value, out var older))
             {
-                SnapshotFile.TryDelete(older.Path);
+                storage.DeleteSnapshot(older);
             }
 
             stagedSnapshots[message.Index.Value] = item.StagedSnapshot;
@@ -224,7 +214,7 @@ public sealed partial class NativeBackend
             && stagedSnapshots.Remove(message.Index.Value, out var untaken)
         )
         {
-            SnapshotFile.TryDelete(untaken.Path); // the core did not take it (stale, or not this term's leader's): nothing will
+            storage.DeleteSnapshot(untaken); // the core did not take it (stale, or not this term's leader's): nothing will
         }
 
         if (n.DroppedMessages != droppedSeen)
@@ -235,7 +225,7 @@ public sealed partial class NativeBackend
 
         if (rejoining && rejoinLeaderCommit > 0 && n.CommitIndex.Value >= rejoinLeaderCommit && n.StableIndex.Value >= rejoinLeaderCommit)
         {
-            StoreBootId(); // caught up: from now on this replica's acknowledgements are its own again
+            storage.StoreBootId(bootId); // caught up: from now on this replica's acknowledgements are its own again
             Volatile.Write(ref rejoining, false);
             NativeLog.Rejoined(logger, options.ReplicaId);
         }
@@ -262,7 +252,6 @@ public sealed partial class NativeBackend
 
     private void HandleReady(RaftNode n, Ready ready)
     {
-        var storage = log!;
         if (ready.Snapshot is { } snapshot)
         {
             InstallSnapshot(snapshot);
@@ -291,16 +280,16 @@ public sealed partial class NativeBackend
             {
                 if (currentSnapshot is { } current && current.Index == message.Index.Value)
                 {
-                    transport!.SendSnapshot(message, current.Path);
+                    bus!.SendSnapshot(message, current);
                 }
             }
             else
             {
-                transport!.Send(message);
+                bus!.Send(message);
             }
         }
 
-        transport!.FlushAll();
+        bus!.Flush();
         if (ready.Entries.Count > 0 && options.Durability == DurabilityMode.Durable)
         {
             // Synced by this thread once it has let go of the core (see Drive): the messages are on their way, so the
@@ -326,7 +315,6 @@ public sealed partial class NativeBackend
 
     private void AppendEntries(RaftNode n, IReadOnlyList<Entry> entries)
     {
-        var storage = log!;
         var first = entries[0].Index;
         if (first <= storage.LastIndex)
         {
@@ -336,7 +324,7 @@ public sealed partial class NativeBackend
         for (var i = 0; i < entries.Count; i++)
         {
             var entry = entries[i];
-            var index = storage.Append(entry.Term, entry.Data.Span, ToRecordType(entry.Type));
+            var index = storage.Append(entry.Term, entry.Data.Span, entry.Type);
             if (index != entry.Index)
             {
                 throw new InvalidOperationException("the log appended entry " + entry.Index + " at index " + index);
@@ -399,7 +387,10 @@ public sealed partial class NativeBackend
         WakeReaders();
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Appends <paramref name="batch"/> as one entry if this replica leads in exactly <paramref name="term"/>; completes
+    /// when it is committed (or can no longer be, or the token is cancelled): see <see cref="IReplicationBackend.ProposeAsync"/>.
+    /// </summary>
     public ValueTask<ProposeResult> ProposeAsync(ReadOnlyMemory<byte> batch, Term term, CancellationToken token)
     {
         var view = Leadership;
@@ -424,5 +415,6 @@ public sealed partial class NativeBackend
         return task;
     }
 
-    private void OnReceived(Message message, long receivedUs) => inbound.Enqueue(new Inbound(message, receivedUs, null));
+    /// <summary>Queues a peer's message for the core (any thread); <see cref="Kick"/> after a batch of them.</summary>
+    public void Receive(Message message, long receivedUs) => inbound.Enqueue(new Inbound(message, receivedUs, null));
 }

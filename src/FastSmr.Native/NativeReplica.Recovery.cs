@@ -14,7 +14,7 @@ namespace FastSmr.Native;
 // Recovery at start: the core rebuilt from the log and the newest snapshot, the memory-mode boot-id rule (a replica
 // whose machine restarted neither votes nor campaigns until it has caught up), and the same rule for a replica that
 // starts with no state at all (amnesia), lifted early only when a majority of the members are as new (a new cluster).
-public sealed partial class NativeBackend
+public sealed partial class NativeReplica
 {
     /// <summary>
     /// A replica with no state (term 0, empty log: a new data directory, or a wiped one) cannot tell a new cluster from
@@ -45,7 +45,7 @@ public sealed partial class NativeBackend
     /// (itself included) means a new cluster, whose replicas may vote from the start. Safe within the failure model: if
     /// a running cluster had committed anything, a majority holds it, and at most F of them can have lost it.
     /// </summary>
-    private void OnGreeted(int peer, bool peerFresh)
+    public void Greeted(int peer, bool peerFresh)
     {
         int count;
         lock (freshPeers)
@@ -72,47 +72,33 @@ public sealed partial class NativeBackend
     private bool CheckBootId()
     {
         // memory mode (docs/architecture.md, "Safety rules"): after an unclean OS shutdown — the boot id stored here
-        // differs from the running
-        // kernel's — what this replica acknowledged may be lost, so it must not vote or campaign until it caught up.
-        // The stored id is replaced only once it has, so a restart while rejoining rejoins again.
-        var previous = File.Exists(BootIdPath) ? File.ReadAllText(BootIdPath).Trim() : null;
-        var current = CurrentBootId();
-        var rebooted = options.Durability == DurabilityMode.Memory && previous is not null && previous != current;
+        // differs from the running kernel's — what this replica acknowledged may be lost, so it must not vote or
+        // campaign until it caught up. The stored id is replaced only once it has, so a restart while rejoining rejoins
+        // again.
+        var previous = storage.LoadBootId();
+        var rebooted = options.Durability == DurabilityMode.Memory && previous is not null && previous != bootId;
         if (rebooted)
         {
             NativeLog.Rejoining(logger, options.ReplicaId);
         }
-        else if (previous != current)
+        else if (previous != bootId)
         {
-            StoreBootId();
+            storage.StoreBootId(bootId);
         }
 
         return rebooted;
     }
 
-    private string BootIdPath => Path.Combine(root, "boot-id");
-
-    private static string CurrentBootId()
+    private RaftNode Recover(IReplicationHost replicationHost)
     {
-        const string source = "/proc/sys/kernel/random/boot_id";
-        return File.Exists(source) ? File.ReadAllText(source).Trim() : "";
-    }
-
-    private void StoreBootId()
-    {
-        var temporary = BootIdPath + ".tmp";
-        File.WriteAllText(temporary, CurrentBootId());
-        DurableFile.Commit(temporary, BootIdPath);
-    }
-
-    private RaftNode Recover(SegmentedLog storage, IReplicationHost replicationHost)
-    {
-        var snapshot = SnapshotFile.FindLatest(snapshotDirectory, (path, e) => NativeLog.SnapshotSkipped(logger, path, e.Message));
+        var snapshot = storage.LatestSnapshot((path, e) => NativeLog.SnapshotSkipped(logger, path, e.Message));
         if (snapshot is not null)
         {
-            using var stream = new FileStream(snapshot.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            stream.Position = snapshot.StateOffset;
-            replicationHost.RestoreSnapshot(stream, new LogIndex(snapshot.Index), new Term(snapshot.Term));
+            using (var stream = storage.OpenSnapshotState(snapshot))
+            {
+                replicationHost.RestoreSnapshot(stream, new LogIndex(snapshot.Index), new Term(snapshot.Term));
+            }
+
             currentSnapshot = snapshot;
         }
 
@@ -122,7 +108,7 @@ public sealed partial class NativeBackend
         if (meta.CompactedIndex > snapshotIndex)
         {
             throw new InvalidDataException(
-                root
+                options.DataDirectory
                     + ": the log is compacted up to "
                     + meta.CompactedIndex
                     + " but the newest intact snapshot covers only "
@@ -140,10 +126,7 @@ public sealed partial class NativeBackend
         var first = LogIndex.Max(storage.FirstIndex, snapshotIndex + 1);
         if (first <= storage.LastIndex)
         {
-            foreach (var record in storage.Read(first, storage.LastIndex))
-            {
-                entries.Add(new Entry(record.Index, record.Term, ToEntryKind(record.Type), record.Payload.ToArray()));
-            }
+            storage.ReadEntries(first, storage.LastIndex, entries);
         }
 
         var voters = options.Members.Select(m => m.Id).ToList();
@@ -170,20 +153,4 @@ public sealed partial class NativeBackend
         lastSnapshotIndex = snapshotIndex.Value;
         return core;
     }
-
-    private static EntryKind ToEntryKind(LogRecordType type) =>
-        type switch
-        {
-            LogRecordType.NoOp => EntryKind.NoOp,
-            LogRecordType.Config => EntryKind.Config,
-            _ => EntryKind.Normal,
-        };
-
-    private static LogRecordType ToRecordType(EntryKind type) =>
-        type switch
-        {
-            EntryKind.NoOp => LogRecordType.NoOp,
-            EntryKind.Config => LogRecordType.Config,
-            _ => LogRecordType.Entry,
-        };
 }

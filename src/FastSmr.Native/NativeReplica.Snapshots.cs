@@ -8,7 +8,7 @@ using FastSmr.Raft;
 namespace FastSmr.Native;
 
 // Snapshots: staged ones received from the leader, installing them into the core, and compacting the log behind a new one.
-public sealed partial class NativeBackend
+public sealed partial class NativeReplica
 {
     private void Compact(RaftNode n, SnapshotHeader snapshot)
     {
@@ -21,12 +21,12 @@ public sealed partial class NativeBackend
         n.Compact(index);
         if (options.Durability == DurabilityMode.Memory)
         {
-            log!.Flush(index); // only durable entries are compacted away
+            storage.Flush(index); // only durable entries are compacted away
         }
 
-        log!.CompactPrefix(index);
+        storage.CompactPrefix(index);
         currentSnapshot = snapshot;
-        SnapshotFile.DeleteOlder(snapshotDirectory, snapshot.Index);
+        storage.DeleteSnapshotsBefore(snapshot.Index);
         NativeLog.SnapshotTaken(logger, options.ReplicaId, snapshot.Index);
     }
 
@@ -38,10 +38,8 @@ public sealed partial class NativeBackend
         }
 
         // Verified on receipt (lengths, CRC); renamed into place durably, then the log is reset to it.
-        var path = SnapshotFile.PathFor(snapshotDirectory, snapshot.Index.Value);
-        FastSmr.Log.DurableFile.Commit(staged.Path, path);
-        var header = staged with { Path = path };
-        log!.Reset(snapshot.Index, snapshot.Term);
+        var header = storage.CommitStagedSnapshot(staged);
+        storage.Reset(snapshot.Index, snapshot.Term);
         currentSnapshot = header;
         DropStagedSnapshots(snapshot.Index.Value);
 
@@ -64,14 +62,18 @@ public sealed partial class NativeBackend
             if (index <= upTo)
             {
                 (dropped ??= []).Add(index);
-                SnapshotFile.TryDelete(other.Path);
+                storage.DeleteSnapshot(other);
             }
         }
 
         dropped?.ForEach(index => stagedSnapshots.Remove(index));
     }
 
-    private bool OnSnapshotReceived(Message message, SnapshotHeader staged)
+    /// <summary>
+    /// A snapshot arrived from a leader, staged in this replica's storage and checked (lengths, CRC): queued for the core
+    /// if it restores. False: the caller deletes the staged snapshot; true: the replica owns it from now on.
+    /// </summary>
+    public bool ReceiveSnapshot(Message message, SnapshotHeader staged)
     {
         if (stopRequested || !CanBeRestored(message, staged))
         {
@@ -92,8 +94,7 @@ public sealed partial class NativeBackend
     {
         try
         {
-            using var file = new FileStream(staged.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            file.Position = staged.StateOffset;
+            using var file = storage.OpenSnapshotState(staged);
             host!.ValidateSnapshot(file);
             return true;
         }

@@ -9,7 +9,7 @@ namespace FastSmr.Native;
 
 // Reads under the leader lease (thesis 6.4): the barrier, the check after the query, and publishing the lease with the
 // commit index it covers.
-public sealed partial class NativeBackend
+public sealed partial class NativeReplica
 {
     private void PublishLease(RaftNode n)
     {
