@@ -18,7 +18,7 @@ public sealed partial class ReplicaEngine
     {
         var token = stopping.Token;
         var reader = queue.Reader;
-        var slots = new SemaphoreSlim(options.ProposalsInFlightMax, options.ProposalsInFlightMax);
+        var slots = new ProposalSlots(options.ProposalsInFlightMax, asynchronousContinuations: !resume);
         var writers = new Stack<BatchWriter>();
         for (var i = 0; i < options.ProposalsInFlightMax; i++)
         {
@@ -32,12 +32,12 @@ public sealed partial class ReplicaEngine
         {
             while (true)
             {
-                if (waiting.Count == 0 && !await reader.WaitToReadAsync(token).ConfigureAwait(false))
+                if (waiting.Count == 0 && !await reader.WaitToReadAsync(token).ConfigureAwait(resume))
                 {
                     break;
                 }
 
-                await WaitForSlotAsync(slots, waiting, token).ConfigureAwait(false);
+                await WaitForSlotAsync(slots, waiting, token).ConfigureAwait(resume);
                 BatchWriter writer;
                 lock (writers)
                 {
@@ -75,14 +75,24 @@ public sealed partial class ReplicaEngine
 
     /// <summary>
     /// Waits for a proposal slot. While every slot is busy (a slow or stuck commit), commands whose deadline passes are
-    /// answered Timeout: they were never proposed, so the client may retry them safely.
+    /// answered Timeout: they were never proposed, so the client may retry them safely. The sweep interval runs on the
+    /// engine's clock, so that a simulator's time drives it too; with a slot free this allocates nothing.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))] // the batcher waits here once per batch under load
-    private async ValueTask WaitForSlotAsync(SemaphoreSlim slots, Queue<PendingCommand> waiting, CancellationToken token)
+    private async ValueTask WaitForSlotAsync(ProposalSlots slots, Queue<PendingCommand> waiting, CancellationToken token)
     {
         var reader = queue.Reader;
-        while (!await slots.WaitAsync(options.DeadlineSweepInterval, token).ConfigureAwait(false))
+        while (!slots.TryTake())
         {
+            var released = slots.Released();
+            if (!released.IsCompleted)
+            {
+                using var sweep = CancellationTokenSource.CreateLinkedTokenSource(token);
+                await Task.WhenAny(released, Task.Delay(options.DeadlineSweepInterval, time, sweep.Token)).ConfigureAwait(resume);
+                sweep.Cancel(); // the timer goes with it when a slot came first (synchronously: never on the thread pool)
+            }
+
+            token.ThrowIfCancellationRequested();
             while (reader.TryRead(out var arriving))
             {
                 waiting.Enqueue(arriving);
@@ -197,7 +207,7 @@ public sealed partial class ReplicaEngine
         ReadOnlyMemory<byte> bytes,
         BatchWriter writer,
         Stack<BatchWriter> writers,
-        SemaphoreSlim slots
+        ProposalSlots slots
     )
     {
         // The batch may be claimed by apply, retired and reused for new commands while the round is awaited: afterwards
@@ -207,7 +217,7 @@ public sealed partial class ReplicaEngine
         ProposeResult result;
         try
         {
-            result = await backend.ProposeAsync(bytes, proposedTerm, stopping.Token).ConfigureAwait(false);
+            result = await backend.ProposeAsync(bytes, proposedTerm, stopping.Token).ConfigureAwait(resume);
         }
         catch (OperationCanceledException)
         {
@@ -325,7 +335,7 @@ public sealed partial class ReplicaEngine
         var retire = new List<PendingBatch>();
         try
         {
-            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(resume))
             {
                 var now = time.GetTimestamp();
                 lock (pendingLock)

@@ -39,6 +39,8 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     private readonly Stack<PendingBatch> batchPool = new();
     private readonly ArrayBufferWriter<byte> applyOutput = new(4096);
     private readonly CancellationTokenSource stopping = new();
+    private readonly TaskScheduler? scheduler; // where the engine's own tasks run (null: the thread pool)
+    private readonly bool resume; // continue awaits on the captured scheduler: only under a simulator's scheduler
     private Task? batcherTask;
     private Task? sweeperTask;
     private int queuedCount;
@@ -58,13 +60,18 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
     /// <param name="time">The clock; the system's when null.</param>
     /// <param name="newStateMachine">Makes an empty state machine of the same kind, into which a snapshot received from
     /// a peer is restored as a check before it may replace anything; when null only the snapshot's header is checked.</param>
+    /// <param name="scheduler">Where the engine's own tasks (batcher, deadline sweeper, no-op proposals) run and where
+    /// every await inside the engine resumes; null (the default): the thread pool, never the caller's context. A
+    /// simulator passes a single-threaded scheduler of its own, with <paramref name="time"/> its clock, so that a whole
+    /// replica runs deterministically.</param>
     public ReplicaEngine(
         EngineOptions options,
         IStateMachine stateMachine,
         IReplicationBackend backend,
         ILogger<ReplicaEngine>? logger = null,
         TimeProvider? time = null,
-        Func<IStateMachine>? newStateMachine = null
+        Func<IStateMachine>? newStateMachine = null,
+        TaskScheduler? scheduler = null
     )
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -77,6 +84,8 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         this.backend = backend;
         this.logger = (ILogger?)logger ?? NullLogger.Instance;
         this.time = time ?? TimeProvider.System;
+        this.scheduler = scheduler;
+        resume = scheduler is not null;
         commandPool = new PendingCommandPool(Math.Min(options.QueuedCommandsMax, 16_384));
         queue = Channel.CreateUnbounded<PendingCommand>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
         leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Follower, default, ReplicaId.None));
@@ -123,9 +132,9 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
             throw new InvalidOperationException("the engine is already started");
         }
 
-        await backend.StartAsync(this, token).ConfigureAwait(false);
-        batcherTask = Task.Run(RunBatcherAsync, CancellationToken.None);
-        sweeperTask = Task.Run(RunDeadlineSweeperAsync, CancellationToken.None);
+        await backend.StartAsync(this, token).ConfigureAwait(resume);
+        batcherTask = Run(RunBatcherAsync);
+        sweeperTask = Run(RunDeadlineSweeperAsync);
     }
 
     /// <summary>Stops accepting work, answers everything still waiting, and stops the back-end.</summary>
@@ -136,18 +145,18 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
             return;
         }
 
-        await stopping.CancelAsync().ConfigureAwait(false);
+        await stopping.CancelAsync().ConfigureAwait(resume);
         queue.Writer.TryComplete();
         try
         {
             if (batcherTask is not null)
             {
-                await batcherTask.ConfigureAwait(false);
+                await batcherTask.ConfigureAwait(resume);
             }
 
             if (sweeperTask is not null)
             {
-                await sweeperTask.ConfigureAwait(false);
+                await sweeperTask.ConfigureAwait(resume);
             }
         }
         catch (OperationCanceledException) { }
@@ -160,14 +169,14 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         }
 
         FailAllPending(SubmitStatus.Unknown);
-        await backend.StopAsync(token).ConfigureAwait(false);
+        await backend.StopAsync(token).ConfigureAwait(resume);
     }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        await StopAsync().ConfigureAwait(false);
-        await backend.DisposeAsync().ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(resume);
+        await backend.DisposeAsync().ConfigureAwait(resume);
         stopping.Dispose();
     }
 
@@ -271,7 +280,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
             // Raft thesis §3.6.2 / §6.4: a new leader commits entries of earlier terms only by committing one of its own
             // term, and reads need that too. Stock DotNext 6.12 left earlier-term entries uncommitted after a restart
             // until a client write arrived, so the engine proposes a no-op at the start of every term it leads.
-            _ = Task.Run(() => ProposeNoOpAsync(info.Term), CancellationToken.None);
+            _ = Run(() => ProposeNoOpAsync(info.Term));
         }
     }
 
@@ -282,7 +291,7 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
         BatchFormat.WriteNoOp(entry, batchId: 0, timestamp, options.ReplicaId);
         try
         {
-            var result = await backend.ProposeAsync(entry, term, stopping.Token).ConfigureAwait(false);
+            var result = await backend.ProposeAsync(entry, term, stopping.Token).ConfigureAwait(resume);
             EngineLog.NoOpProposed(logger, options.ReplicaId, term.Value, result.Outcome);
         }
         catch (OperationCanceledException) { }
@@ -361,6 +370,12 @@ public sealed partial class ReplicaEngine : IReplicationHost, IAsyncDisposable
 
         return time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency);
     }
+
+    /// <summary>Runs one of the engine's own tasks: on the thread pool, or on the scheduler it was given.</summary>
+    private Task Run(Func<Task> work) =>
+        scheduler is null
+            ? Task.Run(work, CancellationToken.None)
+            : Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, scheduler).Unwrap();
 
     private long NowMicros() => (time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
 }

@@ -30,6 +30,7 @@ public sealed partial class NativeReplica
     /// <summary>Applies what is queued unless another thread is applying (it then sees the work).</summary>
     public void TryApply()
     {
+        Point("take the apply loop");
         if (!applyQueue.IsEmpty && Interlocked.CompareExchange(ref applying, 1, 0) == 0)
         {
             ApplyAll();
@@ -71,6 +72,7 @@ public sealed partial class NativeReplica
             }
 
             Interlocked.Exchange(ref applying, 0); // a full fence, as in DriveRounds
+            Point("apply let go");
             if (stopRequested || applyQueue.IsEmpty || Interlocked.CompareExchange(ref applying, 1, 0) != 0)
             {
                 return;

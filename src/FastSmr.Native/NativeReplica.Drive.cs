@@ -31,6 +31,7 @@ public sealed partial class NativeReplica
     /// <summary>Runs the core (ticking it when due) unless another thread is running it; that thread then sees the work.</summary>
     public void TryDrive()
     {
+        Point("take the core");
         if (Interlocked.CompareExchange(ref driving, 1, 0) == 0)
         {
             Drive();
@@ -65,6 +66,7 @@ public sealed partial class NativeReplica
 
                 toSync = flushTarget;
                 flushTarget = default;
+                Point("round done");
             }
 #pragma warning disable CA1031 // Anything escaping here stops this replica with the reason logged; a crash would lose the reason.
             catch (Exception e)
@@ -79,7 +81,10 @@ public sealed partial class NativeReplica
             // acknowledgements that arrive during this fdatasync); then checked again, so work queued by a thread that
             // found the core busy is never left behind. One sync covers every Ready this round handled, and whatever
             // arrives during it queues for the next (group commit without a timer).
+            var sawNoWork = Bug == NativeBug.CheckThenLetGo && toSync.Index == LogIndex.Zero && NoQueuedWork();
+            Point("queues looked at");
             Interlocked.Exchange(ref driving, 0); // a full fence: the queue checks below must not move above it
+            Point("core let go");
             if (toSync.Index > LogIndex.Zero && !stopRequested)
             {
                 try
@@ -95,19 +100,25 @@ public sealed partial class NativeReplica
                 }
 
                 persistedReports.Enqueue(toSync);
+                Point("synced");
             }
 
             KickApply();
-            if (
-                stopRequested
-                || (inbound.IsEmpty && proposals.IsEmpty && compactions.IsEmpty && persistedReports.IsEmpty)
-                || Interlocked.CompareExchange(ref driving, 1, 0) != 0
-            )
+            if (Bug == NativeBug.LostWakeUp)
+            {
+                return;
+            }
+
+            Point("re-check");
+
+            if (stopRequested || sawNoWork || NoQueuedWork() || Interlocked.CompareExchange(ref driving, 1, 0) != 0)
             {
                 return;
             }
         }
     }
+
+    private bool NoQueuedWork() => inbound.IsEmpty && proposals.IsEmpty && compactions.IsEmpty && persistedReports.IsEmpty;
 
     private void DriveOnce(RaftNode n)
     {
@@ -269,6 +280,10 @@ public sealed partial class NativeReplica
         if (ready.Entries.Count > 0)
         {
             AppendEntries(n, ready.Entries);
+            if (Bug != NativeBug.None)
+            {
+                InjectAppendBug(n, ready.Entries);
+            }
         }
 
         PublishLease(n); // before the messages: a transfer's TimeoutNow must not leave while the old lease still shows
@@ -339,6 +354,21 @@ public sealed partial class NativeReplica
         }
     }
 
+    private void InjectAppendBug(RaftNode n, IReadOnlyList<Entry> entries)
+    {
+        if (Bug == NativeBug.AcknowledgeBeforeFsync && options.Durability == DurabilityMode.Durable)
+        {
+            n.Persisted(entries[^1].Index, entries[^1].Term);
+        }
+        else if (Bug == NativeBug.ApplyPastCommit)
+        {
+            foreach (var entry in entries)
+            {
+                applyQueue.Enqueue(new ApplyItem(entry, null));
+            }
+        }
+    }
+
     private void CompleteWaiters(IReadOnlyList<Entry> committed)
     {
         var first = committed[0].Index;
@@ -402,6 +432,7 @@ public sealed partial class NativeReplica
         var waiter = ProposalWaiter.Rent(waiterPool, batch.Span, term.Value, token);
         var task = waiter.Task;
         proposals.Enqueue(waiter);
+        Point("proposal queued");
         Kick();
         if (stopRequested)
         {
@@ -416,5 +447,9 @@ public sealed partial class NativeReplica
     }
 
     /// <summary>Queues a peer's message for the core (any thread); <see cref="Kick"/> after a batch of them.</summary>
-    public void Receive(Message message, long receivedUs) => inbound.Enqueue(new Inbound(message, receivedUs, null));
+    public void Receive(Message message, long receivedUs)
+    {
+        inbound.Enqueue(new Inbound(message, receivedUs, null));
+        Point("message queued");
+    }
 }

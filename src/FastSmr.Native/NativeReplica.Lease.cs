@@ -40,13 +40,23 @@ public sealed partial class NativeReplica
         lock (readGate)
         {
             woken = readWaiters;
-            readWaiters = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            readWaiters = NewReadWaiters();
         }
 
         woken.TrySetResult();
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// The signal lease readers wait on. Production completes their continuations on the thread pool, never inline on
+    /// the thread driving the core; under a simulator's scheduler inline, as a wait on it would else leave its one thread.
+    /// </summary>
+    private TaskCompletionSource NewReadWaiters() =>
+        new(ResumeOnCapturedContext ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// The index a linearizable read must wait for (the commit index, under a valid lease), or null when this replica
+    /// cannot serve the read: see <see cref="IReplicationBackend.ReadBarrierAsync"/>.
+    /// </summary>
     public async ValueTask<LogIndex?> ReadBarrierAsync(CancellationToken token)
     {
         // A lease read (thesis §6.4): while a majority acknowledged a heartbeat round sent less than a lease ago, no other
@@ -75,7 +85,7 @@ public sealed partial class NativeReplica
             }
 
             // No lease yet (a new leader, or a round missed): the next acknowledged round brings it back.
-            await changed.WaitAsync(token).ConfigureAwait(false);
+            await changed.WaitAsync(token).ConfigureAwait(ResumeOnCapturedContext);
         }
     }
 
@@ -94,5 +104,6 @@ public sealed partial class NativeReplica
         }
     }
 
-    private bool LeaseValidLocked(long term) => !stopRequested && leaseTerm == term && ownTermCommitted == 1 && NowUs() < leaseUntilUs;
+    private bool LeaseValidLocked(long term) =>
+        !stopRequested && leaseTerm == term && (ownTermCommitted == 1 || Bug == NativeBug.LeaseBeforeCommitIndex) && NowUs() < leaseUntilUs;
 }

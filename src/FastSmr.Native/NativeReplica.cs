@@ -73,7 +73,7 @@ public sealed partial class NativeReplica
     private long nextTick;
     private (LogIndex Index, Term Term) flushTarget; // written and read only by the thread holding `driving`
     private readonly ConcurrentQueue<(LogIndex Index, Term Term)> persistedReports = new();
-    private TaskCompletionSource readWaiters = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource readWaiters = new(TaskCreationOptions.RunContinuationsAsynchronously); // see NewReadWaiters
 
     /// <summary>Creates the replica over <paramref name="storage"/>, which it owns; nothing runs until <see cref="Start"/>.</summary>
     /// <param name="options">Checked options; <see cref="ReplicationBackendOptions.Time"/> is its clock.</param>
@@ -140,6 +140,25 @@ public sealed partial class NativeReplica
     /// <summary>Whether a stop was requested or the replica failed: it takes no more work.</summary>
     public bool Stopping => stopRequested;
 
+    /// <summary>
+    /// Whether awaits inside the replica (a lease read waiting for its lease) resume on the caller's scheduler: false (the
+    /// default) in production; true under a simulator's single-threaded scheduler, so that a run is deterministic.
+    /// </summary>
+    public bool ResumeOnCapturedContext { get; init; }
+
+    /// <summary>
+    /// Test-only: called at each scheduling point of the run-to-completion protocol (queues filled, the core taken and
+    /// let go, the sync done, the re-check), where a controlled scheduler may switch threads. Null in production.
+    /// </summary>
+    internal Action<string>? SchedulingPoint { get; init; }
+
+    /// <summary>A test-only bug to inject (the simulator's proof that it catches it).</summary>
+    internal NativeBug Bug { get; init; }
+
+    /// <summary>Whether anything waits in the replica's queues (an idle replica with work left behind lost a wake-up).</summary>
+    internal bool HasQueuedWork =>
+        !inbound.IsEmpty || !proposals.IsEmpty || !compactions.IsEmpty || !persistedReports.IsEmpty || !applyQueue.IsEmpty;
+
     /// <summary>Now, in microseconds, on the replica's clock.</summary>
     public long NowUs() => clock.NowUs();
 
@@ -155,6 +174,7 @@ public sealed partial class NativeReplica
 
         this.host = host;
         this.bus = bus;
+        readWaiters = NewReadWaiters();
         rejoining = CheckBootId();
         node = Recover(host);
         CheckFresh(node);
@@ -186,6 +206,8 @@ public sealed partial class NativeReplica
         leadership = new StrongBox<LeadershipInfo>(new LeadershipInfo(ReplicaRole.Stopped, Leadership.Term, ReplicaId.None));
         readWaiters.TrySetResult();
     }
+
+    private void Point(string where) => SchedulingPoint?.Invoke(where);
 
     private void Fail(Exception e)
     {

@@ -34,35 +34,49 @@ internal static class SnapshotFile
     /// </summary>
     public static SnapshotHeader Write(string directory, ClusterConfig config, Func<Stream, (long Index, long Term)> writeState)
     {
-        var configBytes = config.Encode();
         var temporary = Path.Combine(directory, "writing" + Extension + ".tmp");
+        SnapshotHeader written;
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16))
+        {
+            written = WriteTo(file, temporary, config, writeState);
+        }
+
+        var path = PathFor(directory, written.Index);
+        DurableFile.Commit(temporary, path);
+        return written with { Path = path };
+    }
+
+    /// <summary>
+    /// Writes a whole snapshot file into <paramref name="file"/> (seekable, empty): header, configuration, and the state
+    /// <paramref name="writeState"/> streams, checksummed. Flushes nothing.
+    /// </summary>
+    public static SnapshotHeader WriteTo(Stream file, string name, ClusterConfig config, Func<Stream, (long Index, long Term)> writeState)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(writeState);
+        var configBytes = config.Encode();
         long index,
             term,
             length;
         uint crc;
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16))
+        file.Position = FixedHeaderSize + configBytes.Length;
+        using (var checksummed = new ChecksumStream(file))
         {
-            file.Position = FixedHeaderSize + configBytes.Length;
-            using (var checksummed = new ChecksumStream(file))
-            {
-                (index, term) = writeState(checksummed);
-                crc = checksummed.Crc;
-                length = checksummed.Length;
-            }
-
-            Span<byte> header = stackalloc byte[FixedHeaderSize];
-            SnapshotFormat.WriteFileHeader(
-                header,
-                new SnapshotFileHeader(new LogIndex(index), new Term(term), length, crc, configBytes.Length)
-            );
-            file.Position = 0;
-            file.Write(header);
-            file.Write(configBytes);
+            (index, term) = writeState(checksummed);
+            crc = checksummed.Crc;
+            length = checksummed.Length;
         }
 
-        var path = PathFor(directory, index);
-        DurableFile.Commit(temporary, path);
-        return new SnapshotHeader(path, index, term, config, FixedHeaderSize + configBytes.Length, length);
+        Span<byte> header = stackalloc byte[FixedHeaderSize];
+        SnapshotFormat.WriteFileHeader(
+            header,
+            new SnapshotFileHeader(new LogIndex(index), new Term(term), length, crc, configBytes.Length)
+        );
+        file.Position = 0;
+        file.Write(header);
+        file.Write(configBytes);
+        return new SnapshotHeader(name, index, term, config, FixedHeaderSize + configBytes.Length, length);
     }
 
     /// <summary>
@@ -72,13 +86,20 @@ internal static class SnapshotFile
     public static SnapshotHeader Verify(string path)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Verify(file, path);
+    }
+
+    /// <summary>Checks the whole snapshot file in <paramref name="file"/> (from its start), named <paramref name="name"/>.</summary>
+    public static SnapshotHeader Verify(Stream file, string name)
+    {
+        ArgumentNullException.ThrowIfNull(file);
         Span<byte> bytes = stackalloc byte[FixedHeaderSize];
         var got = file.ReadAtLeast(bytes, FixedHeaderSize, throwOnEndOfStream: false);
-        var header = SnapshotFormat.ReadFileHeader(bytes[..got], path);
+        var header = SnapshotFormat.ReadFileHeader(bytes[..got], name);
         if (file.Length != SnapshotFormat.FileLength(header))
         {
             throw new InvalidDataException(
-                path + ": header sizes do not match the file (" + file.Length.ToString(CultureInfo.InvariantCulture) + " bytes)"
+                name + ": header sizes do not match the file (" + file.Length.ToString(CultureInfo.InvariantCulture) + " bytes)"
             );
         }
 
@@ -96,10 +117,10 @@ internal static class SnapshotFile
 
         if (actual != header.StateCrc)
         {
-            throw new InvalidDataException(path + ": the state's checksum does not match (corrupt snapshot)");
+            throw new InvalidDataException(name + ": the state's checksum does not match (corrupt snapshot)");
         }
 
-        return new SnapshotHeader(path, header.Index.Value, header.Term.Value, config, FixedHeaderSize + configLength, header.StateLength);
+        return new SnapshotHeader(name, header.Index.Value, header.Term.Value, config, FixedHeaderSize + configLength, header.StateLength);
     }
 
     /// <summary>

@@ -1,10 +1,11 @@
 namespace FastSmr.Simulation;
 
 /// <summary>The simulator's only source of randomness: SplitMix64, seeded, so a seed replays exactly.</summary>
-internal sealed class SimRandom(ulong seed)
+public sealed class SimRandom(ulong seed)
 {
     private ulong state = seed;
 
+    /// <summary>The next 64 random bits.</summary>
     public ulong Next()
     {
         var z = state += 0x9E3779B97F4A7C15UL;
@@ -16,9 +17,12 @@ internal sealed class SimRandom(ulong seed)
     /// <summary>Uniform in [min, max).</summary>
     public long Between(long min, long max) => min + (long)(Next() % (ulong)(max - min));
 
+    /// <summary>Uniform in [0, max).</summary>
     public int Below(int max) => (int)(Next() % (ulong)max);
 
+    /// <summary>True with <paramref name="probability"/>.</summary>
     public bool Chance(double probability) => (Next() >> 11) * (1.0 / (1UL << 53)) < probability;
 
+    /// <summary>Uniform in [0, 1).</summary>
     public double Unit() => (Next() >> 11) * (1.0 / (1UL << 53));
 }

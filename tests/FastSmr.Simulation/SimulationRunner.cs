@@ -15,6 +15,11 @@ public static class SimulationRunner
     public static int Run(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        if (args.Contains("--system"))
+        {
+            return SystemSimulationRunner.Run(args); // whole replicas: engine, native replica, state machine, client codec
+        }
+
         var seeds = 100;
         var first = 1;
         int? single = null;

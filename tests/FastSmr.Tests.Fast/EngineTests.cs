@@ -29,6 +29,12 @@ public class EngineTests
         /// <summary>Whether the back-end reports the entry's index (DotNext does not).</summary>
         public bool ReportIndex { get; set; } = true;
 
+        /// <summary>While true, proposals are appended (an index is given) but their outcome stays unknown, as after a leadership loss.</summary>
+        public bool AppendOnly { get; set; }
+
+        /// <summary>The log continues after <paramref name="index"/> (a snapshot was installed there).</summary>
+        public void ContinueAfter(long index) => Volatile.Write(ref lastIndex, index);
+
         public void Release()
         {
             Hold = false;
@@ -80,6 +86,11 @@ public class EngineTests
                 {
                     return new ProposeResult(ProposeOutcome.Unknown, term, default);
                 }
+            }
+
+            if (AppendOnly)
+            {
+                return new ProposeResult(ProposeOutcome.Unknown, term, new LogIndex(Interlocked.Increment(ref lastIndex)));
             }
 
             var entryTerm = commitAs(copy, term);
@@ -143,6 +154,39 @@ public class EngineTests
 
         using var result = await pending;
         Assert.Equal(expected, result.Status);
+    }
+
+    [Fact]
+    public async Task ACommandAppendedBelowAnInstalledSnapshot_IsAnsweredUnknown_NeverNotLeader()
+    {
+        // A leader cut off appends a command; its successor commits it from the copy it received, and the old leader
+        // installs the successor's snapshot. Whether the command is inside that snapshot cannot be told here, so a retry
+        // is not safe: the answer must be Unknown (NotLeader let a client apply a put twice: the whole-system simulator,
+        // 5 replicas, seed 42).
+        var (engine, backend) = await StartAsync();
+        await using var owned = engine;
+        await Wait.UntilAsync(() => engine.AppliedIndex.Value >= 1, TimeSpan.FromSeconds(5), "the term's no-op is applied");
+        backend.AppendOnly = true;
+        var pending = engine.SubmitAsync(KvCommand.Put(Kv.Key("k"), Kv.Key("once")), TimeSpan.FromSeconds(30));
+        await Wait.UntilAsync(() => backend.CommandBatches.Count == 1, TimeSpan.FromSeconds(5), "the command is appended at index 2");
+
+        // The successor's state at index 3, which (as far as this replica can tell) may hold the command.
+        var (successor, successorBackend) = await StartAsync();
+        await using var ownedSuccessor = successor;
+        await Wait.UntilAsync(() => successor.AppliedIndex.Value >= 1, TimeSpan.FromSeconds(5), "the successor's no-op is applied");
+        using (await successor.SubmitAsync(KvCommand.Put(Kv.Key("k"), Kv.Key("once")), TimeSpan.FromSeconds(5))) { }
+        using (await successor.SubmitAsync(KvCommand.Put(Kv.Key("x"), Kv.Key("y")), TimeSpan.FromSeconds(5))) { }
+        using var image = new MemoryStream();
+        var (index, term) = ((IReplicationHost)successor).WriteSnapshot(image);
+        Assert.Equal(3, index.Value);
+        image.Position = 0;
+        ((IReplicationHost)engine).RestoreSnapshot(image, index, term);
+        backend.AppendOnly = false;
+        backend.ContinueAfter(index.Value);
+        using (await engine.SubmitAsync(KvCommand.Put(Kv.Key("after"), Kv.Key("v")), TimeSpan.FromSeconds(5))) { } // applied at 4
+
+        using var result = await pending;
+        Assert.Equal(SubmitStatus.Unknown, result.Status);
     }
 
     [Fact]

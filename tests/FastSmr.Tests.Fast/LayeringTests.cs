@@ -22,7 +22,7 @@ public class LayeringTests
     [InlineData("src", "FastSmr.Server", new[] { "FastSmr.DotNext", "FastSmr.Engine", "FastSmr.Log", "FastSmr.Native" })]
     [InlineData("src", "FastSmr.Testing", new[] { "FastSmr.Client", "FastSmr.Log", "FastSmr.Server", "FastSmr.Verification" })]
     [InlineData("src", "FastSmr.Cli", new[] { "FastSmr.Log", "FastSmr.Server", "FastSmr.Testing", "FastSmr.Verification" })]
-    [InlineData("tests", "FastSmr.Simulation", new[] { "FastSmr.Raft" })]
+    [InlineData("tests", "FastSmr.Simulation", new[] { "FastSmr.Engine", "FastSmr.Native", "FastSmr.Raft", "FastSmr.Verification" })]
     [InlineData("tests", "FastSmr.Simulation.Runner", new[] { "FastSmr.Simulation" })]
     [InlineData("bench", "FastSmr.Bench", new[] { "FastSmr.Core", "FastSmr.Log", "FastSmr.Raft", "FastSmr.Security" })]
     public void Project_ReferencesOnlyTheLayersBelowIt(string folder, string project, string[] expected)
