@@ -21,9 +21,18 @@ public readonly record struct SnapshotImageHeader(
 /// <param name="Index">The last log index the snapshot covers.</param>
 /// <param name="Term">That entry's term.</param>
 /// <param name="StateLength">The length of the state image that follows the configuration.</param>
-/// <param name="StateCrc">CRC-32C of the state image.</param>
+/// <param name="StateCrc">The checksum: version 2, CRC-32C of the state image, then of this header's other 36 bytes,
+/// then of the configuration — every byte of the file; version 1 (still read), of the state image only.</param>
 /// <param name="ConfigLength">The length of the encoded cluster configuration that follows this header.</param>
-public readonly record struct SnapshotFileHeader(LogIndex Index, Term Term, long StateLength, uint StateCrc, int ConfigLength);
+/// <param name="Version">The file format version (<see cref="SnapshotFormat.FileVersion"/> when written).</param>
+public readonly record struct SnapshotFileHeader(
+    LogIndex Index,
+    Term Term,
+    long StateLength,
+    uint StateCrc,
+    int ConfigLength,
+    uint Version = SnapshotFormat.FileVersion
+);
 
 /// <summary>
 /// The one owner of FastSmr's snapshot format, both of its layers; every byte of a snapshot is laid out here.
@@ -34,8 +43,10 @@ public readonly record struct SnapshotFileHeader(LogIndex Index, Term Term, long
 /// reserved u16, cluster id u64, writer's replica id u32, reserved u32, index i64, term i64, leader timestamp µs i64 —
 /// then the state machine's own bytes.</item>
 /// <item><b>Snapshot file</b> — the native back-end's self-describing file, which is also what travels to a follower
-/// byte for byte: 40 bytes — magic "FSSN" u32, version u32 (1), index i64, term i64, state length i64, state CRC-32C
-/// u32, configuration length u32 — then the encoded configuration, then the state image.</item>
+/// byte for byte: 40 bytes — magic "FSSN" u32, version u32 (2), index i64, term i64, state length i64, CRC-32C u32 (of
+/// the state image, then of the header's other 36 bytes, then of the configuration: version 1 covered the state
+/// only, which left a flipped term or configuration undetected), configuration length u32 — then the encoded
+/// configuration, then the state image.</item>
 /// </list>
 /// Both layers begin with the same magic because they were first written by two components (see decision 76 in
 /// native-notes/decisions.md). A reader always knows which layer it reads (a file from offset 0, an image from the
@@ -60,7 +71,9 @@ public static class SnapshotFormat
     public const int ConfigBytesMin = 4;
 
     private const ushort ImageVersion = 1;
-    private const uint FileVersion = 1;
+
+    /// <summary>The snapshot file version written (2: the checksum covers every byte); 1 is still read.</summary>
+    public const uint FileVersion = 2;
 
     /// <summary>Writes a state image header into the first <see cref="ImageHeaderSize"/> bytes of <paramref name="destination"/>.</summary>
     public static void WriteImageHeader(Span<byte> destination, in SnapshotImageHeader header)
@@ -102,7 +115,7 @@ public static class SnapshotFormat
     public static void WriteFileHeader(Span<byte> destination, in SnapshotFileHeader header)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], FileVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], header.Version);
         BinaryPrimitives.WriteInt64LittleEndian(destination[8..], header.Index.Value);
         BinaryPrimitives.WriteInt64LittleEndian(destination[16..], header.Term.Value);
         BinaryPrimitives.WriteInt64LittleEndian(destination[24..], header.StateLength);
@@ -121,7 +134,8 @@ public static class SnapshotFormat
             throw new InvalidDataException(origin + ": shorter than a snapshot header");
         }
 
-        if (BinaryPrimitives.ReadUInt32LittleEndian(source) != Magic || BinaryPrimitives.ReadUInt32LittleEndian(source[4..]) != FileVersion)
+        var version = BinaryPrimitives.ReadUInt32LittleEndian(source[4..]);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(source) != Magic || version is not (1 or FileVersion))
         {
             throw new InvalidDataException(origin + ": not a FastSmr snapshot (magic or version)");
         }
@@ -131,7 +145,8 @@ public static class SnapshotFormat
             new Term(BinaryPrimitives.ReadInt64LittleEndian(source[16..])),
             BinaryPrimitives.ReadInt64LittleEndian(source[24..]),
             BinaryPrimitives.ReadUInt32LittleEndian(source[32..]),
-            BinaryPrimitives.ReadInt32LittleEndian(source[36..])
+            BinaryPrimitives.ReadInt32LittleEndian(source[36..]),
+            version
         );
         if (
             header.Index.Value < 0

@@ -13,9 +13,10 @@ public sealed class DiskStorage : IReplicaStorage
     private readonly SegmentedLog log;
     private readonly string bootIdPath;
 
-    private DiskStorage(string root, SegmentedLog log)
+    private DiskStorage(string root, SegmentedLog log, bool created)
     {
         this.log = log;
+        Created = created;
         SnapshotDirectory = Path.Combine(root, "snapshots");
         bootIdPath = Path.Combine(root, "boot-id");
     }
@@ -35,8 +36,14 @@ public sealed class DiskStorage : IReplicaStorage
             SnapshotFile.TryDelete(leftover);
         }
 
-        return new DiskStorage(root, SegmentedLog.Open(Path.Combine(root, "log"), logOptions));
+        // The log's metadata file is written (durably) when the log is created, before anything can be acknowledged.
+        var logDirectory = Path.Combine(root, "log");
+        var created = !File.Exists(Path.Combine(logDirectory, "metadata"));
+        return new DiskStorage(root, SegmentedLog.Open(logDirectory, logOptions), created);
     }
+
+    /// <inheritdoc />
+    public bool Created { get; }
 
     /// <inheritdoc />
     public LogIndex FirstIndex => log.FirstIndex;

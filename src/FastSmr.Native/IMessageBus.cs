@@ -19,7 +19,10 @@ public interface IMessageBus : IAsyncDisposable
     /// <summary>Queues <paramref name="message"/> for its recipient; <see cref="Flush"/> sends what was queued.</summary>
     void Send(Message message);
 
-    /// <summary>Streams <paramref name="snapshot"/> to the message's recipient, on its own connection.</summary>
+    /// <summary>
+    /// Streams <paramref name="snapshot"/> to the message's recipient, on its own connection. A file that no longer
+    /// verifies is not sent: the bus calls <see cref="NativeReplica.SnapshotDamaged"/> instead.
+    /// </summary>
     void SendSnapshot(Message message, SnapshotHeader snapshot);
 
     /// <summary>Sends everything queued since the last call.</summary>

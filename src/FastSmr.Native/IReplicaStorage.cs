@@ -12,6 +12,12 @@ namespace FastSmr.Native;
 /// </summary>
 public interface IReplicaStorage : IDisposable
 {
+    /// <summary>
+    /// True when this open created the storage (there was none: a new or wiped data directory); false when it reopened
+    /// existing storage, however empty. Only a created one can hide lost acknowledgements (decision 98).
+    /// </summary>
+    bool Created { get; }
+
     /// <summary>The first index held (after compaction, the one after the snapshot).</summary>
     LogIndex FirstIndex { get; }
 

@@ -86,6 +86,7 @@ public sealed class NativeBackend : IReplicationBackend
         {
             Fresh = () => core.Fresh,
             Greeted = core.Greeted,
+            SnapshotDamaged = core.SnapshotDamaged,
         };
         core.Start(host, transport);
         replica = core;

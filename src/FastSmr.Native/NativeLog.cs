@@ -87,4 +87,11 @@ internal static partial class NativeLog
 
     [LoggerMessage(EventId = 3053, Level = LogLevel.Warning, Message = "snapshot {Index} to replica {Peer} failed: {Reason}")]
     public static partial void SnapshotFailed(ILogger logger, long index, int peer, string reason);
+
+    [LoggerMessage(
+        EventId = 3054,
+        Level = LogLevel.Error,
+        Message = "snapshot {Index} is damaged on this replica's disk and was not sent to replica {Peer}: {Reason}; a new one is taken"
+    )]
+    public static partial void SnapshotDamaged(ILogger logger, long index, int peer, string reason);
 }

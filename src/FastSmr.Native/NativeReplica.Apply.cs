@@ -98,6 +98,12 @@ public sealed partial class NativeReplica
             return;
         }
 
+        if (item.Retake)
+        {
+            TakeSnapshot(replicationHost);
+            return;
+        }
+
         var entry = item.Entry;
         if (entry.Index.Value <= lastApplied)
         {
@@ -121,15 +127,25 @@ public sealed partial class NativeReplica
         // By entries, and by bytes (SnapshotPolicy): the core keeps every entry since the last compaction in memory.
         if (options.Snapshots.IsDue(lastApplied, lastSnapshotIndex, bytesSinceSnapshot))
         {
-            var header = storage.WriteSnapshot(applyConfig, s =>
-            {
-                var (index, term) = replicationHost.WriteSnapshot(s);
-                return (index.Value, term.Value);
-            });
-            lastSnapshotIndex = header.Index;
-            bytesSinceSnapshot = 0;
-            compactions.Enqueue(header);
-            Kick();
+            TakeSnapshot(replicationHost);
         }
+    }
+
+    private void TakeSnapshot(IReplicationHost replicationHost)
+    {
+        if (lastApplied == 0)
+        {
+            return; // nothing applied: no snapshot to take
+        }
+
+        var header = storage.WriteSnapshot(applyConfig, s =>
+        {
+            var (index, term) = replicationHost.WriteSnapshot(s);
+            return (index.Value, term.Value);
+        });
+        lastSnapshotIndex = header.Index;
+        bytesSinceSnapshot = 0;
+        compactions.Enqueue(header);
+        Kick();
     }
 }

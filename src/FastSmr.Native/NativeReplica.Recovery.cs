@@ -17,8 +17,8 @@ namespace FastSmr.Native;
 public sealed partial class NativeReplica
 {
     /// <summary>
-    /// A replica with no state (term 0, empty log: a new data directory, or a wiped one) cannot tell a new cluster from
-    /// a running one whose entries it acknowledged before it lost them. It starts as a non-voter (decision 87).
+    /// A replica whose storage was created at this start (a new data directory, or a wiped one) cannot tell a new cluster
+    /// from a running one whose entries it acknowledged before it lost them. It starts as a non-voter (decisions 87, 98).
     /// </summary>
     private void CheckFresh(RaftNode n)
     {
@@ -28,9 +28,11 @@ public sealed partial class NativeReplica
         }
 
         fresh = true;
-        if (options.Members.Count == 1)
+        if (options.Members.Count == 1 || !storage.Created)
         {
-            return; // alone: a majority of itself
+            // Alone: a majority of itself. Or its own storage reopened, empty: whatever it acknowledged would be on it,
+            // so it acknowledged nothing and may vote (decision 98).
+            return;
         }
 
         if (!rejoining)

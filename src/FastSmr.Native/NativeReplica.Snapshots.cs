@@ -15,7 +15,12 @@ public sealed partial class NativeReplica
         var index = new LogIndex(snapshot.Index);
         if (index <= n.SnapshotIndex)
         {
-            return; // a leader's snapshot was installed meanwhile
+            if (currentSnapshot is { } current && current.Index == snapshot.Index)
+            {
+                currentSnapshot = snapshot; // taken again at the same index, in place of a damaged file
+            }
+
+            return; // otherwise a leader's snapshot was installed meanwhile
         }
 
         n.Compact(index);
@@ -28,6 +33,19 @@ public sealed partial class NativeReplica
         currentSnapshot = snapshot;
         storage.DeleteSnapshotsBefore(snapshot.Index);
         NativeLog.SnapshotTaken(logger, options.ReplicaId, snapshot.Index);
+    }
+
+    /// <summary>
+    /// The bus found snapshot <paramref name="index"/> damaged on this replica's disk before sending it (any thread): the
+    /// apply loop takes a new snapshot at its applied index, which replaces it.
+    /// </summary>
+    public void SnapshotDamaged(long index)
+    {
+        if (!stopRequested)
+        {
+            applyQueue.Enqueue(new ApplyItem(default, null, Retake: true));
+            KickApply();
+        }
     }
 
     private void InstallSnapshot(SnapshotInfo snapshot)

@@ -239,5 +239,5 @@ public sealed partial class NativeReplica
 
     private readonly record struct Inbound(Message Message, long ReceivedUs, SnapshotHeader? StagedSnapshot);
 
-    private readonly record struct ApplyItem(Entry Entry, SnapshotHeader? Restore);
+    private readonly record struct ApplyItem(Entry Entry, SnapshotHeader? Restore, bool Retake = false);
 }

@@ -123,6 +123,9 @@ internal sealed partial class PeerTransport : IMessageBus
     /// <summary>Whether this replica has no state yet (term 0, empty log): said in every message connection's hello.</summary>
     public Func<bool>? Fresh { get; init; }
 
+    /// <summary>Called with a snapshot's index when the file about to be sent no longer verifies (a damaged disk).</summary>
+    public Action<long>? SnapshotDamaged { get; init; }
+
     /// <summary>Called with each peer's id and its hello's "no state yet" flag when its message connection is admitted.</summary>
     public Action<int, bool>? Greeted { get; init; }
 

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using FastSmr.Engine;
 using FastSmr.Log;
@@ -23,6 +24,7 @@ public sealed record SnapshotHeader(string Path, long Index, long Term, ClusterC
 internal static class SnapshotFile
 {
     public const int FixedHeaderSize = SnapshotFormat.FileHeaderSize;
+    private const int CrcOffset = 32;
     private const string Extension = ".snap";
 
     public static string PathFor(string directory, long index) =>
@@ -69,10 +71,8 @@ internal static class SnapshotFile
         }
 
         Span<byte> header = stackalloc byte[FixedHeaderSize];
-        SnapshotFormat.WriteFileHeader(
-            header,
-            new SnapshotFileHeader(new LogIndex(index), new Term(term), length, crc, configBytes.Length)
-        );
+        SnapshotFormat.WriteFileHeader(header, new SnapshotFileHeader(new LogIndex(index), new Term(term), length, 0, configBytes.Length));
+        BinaryPrimitives.WriteUInt32LittleEndian(header[CrcOffset..], FileCrc(crc, header, configBytes));
         file.Position = 0;
         file.Write(header);
         file.Write(configBytes);
@@ -106,7 +106,6 @@ internal static class SnapshotFile
         var configLength = header.ConfigLength;
         var configBytes = new byte[configLength];
         file.ReadExactly(configBytes);
-        var config = ClusterConfig.Decode(configBytes);
         var buffer = new byte[1 << 16];
         uint actual = 0;
         int read;
@@ -115,10 +114,17 @@ internal static class SnapshotFile
             actual = Crc32C.Append(actual, buffer.AsSpan(0, read));
         }
 
+        if (header.Version >= 2)
+        {
+            actual = FileCrc(actual, bytes, configBytes);
+        }
+
         if (actual != header.StateCrc)
         {
-            throw new InvalidDataException(name + ": the state's checksum does not match (corrupt snapshot)");
+            throw new InvalidDataException(name + ": the checksum does not match (corrupt snapshot)");
         }
+
+        var config = ClusterConfig.Decode(configBytes);
 
         return new SnapshotHeader(name, header.Index.Value, header.Term.Value, config, FixedHeaderSize + configLength, header.StateLength);
     }
@@ -169,6 +175,17 @@ internal static class SnapshotFile
         {
             // Still open by a transfer: a later cleanup removes it.
         }
+    }
+
+    /// <summary>
+    /// A version-2 file's checksum: the state's CRC continued over the header (its CRC field left out) and the
+    /// configuration.
+    /// </summary>
+    private static uint FileCrc(uint stateCrc, ReadOnlySpan<byte> header, ReadOnlySpan<byte> config)
+    {
+        var crc = Crc32C.Append(stateCrc, header[..CrcOffset]);
+        crc = Crc32C.Append(crc, header[(CrcOffset + 4)..FixedHeaderSize]);
+        return Crc32C.Append(crc, config);
     }
 
     /// <summary>Counts and checksums what is written through it.</summary>

@@ -137,6 +137,14 @@ internal sealed class Progress(LogIndex next)
             return false;
         }
 
+        if (hint < Match)
+        {
+            // The follower's log ends below an entry it acknowledged: it lost it (a wiped or damaged disk, rejoining as a
+            // replica without state). Probing at Match + 1 would be refused forever; lowering Match only makes commit
+            // more careful (decision 99, found by the whole-system simulator).
+            Match = hint;
+        }
+
         Next = LogIndex.Max(Match + 1, LogIndex.Min(rejected, hint + 1));
         ProbeSent = false;
         return true;

@@ -169,6 +169,22 @@ public class NativeBackendUnitTests
             var skipped = new List<string>();
             Assert.Null(SnapshotFile.FindLatest(directory, (path, _) => skipped.Add(path)));
             Assert.Equal([read.Path], skipped);
+
+            // Every byte counts, not only the state's: a flipped term in the header or a flipped member id in the
+            // configuration is refused as well (file version 2).
+            foreach (var offset in new[] { 16, SnapshotFile.FixedHeaderSize + 1 })
+            {
+                var damaged = File.ReadAllBytes(read.Path);
+                damaged[^100] ^= 0x10; // undo the state's flip above
+                damaged[offset] ^= 0x01;
+                File.WriteAllBytes(read.Path, damaged);
+                Assert.Contains("checksum", Assert.Throws<InvalidDataException>(() => SnapshotFile.Verify(read.Path)).Message, StringComparison.Ordinal);
+                damaged[offset] ^= 0x01;
+                File.WriteAllBytes(read.Path, damaged);
+                Assert.Equal(1234L, SnapshotFile.Verify(read.Path).Index);
+                damaged[^100] ^= 0x10;
+                File.WriteAllBytes(read.Path, damaged);
+            }
         }
         finally
         {

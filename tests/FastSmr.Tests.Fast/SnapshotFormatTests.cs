@@ -11,7 +11,9 @@ public class SnapshotFormatTests
     private const string ImageBytes =
         "4653534E0100000008070605040302010300000000000000640000000000000007000000000000008877665544332211";
 
-    private const string FileBytes = "4653534E01000000640000000000000007000000000000000010000000000000EFBEADDE0C000000";
+    private const string FileBytes = "4653534E02000000640000000000000007000000000000000010000000000000EFBEADDE0C000000";
+
+    private const string FileBytesVersion1 = "4653534E01000000640000000000000007000000000000000010000000000000EFBEADDE0C000000";
 
     private static readonly SnapshotImageHeader Image = new(0x0102030405060708, new ReplicaId(3), new LogIndex(100), new Term(7), 0x1122334455667788);
 
@@ -35,6 +37,7 @@ public class SnapshotFormatTests
         Assert.Equal(FileBytes, Convert.ToHexString(bytes));
         Assert.Equal(File, SnapshotFormat.ReadFileHeader(Convert.FromHexString(FileBytes), "test"));
         Assert.Equal(40 + 12 + 4096, SnapshotFormat.FileLength(File));
+        Assert.Equal(File with { Version = 1 }, SnapshotFormat.ReadFileHeader(Convert.FromHexString(FileBytesVersion1), "test")); // still read
     }
 
     [Fact]

@@ -22,6 +22,7 @@ public sealed class SimDisk
     private long durable; // the highest durable index
     private string? bootId;
     private int stagedCounter;
+    private bool initialized; // opened before (and not wiped since)
 
     /// <summary>Appends fail with ENOSPC while this is set.</summary>
     public bool Full { get; set; }
@@ -74,8 +75,74 @@ public sealed class SimDisk
         FailNextFlush = false;
     }
 
-    /// <summary>Opens the disk for a new process: the storage the replica sees until it crashes.</summary>
-    public IReplicaStorage Open() => current = new Storage(this);
+    /// <summary>
+    /// Opens the disk for a new process: the storage the replica sees until it crashes. Recovery reads every record, as
+    /// FastSmr.Log does: a damaged durable record is reported, never truncated or served.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A durable record is damaged: the replica cannot start on this disk.</exception>
+    public IReplicaStorage Open()
+    {
+        var compacted = metadata.CompactedIndex.Value;
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (records[i].Damaged)
+            {
+                throw new InvalidDataException("log record " + (compacted + 1 + i) + " fails its checksum (simulated corruption)");
+            }
+        }
+
+        var created = !initialized;
+        initialized = true;
+        return current = new Storage(this, created);
+    }
+
+    /// <summary>
+    /// Damages one durable log record (a bit flip, or a write that landed elsewhere): found at the next recovery. False
+    /// when the disk holds none.
+    /// </summary>
+    public bool DamageRecord(SimRandom random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        var durableRecords = (int)(durable - metadata.CompactedIndex.Value);
+        if (durableRecords <= 0)
+        {
+            return false;
+        }
+
+        var at = random.Below(durableRecords);
+        records[at] = records[at] with { Damaged = true };
+        return true;
+    }
+
+    /// <summary>Damages the newest snapshot file (one byte of its state flipped): found when it is next verified.</summary>
+    public bool DamageSnapshot(SimRandom random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        var newest = snapshots.Keys.Order(StringComparer.Ordinal).LastOrDefault();
+        if (newest is null || snapshots[newest].Length == 0)
+        {
+            return false;
+        }
+
+        var bytes = (byte[])snapshots[newest].Clone();
+        bytes[random.Below(bytes.Length)] ^= (byte)(1 + random.Below(255));
+        snapshots[newest] = bytes;
+        return true;
+    }
+
+    /// <summary>The operator's repair of a disk that cannot be recovered: everything is gone, the replica starts empty.</summary>
+    public void Wipe()
+    {
+        current?.Dispose();
+        current = null;
+        records.Clear();
+        snapshots.Clear();
+        staged.Clear();
+        metadata = default;
+        durable = 0;
+        bootId = null;
+        initialized = false;
+    }
 
     private Storage? current;
 
@@ -98,12 +165,14 @@ public sealed class SimDisk
 
     private static string NameFor(long index) => index.ToString("D20", CultureInfo.InvariantCulture) + ".snap";
 
-    private readonly record struct SimRecord(long Term, EntryKind Kind, byte[] Payload);
+    private readonly record struct SimRecord(long Term, EntryKind Kind, byte[] Payload, bool Damaged = false);
 
     /// <summary>One process's view of the disk; every call after the process is gone is refused.</summary>
-    private sealed class Storage(SimDisk disk) : IReplicaStorage
+    private sealed class Storage(SimDisk disk, bool created) : IReplicaStorage
     {
         private bool closed;
+
+        public bool Created => created;
 
         public LogIndex FirstIndex => new(disk.metadata.CompactedIndex.Value + 1);
 

@@ -15,6 +15,8 @@ public sealed class SimNetwork(SimWorld world, IReadOnlyList<SimNode> nodes)
     private readonly HashSet<(int From, int To)> cut = [];
 
     private IReadOnlyList<SimNode> Nodes => nodes;
+
+    private SimWorld World => world;
     private readonly Dictionary<(int From, int To), (int From, int To)> greeted = []; // incarnations greeted, per link
 
     /// <summary>The shortest and longest one-way delay, in microseconds.</summary>
@@ -22,6 +24,9 @@ public sealed class SimNetwork(SimWorld world, IReadOnlyList<SimNode> nodes)
 
     /// <summary>The chance that a message is lost.</summary>
     public double DropChance { get; set; }
+
+    /// <summary>The chance that a snapshot stream arrives damaged (a flipped byte its checksum catches).</summary>
+    public double DamageChance { get; set; }
 
     /// <summary>The chance that a message is delivered twice.</summary>
     public double DuplicateChance { get; set; }
@@ -94,7 +99,8 @@ public sealed class SimNetwork(SimWorld world, IReadOnlyList<SimNode> nodes)
         var copies = world.Random.Chance(DuplicateChance) ? 2 : 1;
         for (var i = 0; i < copies; i++)
         {
-            world.At(world.NowUs + delay + (i * Delay()), target, "deliver " + message.Type + " " + from.Id + "->" + to.Id, () =>
+            var what = world.Trace is null ? "deliver " + message.Type + " " + from.Id + "->" + to.Id : "deliver " + message;
+            world.At(world.NowUs + delay + (i * Delay()), target, what, () =>
             {
                 var buffer = new ReadOnlySequence<byte>(frame);
                 if (!WireFormat.TryRead(ref buffer, out var decoded) || decoded is null)
@@ -118,9 +124,24 @@ public sealed class SimNetwork(SimWorld world, IReadOnlyList<SimNode> nodes)
             return;
         }
 
+        if (world.Random.Chance(DamageChance))
+        {
+            file = (byte[])file.Clone();
+            file[world.Random.Below(file.Length)] ^= 0x5a;
+        }
+
         world.At(world.NowUs + delay, target, "snapshot " + from.Id + "->" + to.Id, () =>
         {
-            var staged = to.Disk.Stage(file);
+            SnapshotHeader staged;
+            try
+            {
+                staged = to.Disk.Stage(file);
+            }
+            catch (InvalidDataException)
+            {
+                return; // refused on receipt, as the peer transport does; the leader sends it again
+            }
+
             if (staged.Index != message.Index.Value || staged.Term != message.LogTerm.Value || !to.Replica!.ReceiveSnapshot(message, staged))
             {
                 to.Disk.Unstage(staged);
@@ -145,10 +166,24 @@ public sealed class SimNetwork(SimWorld world, IReadOnlyList<SimNode> nodes)
 
         public void SendSnapshot(Message message, SnapshotHeader snapshot)
         {
-            if (node.Disk.SnapshotBytes(snapshot.Path) is { } file)
+            if (node.Disk.SnapshotBytes(snapshot.Path) is not { } file)
             {
-                network.DeliverSnapshot(node, message, file);
+                return;
             }
+
+            try
+            {
+                using var stream = new MemoryStream(file, writable: false);
+                SnapshotFile.Verify(stream, snapshot.Path); // as the peer transport checks a file before it leaves
+            }
+            catch (InvalidDataException)
+            {
+                var replica = node.Replica!;
+                network.World.After(1, node.Process, "snapshot damaged r" + node.Id, () => replica.SnapshotDamaged(message.Index.Value));
+                return;
+            }
+
+            network.DeliverSnapshot(node, message, file);
         }
 
         public void Flush()

@@ -69,8 +69,12 @@ public sealed class SimNode
     /// <summary>Whether a process runs and has not stopped itself.</summary>
     public bool Up => Process is { Alive: true } && Replica is { Stopping: false };
 
-    /// <summary>Starts a new process on the disk as it is (recovery), connected through <paramref name="network"/>.</summary>
-    public void Start(SimNetwork network)
+    /// <summary>
+    /// Starts a new process on the disk as it is (recovery), connected through <paramref name="network"/>. False when
+    /// recovery refuses the disk (a damaged record, a snapshot that no longer verifies under a compacted log): the
+    /// process exits at once, and <see cref="StartFailure"/> says why.
+    /// </summary>
+    public bool Start(SimNetwork network)
     {
         ArgumentNullException.ThrowIfNull(network);
         if (Process is { Alive: true })
@@ -83,7 +87,17 @@ public sealed class SimNode
         var scheduler = new SimScheduler(world, process);
         var time = new SimTime(Clock, process);
         var options = BackendOptions(time);
-        var replica = new NativeReplica(options, Disk.Open(), "boot-1", NullLogger.Instance, static () => { }, static () => { })
+        IReplicaStorage storage;
+        try
+        {
+            storage = Disk.Open();
+        }
+        catch (InvalidDataException e)
+        {
+            return Refused(process, e);
+        }
+
+        var replica = new NativeReplica(options, storage, "boot-1", NullLogger.Instance, static () => { }, static () => { })
         {
             ResumeOnCapturedContext = true,
             Bug = settings.Bug,
@@ -102,8 +116,27 @@ public sealed class SimNode
         Replica = replica;
         Engine = engine;
         world.Note("start r" + Id, Incarnation);
-        _ = scheduler.Run(() => engine.StartAsync());
+        var started = engine.StartAsync(); // the back-end's start (recovery) completes at once; the engine's loops are queued
+        if (started.Exception?.GetBaseException() is InvalidDataException refused)
+        {
+            process.Kill();
+            (Process, Scheduler, Replica, Engine) = (null, null, null, null);
+            return Refused(process, refused);
+        }
+
         Tick(process, replica);
+        return true;
+    }
+
+    /// <summary>Why the last start was refused (recovery found the disk damaged), or null.</summary>
+    public string? StartFailure { get; private set; }
+
+    private bool Refused(SimProcess process, InvalidDataException e)
+    {
+        process.Kill();
+        StartFailure = e.Message;
+        world.Note("refused r" + Id + ": " + e.Message);
+        return false;
     }
 
     /// <summary>

@@ -74,5 +74,6 @@ public sealed record SimSystemStats(
     int Unknown,
     long AppliedIndex,
     long Messages,
-    long SimulatedUs
+    long SimulatedUs,
+    int Wipes = 0
 );

@@ -28,6 +28,8 @@ public sealed class SystemSimulation
     private int faults;
     private int crashes;
     private int storageFaults;
+    private int wipes;
+    private readonly HashSet<int> damaged = []; // replicas whose disk was damaged: at most F, as VOPR bounds its faults
 
     /// <summary>Prepares the run of <paramref name="seed"/>.</summary>
     public SystemSimulation(int seed, SimSystemSettings settings)
@@ -73,7 +75,8 @@ public sealed class SystemSimulation
             history.Count(o => o.Status == OperationStatus.Unknown),
             applied.Count == 0 ? 0 : applied.Keys.Max(k => k.Index),
             sent,
-            world.NowUs
+            world.NowUs,
+            wipes
         );
         return new SimSystemResult(seed, failure is null, failure, world.TraceHash, stats);
     }
@@ -95,9 +98,10 @@ public sealed class SystemSimulation
 
         network.DropChance = world.Random.Below(3) switch { 0 => 0, 1 => 0.01, _ => 0.05 };
         network.DuplicateChance = world.Random.Chance(0.5) ? 0.01 : 0;
+        network.DamageChance = world.Random.Chance(0.5) ? 0.05 : 0;
         foreach (var node in nodes)
         {
-            node.Start(network);
+            world.At(0, null, "boot r" + node.Id, () => StartNode(node));
         }
 
         var load = clients.Select(c => c.RunAsync(settings.FaultPhaseUs)).ToList();
@@ -209,7 +213,7 @@ public sealed class SystemSimulation
                 }
                 else if (node.Process is null && world.NowUs >= node.DownUntilUs)
                 {
-                    node.Start(network);
+                    StartNode(node);
                 }
             }
 
@@ -220,7 +224,32 @@ public sealed class SystemSimulation
     {
         if (node.Process is null)
         {
-            node.Start(network);
+            StartNode(node);
+        }
+    }
+
+    /// <summary>
+    /// Starts a replica; when recovery refuses its disk, the operator wipes it and starts it empty (it rejoins as a
+    /// replica without state, decision 87) — allowed only for a disk the run damaged: a refusal otherwise is a bug.
+    /// </summary>
+    private void StartNode(SimNode node)
+    {
+        if (node.Start(network))
+        {
+            return;
+        }
+
+        if (!damaged.Contains(node.Id))
+        {
+            Fail("replica r" + node.Id + " refused its undamaged disk: " + node.StartFailure);
+            return;
+        }
+
+        wipes++;
+        node.Disk.Wipe();
+        if (!node.Start(network))
+        {
+            Fail("replica r" + node.Id + " refused a wiped disk: " + node.StartFailure);
         }
     }
 
@@ -230,7 +259,7 @@ public sealed class SystemSimulation
         for (var i = 0; i < count; i++)
         {
             var at = world.Random.Between(200_000, settings.FaultPhaseUs - 200_000);
-            var kind = settings.DriftBeyondBound && world.Random.Chance(0.5) ? 5 : world.Random.Below(7); // isolate slow leaders
+            var kind = settings.DriftBeyondBound && world.Random.Chance(0.5) ? 5 : world.Random.Below(9); // isolate slow leaders
             world.At(at, null, "fault " + kind, () => Inject(kind));
         }
     }
@@ -293,6 +322,17 @@ public sealed class SystemSimulation
                 }
 
                 break;
+            case 7 or 8: // a damaged log record or snapshot file, found at the next recovery: on at most F replicas
+                if (damaged.Count < (nodes.Count - 1) / 2 || damaged.Contains(node.Id))
+                {
+                    if (kind == 7 ? node.Disk.DamageRecord(world.Random) : node.Disk.DamageSnapshot(world.Random))
+                    {
+                        storageFaults++;
+                        damaged.Add(node.Id);
+                    }
+                }
+
+                break;
             default: // a slower or faster clock, within the bound
                 node.Clock.SetRate(DrawRate());
                 break;
@@ -310,6 +350,7 @@ public sealed class SystemSimulation
         network.HealAll();
         network.DropChance = 0;
         network.DuplicateChance = 0;
+        network.DamageChance = 0;
         foreach (var node in nodes)
         {
             node.Disk.Full = false;

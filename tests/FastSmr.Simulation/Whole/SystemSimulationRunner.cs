@@ -81,7 +81,7 @@ public static class SystemSimulationRunner
         ArgumentNullException.ThrowIfNull(settings);
         var watch = Stopwatch.StartNew();
         SimSystemResult? failed = null;
-        long steps = 0, operations = 0, ok = 0, unknown = 0, crashes = 0, faults = 0, storage = 0, simulatedUs = 0;
+        long steps = 0, operations = 0, ok = 0, unknown = 0, crashes = 0, faults = 0, storage = 0, simulatedUs = 0, wipes = 0;
         var done = 0;
         var gate = new object();
         Parallel.For(first, first + seeds, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, (seed, state) =>
@@ -98,6 +98,7 @@ public static class SystemSimulationRunner
                 faults += result.Stats.Faults;
                 storage += result.Stats.StorageFaults;
                 simulatedUs += result.Stats.SimulatedUs;
+                wipes += result.Stats.Wipes;
                 if (!result.Passed && (failed is null || result.Seed < failed.Seed))
                 {
                     failed = result;
@@ -112,7 +113,7 @@ public static class SystemSimulationRunner
         });
         var seconds = watch.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"sim: {done} whole-system seeds ({settings.Replicas} replicas) in {seconds:F1} s ({done / seconds:F2} seeds/s, {simulatedUs / 1e6 / seconds:F0} simulated s per s): {faults} faults ({crashes} crashes, {storage} storage faults), {operations} client operations ({ok} ok, {unknown} unknown), {steps} steps"));
+            $"sim: {done} whole-system seeds ({settings.Replicas} replicas) in {seconds:F1} s ({done / seconds:F2} seeds/s, {simulatedUs / 1e6 / seconds:F0} simulated s per s): {faults} faults ({crashes} crashes, {storage} storage faults, {wipes} damaged disks wiped and rejoined), {operations} client operations ({ok} ok, {unknown} unknown), {steps} steps"));
         if (failed is not null)
         {
             Report(failed);
@@ -129,7 +130,7 @@ public static class SystemSimulationRunner
     {
         var s = result.Stats;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"seed {result.Seed}: {(result.Passed ? "passed" : "FAILED " + result.Failure)}; faults {s.Faults} (crashes {s.Crashes}, storage {s.StorageFaults}), operations {s.Operations} (ok {s.Ok}, unknown {s.Unknown}), applied up to {s.AppliedIndex}, messages {s.Messages}, steps {s.Steps}, simulated {s.SimulatedUs / 1000} ms, trace {result.TraceHash:x16}"));
+            $"seed {result.Seed}: {(result.Passed ? "passed" : "FAILED " + result.Failure)}; faults {s.Faults} (crashes {s.Crashes}, storage {s.StorageFaults}, wiped {s.Wipes}), operations {s.Operations} (ok {s.Ok}, unknown {s.Unknown}), applied up to {s.AppliedIndex}, messages {s.Messages}, steps {s.Steps}, simulated {s.SimulatedUs / 1000} ms, trace {result.TraceHash:x16}"));
     }
 
     internal static string BugName(FastSmr.Native.NativeBug bug) => bug switch
