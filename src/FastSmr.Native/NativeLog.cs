@@ -24,7 +24,7 @@ internal static partial class NativeLog
         EventId = 3008,
         Level = LogLevel.Warning,
         Message = "replica {ReplicaId} starts with no state (a new data directory, or one that was wiped): it neither "
-            + "votes nor campaigns until it has caught up from a leader, or a majority of the members are as new as it is"
+            + "votes nor campaigns until it has caught up from a leader, or every member is as new as it is"
     )]
     public static partial void StartsEmpty(ILogger logger, ReplicaId replicaId);
 

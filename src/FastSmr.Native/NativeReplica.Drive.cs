@@ -126,6 +126,7 @@ public sealed partial class NativeReplica
         while (persistedReports.TryDequeue(out var synced))
         {
             n.Persisted(synced.Index, synced.Term);
+            CheckCaughtUp(n);
         }
 
         var taken = 0;
@@ -214,7 +215,12 @@ public sealed partial class NativeReplica
 
             if (message.Type is MessageType.Append or MessageType.Heartbeat && message.Term >= n.Term)
             {
-                rejoinLeaderCommit = Math.Max(rejoinLeaderCommit, message.Commit.Value);
+                // The target is the first commit index a leader announces, not the latest: under load the latest runs
+                // ahead of what this replica has synced at every check, and it would never catch up (decision 103).
+                if (rejoinLeaderCommit == 0)
+                {
+                    rejoinLeaderCommit = message.Commit.Value;
+                }
             }
         }
 
@@ -234,6 +240,15 @@ public sealed partial class NativeReplica
             ReportDropped(n, message);
         }
 
+        CheckCaughtUp(n);
+    }
+
+    /// <summary>
+    /// A rejoining replica that holds, synced and committed, what its leader had committed when it first heard from it,
+    /// votes again.
+    /// </summary>
+    private void CheckCaughtUp(RaftNode n)
+    {
         if (rejoining && rejoinLeaderCommit > 0 && n.CommitIndex.Value >= rejoinLeaderCommit && n.StableIndex.Value >= rejoinLeaderCommit)
         {
             storage.StoreBootId(bootId); // caught up: from now on this replica's acknowledgements are its own again

@@ -13,7 +13,7 @@ namespace FastSmr.Native;
 
 // Recovery at start: the core rebuilt from the log and the newest snapshot, the memory-mode boot-id rule (a replica
 // whose machine restarted neither votes nor campaigns until it has caught up), and the same rule for a replica that
-// starts with no state at all (amnesia), lifted early only when a majority of the members are as new (a new cluster).
+// starts with no state at all (amnesia), lifted early only when every member is as new (a new cluster).
 public sealed partial class NativeReplica
 {
     /// <summary>
@@ -43,9 +43,11 @@ public sealed partial class NativeReplica
     }
 
     /// <summary>
-    /// A peer's message connection was admitted: while this replica has no state, a majority of members without state
-    /// (itself included) means a new cluster, whose replicas may vote from the start. Safe within the failure model: if
-    /// a running cluster had committed anything, a majority holds it, and at most F of them can have lost it.
+    /// A peer's message connection was admitted: while this replica has no state, every member without state (itself
+    /// included) means a new cluster, whose replicas may vote from the start. Safe within the failure model: if a
+    /// running cluster had committed anything, a majority holds it, and at most F of them can have lost it, so some
+    /// member still has state. A majority without state proved nothing (decision 102): one replica that lost its disk
+    /// and one that never received anything made two of three.
     /// </summary>
     public void Greeted(int peer, bool peerFresh)
     {
@@ -64,7 +66,7 @@ public sealed partial class NativeReplica
             count = freshPeers.Count + 1;
         }
 
-        if (Volatile.Read(ref fresh) && Volatile.Read(ref rejoining) && count * 2 > options.Members.Count)
+        if (Volatile.Read(ref fresh) && Volatile.Read(ref rejoining) && count == options.Members.Count)
         {
             Volatile.Write(ref rejoining, false);
             NativeLog.NewCluster(logger, options.ReplicaId, count, options.Members.Count);

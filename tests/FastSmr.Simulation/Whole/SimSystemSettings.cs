@@ -36,11 +36,14 @@ public sealed record SimSystemSettings
     /// <summary>One-way delay between a client and a replica.</summary>
     public (long Min, long Max) ClientDelayUs { get; init; } = (20, 500);
 
+    /// <summary>A run that takes more steps than this is stuck (a message storm, a livelock) and fails.</summary>
+    public long StepsMax { get; init; } = 5_000_000;
+
     /// <summary>How long the linearizability checker may search.</summary>
     public TimeSpan CheckBudget { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>The chance, per flush, that the machine loses power during it (set per seed up to this).</summary>
-    public double PowerLossChanceMax { get; init; } = 0.002;
+    public double PowerLossChanceMax { get; init; } = 0.01;
 
     /// <summary>
     /// A leader cut off from its peers also has its clock slowed to a twentieth of real time, far beyond the drift the

@@ -148,6 +148,12 @@ public sealed class SystemSimulation
     /// </summary>
     private bool Idle()
     {
+        if (world.Steps > settings.StepsMax)
+        {
+            Fail("the run took more than " + settings.StepsMax + " steps: a message storm or a livelock" + Describe());
+            return false;
+        }
+
         foreach (var node in nodes)
         {
             if (node.Replica is { Stopping: false } replica && node.Process is { Alive: true } && !replica.Busy && replica.HasQueuedWork)
