@@ -14,7 +14,6 @@ public sealed class ControlledThreads
     private readonly List<Worker> workers = [];
     private readonly Lock gate = new();
     private readonly List<string> trace = [];
-    private Worker? running;
 
     /// <summary>A scheduler whose choices come from <paramref name="seed"/>; at each point it switches with <paramref name="switchChance"/>.</summary>
     public ControlledThreads(ulong seed, double switchChance = 0.5)
@@ -47,7 +46,6 @@ public sealed class ControlledThreads
             var others = workers.Where(w => w != self && !w.Done).ToList();
             next = others.Count > 0 && random.Chance(switchChance) ? others[random.Below(others.Count)] : self;
             trace.Add(self.Name + "@" + where + (next == self ? "" : " -> " + next.Name));
-            running = next;
         }
 
         if (next != self)
@@ -62,13 +60,7 @@ public sealed class ControlledThreads
     {
         var threads = workers.Select(w => new Thread(() => RunWorker(w)) { IsBackground = true, Name = "controlled-" + w.Name }).ToList();
         threads.ForEach(t => t.Start());
-        var first = workers[random.Below(workers.Count)];
-        lock (gate)
-        {
-            running = first;
-        }
-
-        first.Turn.Release();
+        workers[random.Below(workers.Count)].Turn.Release();
         var deadline = DateTime.UtcNow + timeout;
         foreach (var thread in threads)
         {
@@ -118,8 +110,7 @@ public sealed class ControlledThreads
                 var left = workers.Where(w => !w.Done).ToList();
                 next = left.Count == 0 ? null : left[random.Below(left.Count)];
                 trace.Add(worker.Name + " done" + (next is null ? "" : " -> " + next.Name));
-                running = next;
-            }
+                }
 
             next?.Turn.Release();
             current = null;

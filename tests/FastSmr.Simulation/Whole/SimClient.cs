@@ -51,42 +51,28 @@ public sealed class SimClient
     /// <summary>The client's number.</summary>
     public int Id { get; }
 
-    /// <summary>Operations completed Ok, failed (certainly not applied), unknown.</summary>
-    public (int Ok, int Fail, int Unknown) Counts { get; private set; }
-
     /// <summary>Runs operations until <paramref name="untilUs"/> (world time).</summary>
     public Task RunAsync(long untilUs) => scheduler.Run(() => LoopAsync(untilUs));
 
-    /// <summary>One linearizable read of every key, retried until it succeeds or <paramref name="deadlineUs"/> passes.</summary>
-    public Task<bool> ReadAllAsync(long deadlineUs) => scheduler.Run(() => ReadAllLoopAsync(deadlineUs)).ContinueWith(
-        t => t.IsCompletedSuccessfully && readAll,
-        CancellationToken.None,
-        TaskContinuationOptions.ExecuteSynchronously,
-        scheduler);
+    /// <summary>One linearizable read of every key, each retried until it succeeds; false if <paramref name="deadlineUs"/> passes first.</summary>
+    public Task<bool> ReadAllAsync(long deadlineUs) => scheduler.Run(() => ReadAllLoopAsync(deadlineUs));
 
-    private bool readAll;
-
-    private async Task ReadAllLoopAsync(long deadlineUs)
+    private async Task<bool> ReadAllLoopAsync(long deadlineUs)
     {
         foreach (var key in keys)
         {
-            var done = false;
-            while (!done && world.NowUs < deadlineUs)
+            while ((await ExecuteAsync(new KvOperation { Client = Id, Kind = KvOperationKind.Get, Key = key })).Status != OperationStatus.Ok)
             {
-                done = (await ExecuteAsync(new KvOperation { Client = Id, Kind = KvOperationKind.Get, Key = key })).Status == OperationStatus.Ok;
-                if (!done)
+                if (world.NowUs >= deadlineUs)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(20), time);
+                    return false;
                 }
-            }
 
-            if (!done)
-            {
-                return;
+                await Task.Delay(TimeSpan.FromMilliseconds(20), time);
             }
         }
 
-        readAll = true;
+        return true;
     }
 
     private async Task LoopAsync(long untilUs)
@@ -137,7 +123,6 @@ public sealed class SimClient
                     OutputValue = isRead && body.Length > 0 && body[0] == (byte)KvResult.Ok ? Encoding.UTF8.GetString(body, 1, body.Length - 1) : null,
                     OutputFlag = body.Length > 0 && body[0] == (byte)KvResult.Ok,
                 };
-                Counts = (Counts.Ok + 1, Counts.Fail, Counts.Unknown);
                 break;
             }
 
@@ -159,7 +144,6 @@ public sealed class SimClient
 
             var certain = isRead || status.IsNotAppended();
             done = operation with { Invoke = invoke, Return = world.NowUs, Status = certain ? OperationStatus.Fail : OperationStatus.Unknown };
-            Counts = certain ? (Counts.Ok, Counts.Fail + 1, Counts.Unknown) : (Counts.Ok, Counts.Fail, Counts.Unknown + 1);
             break;
         }
 

@@ -39,9 +39,6 @@ public sealed class SimDisk
     /// <summary>The random source of power losses during flushes.</summary>
     public SimRandom? Random { get; set; }
 
-    /// <summary>Flushes, appends and hard-state saves so far (for reports).</summary>
-    public long Operations { get; private set; }
-
     /// <summary>The index of the last entry (durable or not).</summary>
     public long LastIndex => metadata.CompactedIndex.Value + records.Count;
 
@@ -192,7 +189,6 @@ public sealed class SimDisk
                 throw new IOException("No space left on device (simulated)", 28);
             }
 
-            disk.Operations++;
             disk.records.Add(new SimRecord(term.Value, kind, payload.ToArray()));
             return LastIndex;
         }
@@ -202,7 +198,6 @@ public sealed class SimDisk
         public void Flush(LogIndex upTo)
         {
             Check();
-            disk.Operations++;
             if (disk.PowerLossChance > 0 && disk.Random!.Chance(disk.PowerLossChance) && disk.OnPowerLoss is { } powerLoss)
             {
                 powerLoss(); // crashes the process: this view is closed, and the unsynced entries are lost or torn
@@ -267,7 +262,6 @@ public sealed class SimDisk
         public void SaveState(Term term, ReplicaId votedFor, LogIndex commitIndex)
         {
             Check();
-            disk.Operations++;
             var current = disk.metadata;
             if (term < current.Term || commitIndex < current.CommitIndex)
             {

@@ -31,11 +31,8 @@ public sealed class SimNetwork(SimWorld world, IReadOnlyList<SimNode> nodes)
     /// <summary>The chance that a message is delivered twice.</summary>
     public double DuplicateChance { get; set; }
 
-    /// <summary>Messages sent, and messages lost to cuts and drops.</summary>
-    public (long Sent, long Lost) Counts => (sent, lost);
-
-    private long sent;
-    private long lost;
+    /// <summary>Messages sent (lost ones included).</summary>
+    public long Sent { get; private set; }
 
     /// <summary>Cuts the link from <paramref name="from"/> to <paramref name="to"/> (one way).</summary>
     public void Cut(int from, int to) => cut.Add((from, to));
@@ -55,14 +52,8 @@ public sealed class SimNetwork(SimWorld world, IReadOnlyList<SimNode> nodes)
 
     private bool Lost(int from, int to)
     {
-        sent++;
-        if (!Up(from, to) || world.Random.Chance(DropChance))
-        {
-            lost++;
-            return true;
-        }
-
-        return false;
+        Sent++;
+        return !Up(from, to) || world.Random.Chance(DropChance);
     }
 
     private void Greet(SimNode from, SimNode to, long delay)

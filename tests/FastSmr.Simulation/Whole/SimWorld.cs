@@ -167,6 +167,10 @@ public sealed class SimScheduler(SimWorld world, SimProcess owner) : TaskSchedul
     public Task Run(Func<Task> work) =>
         Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, this).Unwrap();
 
+    /// <summary>Starts <paramref name="work"/> as a task of this process.</summary>
+    public Task<T> Run<T>(Func<Task<T>> work) =>
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, this).Unwrap();
+
     /// <inheritdoc />
     protected override void QueueTask(Task task)
     {

@@ -64,7 +64,6 @@ public sealed class SystemSimulation
             failure ??= "unexpected " + e;
         }
 
-        var (sent, _) = network.Counts;
         var stats = new SimSystemStats(
             world.Steps,
             faults,
@@ -74,7 +73,7 @@ public sealed class SystemSimulation
             history.Count(o => o.Status == OperationStatus.Ok),
             history.Count(o => o.Status == OperationStatus.Unknown),
             applied.Count == 0 ? 0 : applied.Keys.Max(k => k.Index),
-            sent,
+            network.Sent,
             world.NowUs,
             wipes
         );

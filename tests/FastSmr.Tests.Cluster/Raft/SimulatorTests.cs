@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using FastSmr.Simulation;
 using Xunit.Abstractions;
@@ -16,7 +15,7 @@ public sealed class SimulatorTests(ITestOutputHelper output)
     [InlineData(5, 1000)]
     public void CiSeeds_AllPass(int replicas, int seeds)
     {
-        var (exit, text) = RunSimulator("--seeds", seeds.ToString(CultureInfo.InvariantCulture), "--replicas", replicas.ToString(CultureInfo.InvariantCulture));
+        var (exit, text) = SimulatorProcess.Run("--seeds", seeds.ToString(CultureInfo.InvariantCulture), "--replicas", replicas.ToString(CultureInfo.InvariantCulture));
         output.WriteLine(text);
         Assert.Equal(0, exit);
         Assert.EndsWith($"sim: {seeds} seeds passed", text.TrimEnd(), StringComparison.Ordinal);
@@ -30,7 +29,7 @@ public sealed class SimulatorTests(ITestOutputHelper output)
     {
         // The runner stops at the first failure. At commit time the bugs were first caught at seeds 337, 301 and 5027;
         // 20,000 leave headroom for the simulator to change (which moves every seed's schedule).
-        var (exit, text) = RunSimulator("--seeds", "20000", "--bug", bug);
+        var (exit, text) = SimulatorProcess.Run("--seeds", "20000", "--bug", bug);
         output.WriteLine(text);
         Assert.Equal(1, exit);
         Assert.Contains("FAILED at step", text, StringComparison.Ordinal);
@@ -45,28 +44,12 @@ public sealed class SimulatorTests(ITestOutputHelper output)
         {
             var inProcess = new FastSmr.Simulation.Simulation(seed, new SimSettings()).Run().TraceHash.ToString("x16", CultureInfo.InvariantCulture);
             var arguments = new[] { "--seed", seed.ToString(CultureInfo.InvariantCulture), "--trace-hash" };
-            var first = RunSimulator(arguments);
-            var second = RunSimulator(arguments);
+            var first = SimulatorProcess.Run(arguments);
+            var second = SimulatorProcess.Run(arguments);
             output.WriteLine($"seed {seed}: {inProcess} / {first.Output.Trim()} / {second.Output.Trim()}");
             Assert.Equal(0, first.ExitCode);
             Assert.Equal(inProcess, first.Output.Trim());
             Assert.Equal(first.Output, second.Output);
         }
-    }
-
-    private static (int ExitCode, string Output) RunSimulator(params string[] arguments)
-    {
-        var info = Programs.Simulator.StartInfo(arguments);
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(300_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the simulator did not finish in 300 s: " + string.Join(' ', arguments));
-        }
-
-        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }

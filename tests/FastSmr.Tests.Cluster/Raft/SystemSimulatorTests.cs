@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Xunit.Abstractions;
 
@@ -16,7 +15,7 @@ public sealed class SystemSimulatorTests(ITestOutputHelper output)
     [InlineData(5, 60)]
     public void CiSeeds_AllPass(int replicas, int seeds)
     {
-        var (exit, text) = RunSimulator("--system", "--seeds", seeds.ToString(CultureInfo.InvariantCulture), "--replicas", replicas.ToString(CultureInfo.InvariantCulture));
+        var (exit, text) = SimulatorProcess.Run("--system", "--seeds", seeds.ToString(CultureInfo.InvariantCulture), "--replicas", replicas.ToString(CultureInfo.InvariantCulture));
         output.WriteLine(text);
         Assert.Equal(0, exit);
         Assert.EndsWith($"sim: {seeds} seeds passed", text.TrimEnd(), StringComparison.Ordinal);
@@ -31,7 +30,7 @@ public sealed class SystemSimulatorTests(ITestOutputHelper output)
     {
         // The runner stops at the first failing seed. At commit time these were first caught at seeds 18, 8, 1 and 1;
         // 1,000 leave headroom for the simulator to change (which moves every seed's schedule).
-        var (exit, text) = RunSimulator("--system", "--seeds", "1000", "--bug", bug);
+        var (exit, text) = SimulatorProcess.Run("--system", "--seeds", "1000", "--bug", bug);
         output.WriteLine(text);
         Assert.Equal(1, exit);
         Assert.Contains("sim: FAILED seed ", text, StringComparison.Ordinal);
@@ -44,10 +43,10 @@ public sealed class SystemSimulatorTests(ITestOutputHelper output)
         // Within the bound, the same short client deadlines pass; with a cut-off leader whose clock runs at a twentieth
         // of real time, its lease outlives the election of its successor and it answers reads the successor's writes
         // made stale. At commit time the first such seed was 501.
-        var within = RunSimulator("--system", "--seeds", "100", "--request-timeout-ms", "150");
+        var within = SimulatorProcess.Run("--system", "--seeds", "100", "--request-timeout-ms", "150");
         output.WriteLine(within.Output);
         Assert.Equal(0, within.ExitCode);
-        var beyond = RunSimulator("--system", "--seeds", "1000", "--drift-beyond-bound");
+        var beyond = SimulatorProcess.Run("--system", "--seeds", "1000", "--drift-beyond-bound");
         output.WriteLine(beyond.Output);
         Assert.Equal(1, beyond.ExitCode);
         Assert.Contains("linearizability: NotLinearizable", beyond.Output, StringComparison.Ordinal);
@@ -61,28 +60,13 @@ public sealed class SystemSimulatorTests(ITestOutputHelper output)
             var inProcess = new FastSmr.Simulation.SystemSimulation(seed, new FastSmr.Simulation.SimSystemSettings()).Run();
             var hash = inProcess.TraceHash.ToString("x16", CultureInfo.InvariantCulture);
             var arguments = new[] { "--system", "--seed", seed.ToString(CultureInfo.InvariantCulture), "--trace-hash" };
-            var first = RunSimulator(arguments);
-            var second = RunSimulator(arguments);
+            var first = SimulatorProcess.Run(arguments);
+            var second = SimulatorProcess.Run(arguments);
             output.WriteLine($"seed {seed}: {hash} / {first.Output.Trim()} / {second.Output.Trim()} ({inProcess.Stats.Steps} steps)");
             Assert.True(inProcess.Passed, inProcess.Failure);
             Assert.Equal(0, first.ExitCode);
             Assert.Equal(hash, first.Output.Trim());
             Assert.Equal(first.Output, second.Output);
         }
-    }
-
-    private static (int ExitCode, string Output) RunSimulator(params string[] arguments)
-    {
-        var info = Programs.Simulator.StartInfo(arguments);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(300_000))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the simulator did not finish in 300 s: " + string.Join(' ', arguments));
-        }
-
-        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 }
